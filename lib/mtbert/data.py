@@ -1,0 +1,627 @@
+"""Data layer: CS224N multitask-minBERT data files -> Python objects.
+
+One job only: fetch/verify the TSV files and parse them into :class:`SentenceData`
+(SST, CFIMDB) and :class:`PairData` (Quora, STS) objects.  No tokenisation here.
+
+Files
+-----
+The eleven files of ``gpoesia/minbert-default-final-project`` (folder ``data/`` at
+commit 7ac8260577fc12a86c7aaf38918056c30054ef39) plus the optional official
+``quora-train.csv`` (141,506 pairs).  :func:`fetch_data` copies them from a local
+mirror (``--mirror`` / ``$MTBERT_DATA_MIRROR`` / ``<repo>/../shared/data``) or downloads
+them from :data:`UPSTREAM`, and verifies each file's sha256 (:data:`FILES`).  The
+official Quora train file has no known sha256; it is verified against its upstream
+git blob id instead (:data:`GIT_BLOBS`) and its actual sha256 is recorded in
+:func:`data_provenance`.  When it is absent, ``quora-train-partial.csv`` (22,646
+official train pairs) is used and :func:`quora_train_info` says so.
+
+Parsing (mirrors upstream ``datasets.py``)
+-----------------------------------------
+* Files are read by column name with a real TSV reader (pandas, all columns as
+  strings, no NA inference), so quoted Quora fields parse exactly as upstream's
+  ``csv.DictReader(fp, delimiter='\\t')`` does.
+* Single sentences (SST, CFIMDB): ``s.lower().strip()``.
+* Pair sentences (Quora, STS): upstream ``preprocess_string``
+  (:func:`preprocess_pair_sentence`).
+* Ids: ``id.lower().strip()``.
+* Labels: SST ``int`` 0-4, CFIMDB ``int`` 0/1, Quora ``int(float(is_duplicate))``
+  in {0, 1}, STS ``float`` similarity in [0, 5].
+* Malformed rows (empty/NaN/non-numeric/out-of-range label, empty sentence or id)
+  are skipped and counted (``n_skipped``, ``skip_reasons``), never guessed.  In the
+  mirror this affects exactly 2 rows of ``quora-dev.csv`` and 2 rows of
+  ``quora-train-partial.csv`` (empty ``is_duplicate``).
+
+Splits
+------
+``load(task, split)`` with ``split`` in:
+
+* ``"train"``  - the train file minus the held-out rows below;
+* ``"dev"``    - the official dev file (used for model selection);
+* ``"test"``   - a held-out *labelled* test split carved out of the train file
+  (the official test files have no labels);
+* ``"test-student"`` - the official unlabelled test file (no Quora file in the
+  mirror: raises :class:`DataError` unless ``quora-test-student.csv`` exists).
+
+Held-out test split: deterministic, seed ``HOLDOUT_SEED = 11711``, sizes
+``HOLDOUT_SIZES`` = SST 1,000, CFIMDB 200, STS 600, Quora 2,000 (taken from
+whichever Quora train file is in use, so it differs between the partial and the
+full file).  Selection: the rows (after skipping malformed ones) whose
+``sha256(f"{HOLDOUT_SEED}:{task}:{id}")`` hex digests are smallest; this depends
+only on the row ids (unique in every file), not on row order or on the numpy
+version.  Held-out rows are never in the returned ``train`` split; both splits
+keep the file's row order.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = [
+    "FILES", "GIT_BLOBS", "UPSTREAM", "HOLDOUT_SEED", "HOLDOUT_SIZES", "TASKS", "SPLITS",
+    "DataError", "SentenceData", "PairData",
+    "repo_root", "default_data_dir", "default_mirror", "fetch_data", "load", "file_for",
+    "quora_train_info", "data_provenance", "file_stats", "sha256_file",
+    "preprocess_single_sentence", "preprocess_pair_sentence",
+]
+
+UPSTREAM = ("https://raw.githubusercontent.com/gpoesia/minbert-default-final-project/"
+            "7ac8260577fc12a86c7aaf38918056c30054ef39/data/")
+
+#: file name -> expected sha256 (None: unknown, see GIT_BLOBS)
+FILES: dict[str, str | None] = {
+    "ids-sst-train.csv": "03b2b625c090f94a6afd59f114cde5282e2053aab0b101e87ed695d8a0c5b1df",
+    "ids-sst-dev.csv": "a186ce94577635fbe10beaaddd50f16cccf6c30973221cefdf90deed2a584bfe",
+    "ids-sst-test-student.csv": "bdd5a767faa0c26782117e37767ece154c30d5d04fb8727d09c71e3850a55c7b",
+    "ids-cfimdb-train.csv": "140fc513045a966109faed46a5c7a898767b96714d71bcb9c15f659129fadcea",
+    "ids-cfimdb-dev.csv": "3087f571b66860fe5d035b5a018d08202ad3fd3720e4821c04b2acf6c7ded559",
+    "ids-cfimdb-test-student.csv": "7ae611548c9eac879e9ebb406cc9f8ae68ff12f78090e4965af5cbdfa06240f4",
+    "quora-dev.csv": "bfa3cc954a9ba300ae776a980141de65f622a3c1b97e3fd905d63245bc36d5ad",
+    "quora-train-partial.csv": "09783b73ab8a539ef7a4d41d25dea2c3a2a224ebb78557541ba39ee3a62299f4",
+    "sts-train.csv": "15d12efc2d656fffb1d61ac1f08ec4227f43925fd16f420c037cbd063699c21b",
+    "sts-dev.csv": "ce3cad6f16062586ac7ba462c28b010a9be10c530fd5074165860d7b7ab4e93d",
+    "sts-test-student.csv": "dee455745b72e9ca3ff74e7c056bd73e34bad5b8d5641045a2c1e7e131866f47",
+    # official full Quora train file: optional, sha256 unknown (verified by git blob id)
+    "quora-train.csv": None,
+}
+
+#: optional files: fetching them may fail without failing fetch_data
+OPTIONAL_FILES = frozenset({"quora-train.csv"})
+
+#: upstream git blob ids (sha1 of b"blob <size>\0" + content) for files without a known sha256
+GIT_BLOBS: dict[str, str] = {
+    "quora-train.csv": "a3b5546f6a0e65b60a328a5d294d1038f5bed1da",
+}
+
+QUORA_TRAIN_FULL = "quora-train.csv"
+QUORA_TRAIN_PARTIAL = "quora-train-partial.csv"
+QUORA_TEST_STUDENT = "quora-test-student.csv"
+
+HOLDOUT_SEED = 11711
+HOLDOUT_SIZES: dict[str, int] = {"sst": 1000, "cfimdb": 200, "sts": 600, "quora": 2000}
+
+TASKS = ("sst", "cfimdb", "quora", "sts")
+SPLITS = ("train", "dev", "test", "test-student")
+
+FETCH_HINT = "run `python -m mtbert data` (or `make data`)"
+DOWNLOAD_TIMEOUT_S = 10.0
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt or cannot be fetched (message says how to fix it)."""
+
+
+# --------------------------------------------------------------------------- containers
+
+def _as_index(idx: Any, n: int) -> np.ndarray:
+    idx = np.asarray(idx)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise IndexError(f"boolean mask of shape {idx.shape} for {n} rows")
+        return np.flatnonzero(idx)
+    return idx.astype(np.int64, copy=False).reshape(-1)
+
+
+@dataclass
+class SentenceData:
+    """Single-sentence classification data (SST, CFIMDB).
+
+    ``labels`` is an int64 array, or None for unlabelled (test-student) files.
+    ``n_skipped`` counts malformed rows of the *source file* (kept by ``subset``).
+    """
+    ids: list[str]
+    sents: list[str]
+    labels: np.ndarray | None
+    n_skipped: int
+    source: str
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Iterable[int] | np.ndarray) -> "SentenceData":
+        ii = _as_index(idx, len(self))
+        return dataclasses.replace(
+            self,
+            ids=[self.ids[i] for i in ii],
+            sents=[self.sents[i] for i in ii],
+            labels=None if self.labels is None else self.labels[ii].copy(),
+            skip_reasons=dict(self.skip_reasons),
+        )
+
+
+@dataclass
+class PairData:
+    """Sentence-pair data (Quora: int64 labels 0/1; STS: float64 similarity 0-5).
+
+    ``labels`` is None for unlabelled (test-student) files.
+    """
+    ids: list[str]
+    sents1: list[str]
+    sents2: list[str]
+    labels: np.ndarray | None
+    n_skipped: int
+    source: str
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Iterable[int] | np.ndarray) -> "PairData":
+        ii = _as_index(idx, len(self))
+        return dataclasses.replace(
+            self,
+            ids=[self.ids[i] for i in ii],
+            sents1=[self.sents1[i] for i in ii],
+            sents2=[self.sents2[i] for i in ii],
+            labels=None if self.labels is None else self.labels[ii].copy(),
+            skip_reasons=dict(self.skip_reasons),
+        )
+
+
+# --------------------------------------------------------------------------- paths
+
+def repo_root() -> Path:
+    """The repository root (parent of ``lib/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def default_data_dir() -> Path:
+    """``$MTBERT_DATA_DIR`` if set, else ``<repo>/data``."""
+    env = os.environ.get("MTBERT_DATA_DIR")
+    return Path(env).expanduser() if env else repo_root() / "data"
+
+
+def default_mirror() -> Path | None:
+    """``$MTBERT_DATA_MIRROR`` if set, else ``<repo>/../shared/data`` if it exists, else None."""
+    env = os.environ.get("MTBERT_DATA_MIRROR")
+    if env:
+        return Path(env).expanduser()
+    cand = repo_root().parent / "shared" / "data"
+    return cand if cand.is_dir() else None
+
+
+def _data_dir(data_dir: str | os.PathLike | None) -> Path:
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+
+
+# --------------------------------------------------------------------------- hashing
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_blob_sha1(path: str | os.PathLike) -> str:
+    size = os.path.getsize(path)
+    h = hashlib.sha1(b"blob %d\0" % size)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(name: str, path: Path) -> tuple[bool | None, str, str | None]:
+    """-> (ok, actual_sha256, expected) ; ok None when nothing to verify against."""
+    actual = sha256_file(path)
+    expected = FILES.get(name)
+    if expected is not None:
+        return actual == expected, actual, expected
+    blob = GIT_BLOBS.get(name)
+    if blob is not None:
+        return git_blob_sha1(path) == blob, actual, f"git blob {blob}"
+    return None, actual, None
+
+
+# --------------------------------------------------------------------------- fetching
+
+def _download(url: str, out, timeout: float) -> None:
+    req = urllib.request.Request(url, headers={"User-Agent": "mtbert-data/0.1"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        shutil.copyfileobj(resp, out, 1 << 20)
+
+
+def _fetch_one(name: str, dest: Path, mirror: Path | None, timeout: float) -> tuple[str, str]:
+    """Fetch ``name`` into ``dest`` atomically and verify it. -> (source, actual sha256)."""
+    src_path = mirror / name if mirror is not None else None
+    errors = []
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest)
+    try:
+        source = None
+        with os.fdopen(fd, "wb") as out:
+            if src_path is not None and src_path.is_file():
+                with open(src_path, "rb") as inp:
+                    shutil.copyfileobj(inp, out, 1 << 20)
+                source = str(src_path)
+            else:
+                errors.append(f"not in mirror ({mirror})" if mirror is not None else "no mirror")
+                url = UPSTREAM + name
+                try:
+                    _download(url, out, timeout)
+                    source = url
+                except Exception as e:  # network errors of all kinds
+                    errors.append(f"download of {url} failed: {e}")
+            out.flush()
+            os.fsync(out.fileno())
+        if source is None:
+            raise DataError(
+                f"could not fetch data file '{name}': " + "; ".join(errors)
+                + ". Fix: pass --mirror DIR or set MTBERT_DATA_MIRROR to a folder holding the "
+                "data files (e.g. ../shared/data), or run on a machine that can reach "
+                f"{UPSTREAM}, then {FETCH_HINT}.")
+        ok, actual, expected = _verify(name, Path(tmp))
+        if ok is False:
+            raise DataError(
+                f"sha256 mismatch for data file '{name}' (from {source}): expected {expected}, "
+                f"got sha256 {actual}. Fix: delete {dest / name} and re-run `python -m mtbert data` "
+                "(or `make data`); if the mirror copy itself is corrupt, repair it or unset "
+                "MTBERT_DATA_MIRROR / pass another --mirror.")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest / name)
+        tmp = None
+        return source, actual
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+
+def fetch_data(dest: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None,
+               verbose: bool = True, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict:
+    """Make sure every data file is in ``dest`` (default :func:`default_data_dir`) and verified.
+
+    Per file: keep it if present with the right sha256; else copy from ``mirror``
+    (default :func:`default_mirror`); else download from :data:`UPSTREAM`.  Writes are
+    atomic (temp file + ``os.replace``), and nothing unverified lands in ``dest``.
+    Raises :class:`DataError` for a required file that cannot be fetched or whose
+    hash does not match.  The optional official ``quora-train.csv`` is tried
+    (mirror, then upstream) and on failure noted in the summary.
+
+    Returns ``{"dest", "mirror", "files": {name: {"status", "sha256", "source", ...}},
+    "quora_train": quora_train_info(dest)}``; status is one of ``present``,
+    ``copied``, ``downloaded``, ``replaced`` (a wrong local file was re-fetched) or
+    ``unavailable`` (optional file only).
+    """
+    dest = _data_dir(dest)
+    mirror = Path(mirror).expanduser() if mirror is not None else default_mirror()
+    dest.mkdir(parents=True, exist_ok=True)
+    files: dict[str, dict] = {}
+
+    def say(msg: str) -> None:
+        if verbose:
+            print(msg, flush=True)
+
+    for name in FILES:
+        target = dest / name
+        info: dict[str, Any] = {"expected_sha256": FILES[name]}
+        was_bad = False
+        if target.is_file():
+            ok, actual, _ = _verify(name, target)
+            if ok is not False:
+                info.update(status="present", sha256=actual, source=str(target), verified=ok)
+                files[name] = info
+                continue
+            was_bad = True
+            say(f"{name}: local copy has wrong hash (sha256 {actual}); re-fetching")
+        try:
+            source, actual = _fetch_one(name, dest, mirror, timeout)
+        except DataError as e:
+            if name in OPTIONAL_FILES and not was_bad:
+                info.update(status="unavailable", sha256=None, source=None, verified=None,
+                            note=str(e))
+                files[name] = info
+                why = str(e).split(": ", 1)[-1].split(". Fix:")[0]
+                say(f"{name}: optional file not available ({why}); using {QUORA_TRAIN_PARTIAL}")
+                continue
+            raise
+        status = "replaced" if was_bad else ("copied" if not source.startswith("http") else "downloaded")
+        info.update(status=status, sha256=actual, source=source,
+                    verified=True if (FILES[name] or GIT_BLOBS.get(name)) else None)
+        files[name] = info
+        say(f"{name}: {status} from {source}")
+
+    return {"dest": str(dest), "mirror": str(mirror) if mirror else None, "files": files,
+            "quora_train": quora_train_info(dest)}
+
+
+# --------------------------------------------------------------------------- parsing
+
+def preprocess_single_sentence(s: str) -> str:
+    """Upstream preprocessing of SST/CFIMDB sentences."""
+    return s.lower().strip()
+
+
+def preprocess_pair_sentence(s: str) -> str:
+    """Upstream ``preprocess_string`` for Quora/STS sentences."""
+    return " ".join(s.lower().replace(".", " .").replace("?", " ?").replace(",", " ,")
+                    .replace("'", " '").split())
+
+
+# task -> (kind, label column, label parser) ; parser returns None for invalid labels
+def _int_label(valid: frozenset[int]):
+    def parse(x: str):
+        x = x.strip()
+        if not x:
+            return None
+        try:
+            v = int(x)
+        except ValueError:
+            try:
+                f = float(x)
+            except ValueError:
+                return None
+            if not np.isfinite(f) or not f.is_integer():
+                return None
+            v = int(f)
+        return v if v in valid else None
+    return parse
+
+
+def _float_label(lo: float, hi: float):
+    def parse(x: str):
+        x = x.strip()
+        if not x:
+            return None
+        try:
+            v = float(x)
+        except ValueError:
+            return None
+        return v if np.isfinite(v) and lo <= v <= hi else None
+    return parse
+
+
+_TASK_SPEC = {
+    "sst": ("single", "sentiment", _int_label(frozenset(range(5))), np.int64),
+    "cfimdb": ("single", "sentiment", _int_label(frozenset({0, 1})), np.int64),
+    "quora": ("pair", "is_duplicate", _int_label(frozenset({0, 1})), np.int64),
+    "sts": ("pair", "similarity", _float_label(0.0, 5.0), np.float64),
+}
+
+_FILE_NAMES = {
+    ("sst", "train"): "ids-sst-train.csv",
+    ("sst", "dev"): "ids-sst-dev.csv",
+    ("sst", "test-student"): "ids-sst-test-student.csv",
+    ("cfimdb", "train"): "ids-cfimdb-train.csv",
+    ("cfimdb", "dev"): "ids-cfimdb-dev.csv",
+    ("cfimdb", "test-student"): "ids-cfimdb-test-student.csv",
+    ("quora", "dev"): "quora-dev.csv",
+    ("quora", "test-student"): QUORA_TEST_STUDENT,
+    ("sts", "train"): "sts-train.csv",
+    ("sts", "dev"): "sts-dev.csv",
+    ("sts", "test-student"): "sts-test-student.csv",
+}
+
+# file name -> (task, labelled?) for provenance
+_FILE_KIND = {name: (task, split != "test-student") for (task, split), name in _FILE_NAMES.items()}
+_FILE_KIND[QUORA_TRAIN_FULL] = ("quora", True)
+_FILE_KIND[QUORA_TRAIN_PARTIAL] = ("quora", True)
+
+
+def _missing(name: str, data_dir: Path) -> DataError:
+    return DataError(
+        f"data file '{name}' not found in {data_dir}. Fetch the data with "
+        f"`python -m mtbert data` (or `make data`), or set MTBERT_DATA_DIR to a folder holding it.")
+
+
+def _read_tsv(path: Path, columns: list[str]):
+    import pandas as pd  # local import: keeps `import mtbert.data` light
+
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False,
+                         quoting=csv.QUOTE_MINIMAL, engine="c")
+    except Exception as e:
+        raise DataError(f"cannot parse data file '{path.name}' ({path}): {e}. "
+                        f"Fix: delete it and {FETCH_HINT}.") from e
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"data file '{path.name}' ({path}) lacks column(s) {missing}; "
+                        f"has {list(df.columns)}. Fix: delete it and {FETCH_HINT}.")
+    return df
+
+
+def _parse(path: Path, task: str, labelled: bool) -> SentenceData | PairData:
+    kind, label_col, parse_label, dtype = _TASK_SPEC[task]
+    sent_cols = ["sentence"] if kind == "single" else ["sentence1", "sentence2"]
+    cols = ["id", *sent_cols] + ([label_col] if labelled else [])
+    df = _read_tsv(path, cols)
+    prep = preprocess_single_sentence if kind == "single" else preprocess_pair_sentence
+    raw = {c: df[c].tolist() for c in cols}
+    ids: list[str] = []
+    sents: list[list[str]] = [[] for _ in sent_cols]
+    labels: list = []
+    reasons: dict[str, int] = {}
+    for r in range(len(df)):
+        sid = raw["id"][r].lower().strip()
+        ss = [prep(raw[c][r]) for c in sent_cols]
+        why = None
+        if not sid:
+            why = "empty id"
+        elif any(not s for s in ss):
+            why = "empty sentence"
+        lab = None
+        if why is None and labelled:
+            lab = parse_label(raw[label_col][r])
+            if lab is None:
+                why = "empty label" if not raw[label_col][r].strip() else "invalid label"
+        if why is not None:
+            reasons[why] = reasons.get(why, 0) + 1
+            continue
+        ids.append(sid)
+        for lst, s in zip(sents, ss):
+            lst.append(s)
+        if labelled:
+            labels.append(lab)
+    lab_arr = np.asarray(labels, dtype=dtype) if labelled else None
+    n_skipped = sum(reasons.values())
+    if kind == "single":
+        return SentenceData(ids, sents[0], lab_arr, n_skipped, str(path), reasons)
+    return PairData(ids, sents[0], sents[1], lab_arr, n_skipped, str(path), reasons)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(path: str, task: str, labelled: bool, stamp: tuple[int, int]):
+    return _parse(Path(path), task, labelled)
+
+
+def _holdout_mask(data: SentenceData | PairData, task: str) -> np.ndarray:
+    k = HOLDOUT_SIZES[task]
+    if k >= len(data):
+        raise DataError(f"{task}: train file {data.source} has only {len(data)} usable rows, "
+                        f"cannot hold out {k}")
+    keys = [hashlib.sha256(f"{HOLDOUT_SEED}:{task}:{i}".encode()).hexdigest() for i in data.ids]
+    order = sorted(range(len(keys)), key=lambda j: (keys[j], j))
+    mask = np.zeros(len(data), dtype=bool)
+    mask[order[:k]] = True
+    return mask
+
+
+def _quora_train_file(data_dir: Path) -> Path:
+    full = data_dir / QUORA_TRAIN_FULL
+    if full.is_file():
+        return full
+    part = data_dir / QUORA_TRAIN_PARTIAL
+    if part.is_file():
+        return part
+    raise DataError(
+        f"data file '{QUORA_TRAIN_PARTIAL}' (or the full '{QUORA_TRAIN_FULL}') not found in "
+        f"{data_dir}. Fetch the data with `python -m mtbert data` (or `make data`), or set "
+        "MTBERT_DATA_DIR to a folder holding it.")
+
+
+def file_for(task: str, split: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The file ``load(task, split)`` reads (``test`` reads the train file); DataError if absent."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    d = _data_dir(data_dir)
+    base = "train" if split == "test" else split
+    if task == "quora" and base == "train":
+        return _quora_train_file(d)
+    if task == "quora" and base == "test-student":
+        p = d / QUORA_TEST_STUDENT
+        if not p.is_file():
+            raise DataError(
+                f"no Quora test-student file: '{QUORA_TEST_STUDENT}' is not part of the data "
+                f"mirror and is not in {d}. Use split='test' (held-out labelled split) or place "
+                "the official file there.")
+        return p
+    p = d / _FILE_NAMES[(task, base)]
+    if not p.is_file():
+        raise _missing(p.name, d)
+    return p
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(task: str, split: str, path: str, stamp: tuple[int, int]):
+    labelled = split != "test-student"
+    full = _parse_cached(path, task, labelled, stamp)
+    if split in ("dev", "test-student"):
+        return full
+    mask = _holdout_mask(full, task)
+    return full.subset(np.flatnonzero(mask if split == "test" else ~mask))
+
+
+def load(task: str, split: str, data_dir: str | os.PathLike | None = None) -> SentenceData | PairData:
+    """Parsed rows of ``task`` ("sst", "cfimdb", "quora", "sts") and ``split``
+    ("train", "dev", "test" = held-out labelled, "test-student" = official unlabelled).
+
+    Results are cached in-process per (task, split, resolved file, mtime/size): treat
+    them as read-only (use ``subset`` to derive new objects).
+    """
+    p = file_for(task, split, data_dir).resolve()
+    return _load_cached(task, split, str(p), _stamp(p))
+
+
+def quora_train_info(data_dir: str | os.PathLike | None = None) -> dict:
+    """Which Quora train file is used and how many pairs it had (for provenance)."""
+    d = _data_dir(data_dir)
+    p = _quora_train_file(d).resolve()
+    full = _parse_cached(str(p), "quora", True, _stamp(p))
+    k = HOLDOUT_SIZES["quora"]
+    return {
+        "file": p.name,
+        "path": str(p),
+        "full": p.name == QUORA_TRAIN_FULL,
+        "pairs": len(full),
+        "n_skipped": full.n_skipped,
+        "train_pairs": len(full) - k,
+        "heldout_pairs": k,
+    }
+
+
+def file_stats(name: str, data_dir: str | os.PathLike | None = None) -> dict:
+    """rows kept / skipped of one data file (whole file, before any held-out split)."""
+    d = _data_dir(data_dir)
+    p = (d / name).resolve()
+    if not p.is_file():
+        raise _missing(name, d)
+    task, labelled = _FILE_KIND[name]
+    data = _parse_cached(str(p), task, labelled, _stamp(p))
+    return {"rows": len(data), "skipped": data.n_skipped, "skip_reasons": dict(data.skip_reasons)}
+
+
+def data_provenance(data_dir: str | os.PathLike | None = None) -> dict:
+    """sha256 (and whether it verified), rows kept and skipped for every present data file,
+    plus the Quora train file info and the held-out split parameters."""
+    d = _data_dir(data_dir)
+    files = {}
+    for name in FILES:
+        p = d / name
+        if not p.is_file():
+            continue
+        ok, actual, expected = _verify(name, p)
+        entry = {"sha256": actual, "expected": expected, "verified": ok}
+        entry.update(file_stats(name, d))
+        files[name] = entry
+    out: dict[str, Any] = {
+        "data_dir": str(d.resolve()),
+        "upstream": UPSTREAM,
+        "files": files,
+        "holdout": {"seed": HOLDOUT_SEED, "sizes": dict(HOLDOUT_SIZES)},
+    }
+    try:
+        out["quora_train"] = quora_train_info(d)
+    except DataError as e:
+        out["quora_train"] = {"error": str(e)}
+    return out
