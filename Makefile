@@ -1,0 +1,61 @@
+# Multitask minBERT reproduction: setup, data, tests, report, benchmark.
+# GNU make.  Usage: make test | make report [PROFILE=quick|full|smoke] | make bench
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON  ?= python3
+VENV    ?= .venv
+VPY     := $(VENV)/bin/python
+VPIP    := $(VPY) -m pip
+STAMP   := $(VENV)/.stamp
+PROFILE ?= quick
+# torch is pinned and installed first, on its own: with the project's local wheel
+# (torch-2.13.0+cpu, found via pip's find-links) this is the CPU build; a plain
+# `pip install torch` from PyPI would pull a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+RESULTS_DIRS ?= results predictions
+MTBERT  ?= $(VPY) -m mtbert
+
+.PHONY: help setup data test report bench clean-results
+
+help:
+	@echo "make setup          create $(VENV) and install pinned requirements + mtbert (editable)"
+	@echo "make data           fetch + verify the data files into data/ (python -m mtbert data)"
+	@echo "make test           setup + data, then unit tests and notebooks (MTBERT_PROFILE=smoke)"
+	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick)"
+	@echo "make bench          run bench/bench.py"
+	@echo "make clean-results  delete generated files in: $(RESULTS_DIRS)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPIP) install $(TORCH_SPEC)
+	$(VPIP) install -r requirements.txt -e .
+	@touch $@
+
+data: setup
+	$(MTBERT) data
+
+test: setup data
+	$(VPY) -m pytest -q tests
+	@if compgen -G "notebooks/*.ipynb" > /dev/null; then \
+	  echo "MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks"; \
+	  MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks; \
+	else \
+	  echo "no notebooks in notebooks/: skipping notebook tests"; \
+	fi
+
+report: setup data
+	$(MTBERT) report --profile $(PROFILE)
+
+bench: setup data
+	$(VPY) bench/bench.py
+
+# keeps README.md / .gitkeep files; never touches data/, checkpoints/ or cache/
+clean-results:
+	@for d in $(RESULTS_DIRS); do \
+	  [ -d "$$d" ] || continue; \
+	  find "$$d" -mindepth 1 -type f ! -name README.md ! -name .gitkeep -print -delete; \
+	  find "$$d" -mindepth 1 -type d -empty -delete; \
+	done
