@@ -321,3 +321,34 @@ def test_git_blob_hash(tmp_path):
     p = tmp_path / "x"
     p.write_bytes(b"hello\n")
     assert D.git_blob_sha1(p) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+
+
+def test_quora_train_prefers_full_file(tmp_path):
+    hdr = ["", "id", "sentence1", "sentence2", "is_duplicate"]
+    _write(tmp_path / "quora-train-partial.csv", [hdr, ["0", "a", "x", "y", "1.0"]])
+    assert D.file_for("quora", "train", tmp_path).name == "quora-train-partial.csv"
+    assert D.file_for("quora", "test", tmp_path).name == "quora-train-partial.csv"
+    _write(tmp_path / "quora-train.csv", [hdr, ["0", "a", "x", "y", "1.0"], ["1", "b", "x", "y", ""]])
+    assert D.file_for("quora", "train", tmp_path).name == "quora-train.csv"
+    info = D.quora_train_info(tmp_path)
+    assert info["file"] == "quora-train.csv" and info["full"] is True
+    assert info["pairs"] == 1 and info["n_skipped"] == 1
+
+
+def test_datacli(tmp_path, monkeypatch, capsys):
+    from mtbert import datacli
+
+    mirror = _fake_mirror(tmp_path, monkeypatch)
+    dest = tmp_path / "dest"
+    # the fake files are single-sentence-shaped; stub the per-file stats and quora info
+    monkeypatch.setattr(D, "file_stats", lambda name, d=None: {"rows": 1, "skipped": 0})
+    monkeypatch.setattr(D, "quora_train_info", lambda d=None: {
+        "file": "quora-train-partial.csv", "pairs": 1, "n_skipped": 0, "train_pairs": 0,
+        "heldout_pairs": 1, "full": False})
+    assert datacli.main(["data", "--dest", str(dest), "--mirror", str(mirror), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "sts-dev.csv" in out and "copied ok" in out and "unavailable (optional)" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert datacli.main(["--dest", str(tmp_path / "d2"), "--mirror", str(empty), "-q"]) == 1
+    assert "could not fetch" in capsys.readouterr().err

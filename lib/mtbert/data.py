@@ -578,7 +578,7 @@ def quora_train_info(data_dir: str | os.PathLike | None = None) -> dict:
     d = _data_dir(data_dir)
     p = _quora_train_file(d).resolve()
     full = _parse_cached(str(p), "quora", True, _stamp(p))
-    k = HOLDOUT_SIZES["quora"]
+    k = min(HOLDOUT_SIZES["quora"], len(full))
     return {
         "file": p.name,
         "path": str(p),
