@@ -118,10 +118,11 @@ def hf_to_ours(model: BertModel, sd: dict[str, torch.Tensor]) -> dict[str, torch
         missing = [h for h in parts if h not in sd]
         if missing:
             raise CheckpointError(f"checkpoint is missing tensor {missing[0]!r} (needed for {name})")
+        expect = tuple(p.shape) if len(parts) == 1 else (p.shape[0] // 3, *p.shape[1:])
+        for h in parts:  # check each part of the fused QKV on its own, so the message names the bad one
+            if tuple(sd[h].shape) != expect:
+                raise CheckpointError(f"tensor {h!r} has shape {tuple(sd[h].shape)}, the config expects {expect}")
         t = torch.cat([sd[h] for h in parts], 0) if len(parts) > 1 else sd[parts[0]]
-        if t.shape != p.shape:
-            raise CheckpointError(f"tensor {parts[0]!r} has shape {tuple(sd[parts[0]].shape)}, "
-                                  f"the config expects {tuple(p.shape) if len(parts) == 1 else (p.shape[0] // 3, *p.shape[1:])}")
         out[name] = t.to(p.dtype)
         used.update(parts)
     unexpected = sorted(k for k in sd if k not in used and not IGNORED.match(k))
