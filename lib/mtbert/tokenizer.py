@@ -33,8 +33,7 @@ class Tokenizer:
             raise FileNotFoundError(f"{ckpt_dir} has no vocab.txt; a BERT checkpoint directory needs one")
         cfg_file = ckpt_dir / "tokenizer_config.json"
         cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        # Like transformers: lowercase unless the checkpoint says otherwise; "uncased" ids are the common case.
-        lowercase = cfg.get("do_lower_case", "uncased" in str(ckpt_dir).lower() or not cfg)
+        lowercase = cfg.get("do_lower_case", True)  # transformers' default for BERT
         return cls(vocab, lowercase=lowercase, strip_accents=cfg.get("strip_accents"),
                    max_length=min(max_length, cfg.get("model_max_length", max_length)))
 

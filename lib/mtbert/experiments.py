@@ -1,0 +1,221 @@
+"""Every experiment of the paper as a named config, the profiles that scale them, and the table rows they fill.
+
+Choices the paper does not state are made once, here (CHOICES), and printed into the report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+TASKS = ("sst", "cfimdb", "quora", "sts")
+MULTI = ("sst", "quora", "sts")
+DEFAULT_SEED = 11711
+
+# Where the paper is silent: CS224N starter-code defaults, or our stated choice.
+CHOICES = {
+    "epochs": "10 (CS224N starter default)",
+    "batch size": "8 for single-task sentiment runs (starter default); 32 for multitask runs (our choice: "
+                  "keeps the full profile within a 15-minute GPU lease)",
+    "dropout": "0.3 on the sentence embedding / pair features before each linear head (starter hidden dropout)",
+    "optimizer": "torch.optim.AdamW, PyTorch defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); "
+                 "fused where the device supports it",
+    "learning rate": "1e-3 in pretrain mode (frozen encoder), 1e-5 in finetune mode (paper §4.2)",
+    "sentence embedding": "[CLS] state of the last layer (pooling='cls'); 'mean' and 'pooler' are options",
+    "pretrain mode": "the frozen encoder runs in eval mode (no dropout), so its features are computed once and cached",
+    "multitask schedule": "each epoch visits every batch of every trained task once, one task per step, "
+                          "in a random interleaved order (round-robin by sampling, no loss summing)",
+    "quora per epoch": "a fresh random sample of 14,150 pairs per epoch (1/10 of the official train split), "
+                       "capped by what the train file holds after the held-out split",
+    "model selection": "the epoch with the best mean dev score over the evaluated tasks (accuracy, accuracy, "
+                       "Pearson), as the paper did; its weights are evaluated on the held-out test split",
+    "train metric": "measured on the training batches during the epoch (dropout on), not by a second pass",
+    "max length": "512 tokens (BERT's limit; batches are padded to their own longest sequence)",
+    "held-out test": "the official test files have no labels, so labelled test splits are carved out of each "
+                     "train file (see mtbert.data.HOLDOUT_SIZES) and never used for training or selection",
+    "STS baseline head": "sigmoid(linear([|u-v|, u*v])) compared with label/5 by MSE, like the cosine heads",
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    tables: tuple[str, ...]
+    description: str
+    train_tasks: tuple[str, ...]
+    eval_tasks: tuple[str, ...]
+    mode: str = "finetune"             # "pretrain" (frozen encoder) | "finetune"
+    para_head: str = "baseline"        # "baseline" | "baseline+cos"
+    sts_head: str = "baseline"         # "baseline" | "cos_sigmoid" | "cos_relu"
+    pooling: str = "cls"
+    batch_size: int = 32
+    predictions: tuple[str, ...] = ()  # tasks whose official test-student files get predictions
+
+
+def _t1(task, mode):
+    return Experiment(f"t1_{task}_{mode}", ("1",), f"{task.upper()} only, {mode}", (task,), (task,),
+                      mode=mode, batch_size=8, predictions=(task,) if (task, mode) == ("cfimdb", "finetune") else ())
+
+
+REGISTRY: dict[str, Experiment] = {e.name: e for e in [
+    _t1("sst", "pretrain"), _t1("sst", "finetune"), _t1("cfimdb", "pretrain"), _t1("cfimdb", "finetune"),
+    Experiment("mt_sst_only", ("2", "3", "4"), "multitask model fine-tuned on SST only; baseline pair heads "
+               "(untrained) evaluated zero-shot on Quora and STS", ("sst",), MULTI),
+    Experiment("mt_sst_only_cos_sigmoid", ("3",), "fine-tuned on SST only; STS scored by cosine + sigmoid "
+               "(no STS training)", ("sst",), MULTI, sts_head="cos_sigmoid"),
+    Experiment("mt_all_sts_cos_sigmoid", ("3",), "fine-tuned on SST, Quora and STS; STS head cosine + sigmoid",
+               MULTI, MULTI, sts_head="cos_sigmoid"),
+    Experiment("mt_all_baseline", ("4",), "fine-tuned on SST, Quora and STS; baseline heads on both pair tasks",
+               MULTI, MULTI),
+    Experiment("mt_all_para_cos", ("4",), "fine-tuned on SST, Quora and STS; paraphrase head baseline + cosine "
+               "feature, STS baseline head", MULTI, MULTI, para_head="baseline+cos"),
+    Experiment("submission1", ("3", "5"), "all best settings except cosine on paraphrase: STS cosine + ReLU, "
+               "paraphrase baseline", MULTI, MULTI, sts_head="cos_relu", predictions=MULTI),
+    Experiment("submission2", ("5",), "all best settings: STS cosine + ReLU, paraphrase baseline + cosine",
+               MULTI, MULTI, para_head="baseline+cos", sts_head="cos_relu", predictions=MULTI),
+    # Beyond the paper: all-MiniLM-L6-v2 was trained with mean pooling; does the head agree?
+    Experiment("ext_submission2_mean", ("X",), "submission 2 with mean-pooled sentence embeddings instead of "
+               "[CLS] (beyond the paper)", MULTI, MULTI, para_head="baseline+cos", sts_head="cos_relu",
+               pooling="mean"),
+]}
+
+# Each row of ../shared/paper/paper_tables.csv -> (experiment, metric key); metric keys are task names
+# (accuracy or Pearson) or "overall". Test rows use the held-out labelled split.
+PAPER_ROWS = {
+    ("1", "SST", "pretrain (frozen encoder)"): ("t1_sst_pretrain", "sst"),
+    ("1", "SST", "finetune"): ("t1_sst_finetune", "sst"),
+    ("1", "CFIMDB", "pretrain (frozen encoder)"): ("t1_cfimdb_pretrain", "cfimdb"),
+    ("1", "CFIMDB", "finetune"): ("t1_cfimdb_finetune", "cfimdb"),
+    ("2", "SST", "multitask baseline (trained on SST only)"): ("mt_sst_only", "sst"),
+    ("2", "Quora", "multitask baseline (trained on SST only)"): ("mt_sst_only", "quora"),
+    ("2", "STS", "multitask baseline (trained on SST only)"): ("mt_sst_only", "sts"),
+    ("3", "STS", "baseline"): ("mt_sst_only", "sts"),
+    ("3", "STS", "cosine + sigmoid"): ("mt_sst_only_cos_sigmoid", "sts"),
+    ("3", "STS", "cosine + sigmoid + train data"): ("mt_all_sts_cos_sigmoid", "sts"),
+    ("3", "STS", "cosine + relu + train data"): ("submission1", "sts"),
+    ("4", "Quora", "baseline"): ("mt_sst_only", "quora"),
+    ("4", "Quora", "baseline + train data"): ("mt_all_baseline", "quora"),
+    ("4", "Quora", "baseline + train data + cosine"): ("mt_all_para_cos", "quora"),
+    **{("5", ds, f"submission {i} ({v})"): (f"submission{i}", key)
+       for i, v in ((1, "no cosine on paraphrase"), (2, "all best settings"))
+       for ds, key in (("SST", "sst"), ("Quora", "quora"), ("STS", "sts"), ("all", "overall"))},
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    epochs: int
+    n_train: dict          # task -> max training rows (None = all)
+    quora_per_epoch: int
+    n_dev: int | None      # max rows per dev set (None = all)
+    n_test: int | None     # max rows per held-out test set
+    n_predict: int | None  # max rows predicted per official test-student file
+    description: str
+
+
+PROFILES = {
+    "smoke": Profile("smoke", 1, {"sst": 48, "cfimdb": 16, "quora": 48, "sts": 48}, 48, 32, 32, 16,
+                     "seconds per experiment; checks that everything runs (CI)"),
+    "quick": Profile("quick", 2, {"sst": 800, "cfimdb": 200, "quora": 4000, "sts": 600}, 800, 300, 300, 200,
+                     "subsampled data, 2 epochs; the whole registry in about 20 minutes on a 2-core CPU"),
+    "full": Profile("full", 10, {t: None for t in TASKS}, 14150, None, None, None,
+                    "paper scale: all data, 10 epochs, 14,150 Quora pairs per epoch (a GPU run)"),
+}
+
+OVERRIDABLE = ("epochs", "batch_size", "lr", "lr_decay", "dropout", "weight_decay", "max_length", "pooling",
+               "quora_per_epoch", "n_train", "n_dev", "n_test", "n_predict", "device")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A concrete run: an experiment, scaled by a profile, with a seed and an encoder."""
+    experiment: str
+    profile: str
+    seed: int
+    encoder: str
+    train_tasks: tuple
+    eval_tasks: tuple
+    mode: str
+    para_head: str
+    sts_head: str
+    pooling: str
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_decay: float
+    dropout: float
+    weight_decay: float
+    max_length: int
+    quora_per_epoch: int
+    n_train: dict = field(default_factory=dict)
+    n_dev: int | None = None
+    n_test: int | None = None
+    n_predict: int | None = None
+    predictions: tuple = ()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def run_id(self) -> str:
+        rid = self.experiment
+        if self.seed != DEFAULT_SEED:
+            rid += f"__seed{self.seed}"
+        if self.encoder != "default":
+            rid += "__" + "".join(c if c.isalnum() else "-" for c in self.encoder.rstrip("/").split("/")[-1])
+        return rid
+
+
+def run_config(name: str, profile: str = "quick", seed: int | None = None, encoder: str | None = None,
+               **overrides) -> RunConfig:
+    """Resolve an experiment name + profile into a RunConfig; every bad input fails here, before training."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}; valid names: {', '.join(REGISTRY)}")
+    if profile not in PROFILES:
+        raise KeyError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    bad = sorted(set(overrides) - set(OVERRIDABLE))
+    if bad:
+        raise TypeError(f"unknown parameter(s) {bad}; overridable: {', '.join(OVERRIDABLE)}")
+    overrides.pop("device", None)
+    e, p = REGISTRY[name], PROFILES[profile]
+    cfg = dict(
+        experiment=name, profile=profile, seed=DEFAULT_SEED if seed is None else int(seed),
+        encoder=encoder or "default", train_tasks=e.train_tasks, eval_tasks=e.eval_tasks, mode=e.mode,
+        para_head=e.para_head, sts_head=e.sts_head, pooling=e.pooling, epochs=p.epochs, batch_size=e.batch_size,
+        lr=1e-3 if e.mode == "pretrain" else 1e-5, lr_decay=1.0, dropout=0.3, weight_decay=0.01, max_length=512,
+        quora_per_epoch=p.quora_per_epoch, n_train={t: p.n_train[t] for t in e.train_tasks},
+        n_dev=p.n_dev, n_test=p.n_test, n_predict=p.n_predict, predictions=e.predictions)
+    cfg.update(overrides)
+    c = RunConfig(**cfg)
+    _validate(c)
+    return c
+
+
+def _validate(c: RunConfig):
+    from .heads import PARA_HEADS, POOLINGS, STS_HEADS
+    checks = [
+        (c.mode in ("pretrain", "finetune"), f"mode must be 'pretrain' or 'finetune', got {c.mode!r}"),
+        (c.para_head in PARA_HEADS, f"para_head must be one of {PARA_HEADS}"),
+        (c.sts_head in STS_HEADS, f"sts_head must be one of {STS_HEADS}"),
+        (c.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {c.pooling!r}"),
+        (isinstance(c.epochs, int) and c.epochs >= 1, f"epochs must be a positive integer, got {c.epochs!r}"),
+        (isinstance(c.batch_size, int) and c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size!r}"),
+        (0 < c.lr < 1, f"lr must be in (0, 1), got {c.lr!r}"),
+        (0 < c.lr_decay <= 1, f"lr_decay (xi) must be in (0, 1], got {c.lr_decay!r}"),
+        (0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout!r}"),
+        (8 <= c.max_length <= 512, f"max_length must be in [8, 512], got {c.max_length!r}"),
+        (c.quora_per_epoch >= 1, "quora_per_epoch must be >= 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ValueError(f"experiment {c.experiment}: {msg}")
+
+
+def experiments_for(table: str | None = None) -> list[str]:
+    """Experiment names of one paper table ("1".."5", "X" for extensions), or all of them."""
+    return [n for n, e in REGISTRY.items() if table is None or table in e.tables]

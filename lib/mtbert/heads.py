@@ -1,0 +1,96 @@
+"""Task heads on one shared encoder (paper §4.3, §5.3).
+
+Every head reads sentence embeddings u (and v), so the same heads serve both training modes: in
+`finetune` the embeddings come from the encoder on each batch, in `pretrain` from a cache of the frozen
+encoder's outputs.
+
+    sentiment     logits = W_s · Dropout(u)                                  -> cross-entropy
+    paraphrase    logit  = w_p · Dropout([|u - v|, u * v (, cos(u, v))])     -> binary cross-entropy
+    similarity    baseline: score = sigmoid(w_t · Dropout([|u - v|, u * v]))
+                  cos_sigmoid: score = sigmoid(cos(u, v));  cos_relu: score = relu(cos(u, v))
+                  score in [0, 1] is compared with label / 5 by MSE; prediction = 5 * score
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .model import BertModel, mean_pool
+
+POOLINGS = ("cls", "mean", "pooler")
+PARA_HEADS = ("baseline", "baseline+cos")
+STS_HEADS = ("baseline", "cos_sigmoid", "cos_relu")
+N_CLASSES = {"sst": 5, "cfimdb": 2}
+
+
+class MultitaskBert(nn.Module):
+    def __init__(self, encoder: BertModel, pooling: str = "cls", dropout: float = 0.3,
+                 para_head: str = "baseline", sts_head: str = "baseline", sentiment_tasks=("sst",)):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if para_head not in PARA_HEADS:
+            raise ValueError(f"para_head must be one of {PARA_HEADS}, got {para_head!r}")
+        if sts_head not in STS_HEADS:
+            raise ValueError(f"sts_head must be one of {STS_HEADS}, got {sts_head!r}")
+        H = encoder.config.hidden_size
+        self.encoder, self.pooling, self.para_head, self.sts_head = encoder, pooling, para_head, sts_head
+        self.drop = nn.Dropout(dropout)
+        self.sentiment = nn.ModuleDict({t: nn.Linear(H, N_CLASSES[t]) for t in sentiment_tasks})
+        self.paraphrase = nn.Linear(2 * H + (para_head == "baseline+cos"), 1)
+        self.similarity = nn.Linear(2 * H, 1) if sts_head == "baseline" else None
+
+    # -- encoder -> sentence embedding ------------------------------------------------------------
+    def embed(self, input_ids, attention_mask) -> torch.Tensor:
+        out = self.encoder(input_ids, attention_mask)
+        if self.pooling == "cls":
+            return out.cls
+        if self.pooling == "mean":
+            return mean_pool(out.last_hidden_state, attention_mask)
+        return out.pooled
+
+    # -- heads on embeddings ------------------------------------------------------------------------
+    def sentiment_logits(self, task: str, u):
+        return self.sentiment[task](self.drop(u))
+
+    @staticmethod
+    def features(u, v, with_cos: bool):
+        f = [torch.abs(u - v), u * v]
+        if with_cos:
+            f.append(F.cosine_similarity(u, v, dim=-1).unsqueeze(-1))
+        return torch.cat(f, -1)
+
+    def paraphrase_logit(self, u, v):
+        return self.paraphrase(self.drop(self.features(u, v, self.para_head == "baseline+cos"))).squeeze(-1)
+
+    def similarity_score(self, u, v):
+        """Similarity in [0, 1] (times 5 gives the STS scale)."""
+        if self.sts_head == "baseline":
+            return torch.sigmoid(self.similarity(self.drop(self.features(u, v, False))).squeeze(-1))
+        cos = F.cosine_similarity(u.float(), v.float(), dim=-1)
+        return torch.sigmoid(cos) if self.sts_head == "cos_sigmoid" else F.relu(cos)
+
+    # -- one task: loss and predictions --------------------------------------------------------------
+    def task_outputs(self, task: str, u, v=None):
+        """(raw score, prediction) for a task: logits/argmax, logit/(p > .5), score/(5 * score)."""
+        if task in N_CLASSES:
+            logits = self.sentiment_logits(task, u).float()
+            return logits, logits.argmax(-1)
+        if task == "quora":
+            logit = self.paraphrase_logit(u, v).float()
+            return logit, (logit > 0).long()  # sigmoid(logit) > 0.5
+        if task == "sts":
+            score = self.similarity_score(u, v).float()
+            return score, 5 * score
+        raise ValueError(f"unknown task {task!r}")
+
+    def loss(self, task: str, raw, y):
+        if task in N_CLASSES:
+            return F.cross_entropy(raw, y)
+        if task == "quora":
+            return F.binary_cross_entropy_with_logits(raw, y.float())
+        return F.mse_loss(raw, y.float() / 5)
+
+    def head_parameters(self):
+        return [p for n, p in self.named_parameters() if not n.startswith("encoder.")]

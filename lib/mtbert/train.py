@@ -1,0 +1,389 @@
+"""Run one experiment: tokenised data -> length-grouped batches -> AdamW steps -> dev every epoch ->
+best epoch -> held-out test -> one results JSON. Re-running loads the result; an interrupted run resumes
+from its last finished epoch."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import data as D
+from . import store
+from .checkpoint import load_encoder
+from .experiments import REGISTRY, RunConfig, run_config
+from .heads import N_CLASSES, MultitaskBert
+from .metrics import accuracy, aggregate, pearson, with_overall
+from .model import layer_index
+from .tokenizer import Tokenizer
+
+DATA_SEED = 0          # which rows a profile's subsample keeps: the same for every experiment and seed
+PAIR_TASKS = ("quora", "sts")
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+@dataclass
+class TaskData:
+    """One tokenised split of one task (pairs have `b`)."""
+    task: str
+    split: str
+    ids: list
+    a: list
+    b: list | None
+    labels: np.ndarray | None
+    lengths: np.ndarray
+    n_skipped: int
+    source: str
+
+    def __len__(self):
+        return len(self.a)
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+def _limit(n_total: int, limit: int | None, salt: str) -> np.ndarray | None:
+    if limit is None or limit >= n_total:
+        return None
+    rng = np.random.default_rng([DATA_SEED, sum(map(ord, salt))])
+    return np.sort(rng.choice(n_total, limit, replace=False))
+
+
+@lru_cache(maxsize=64)
+def _tokenizer(ckpt_dir: str, max_length: int) -> Tokenizer:
+    return Tokenizer.from_checkpoint(ckpt_dir, max_length)
+
+
+@lru_cache(maxsize=64)
+def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | None, data_dir: str | None):
+    """Load, subsample (deterministically) and tokenise a split once per process."""
+    d = D.load(task, split, data_dir)
+    idx = _limit(len(d), limit, f"{task}/{split}")
+    if idx is not None:
+        d = d.subset(idx)
+    tok = _tokenizer(ckpt_dir, max_length)
+    if task in PAIR_TASKS:
+        a, b = tok.encode(d.sents1), tok.encode(d.sents2)
+        lengths = np.maximum([len(x) for x in a], [len(x) for x in b])
+    else:
+        a, b = tok.encode(d.sents), None
+        lengths = np.array([len(x) for x in a])
+    return TaskData(task, split, list(d.ids), a, b, d.labels, lengths, d.n_skipped, d.source)
+
+
+def length_grouped_batches(lengths: np.ndarray, order: np.ndarray, batch_size: int, window: int = 50):
+    """Cut `order` into batches of similar length: sort within windows of `window` batches, so that
+    padding is small while the batches stay random."""
+    w = batch_size * window
+    out = []
+    for s in range(0, len(order), w):
+        chunk = order[s:s + w]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        out += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return out
+
+
+# -- model pieces ------------------------------------------------------------------------------------
+
+def layerwise_lrs(model: MultitaskBert, lr: float, decay: float) -> dict[str, float]:
+    """Layer-wise learning-rate decay (paper §3.2): the top layer (and pooler and heads) get `lr`, each
+    layer below gets `decay` times the rate of the one above; embeddings sit below layer 1."""
+    L = model.encoder.config.num_hidden_layers
+    out = {}
+    for n, p in model.named_parameters():
+        if n.startswith("encoder."):
+            depth = min(layer_index(n[len("encoder."):], L), L)
+            out[n] = lr * decay ** (L - depth)
+        else:
+            out[n] = lr
+    return out
+
+
+def make_optimizer(model: MultitaskBert, cfg: RunConfig, device) -> torch.optim.Optimizer:
+    params = dict(model.named_parameters())
+    if cfg.mode == "pretrain":
+        lrs = {n: cfg.lr for n in params if not n.startswith("encoder.")}
+    else:
+        lrs = layerwise_lrs(model, cfg.lr, cfg.lr_decay)
+    groups: dict[float, list] = {}
+    for n, lr in lrs.items():
+        groups.setdefault(lr, []).append(params[n])
+    param_groups = [{"params": ps, "lr": lr} for lr, ps in groups.items()]
+    try:
+        return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def resolve_device(device=None) -> torch.device:
+    device = device or os.environ.get("MTBERT_DEVICE") or "auto"
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+class Runner:
+    """Holds the model and the tokenised data of one run, and knows how to embed and score batches."""
+
+    def __init__(self, cfg: RunConfig, device, data_dir=None):
+        self.cfg, self.device, self.data_dir = cfg, device, data_dir
+        torch.manual_seed(cfg.seed)
+        encoder, self.ckpt_dir = load_encoder(None if cfg.encoder == "default" else cfg.encoder)
+        self.tok = _tokenizer(str(self.ckpt_dir), cfg.max_length)
+        sentiment = tuple(t for t in cfg.eval_tasks if t in N_CLASSES)
+        self.model = MultitaskBert(encoder, cfg.pooling, cfg.dropout, cfg.para_head, cfg.sts_head,
+                                   sentiment).to(device)
+        if cfg.mode == "pretrain":
+            self.model.encoder.requires_grad_(False)
+        self.amp = device.type == "cuda"
+        self.eval_bs = 512 if device.type == "cuda" else 128
+        self.features: dict[tuple, tuple] = {}
+
+    def data(self, task, split, limit):
+        return prepare(task, split, str(self.ckpt_dir), self.cfg.max_length, limit,
+                       None if self.data_dir is None else str(self.data_dir))
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+
+    def _encode(self, seqs):
+        ids, mask = self.tok.pad_batch(seqs, self.device)
+        return self.model.embed(ids, mask)
+
+    def embed(self, td: TaskData, idx):
+        """Sentence embeddings (u, v) of rows idx: cached frozen features in pretrain mode, else the encoder.
+        Pairs run through the encoder as one batch of 2B sentences."""
+        if self.cfg.mode == "pretrain":
+            U, V = self.features[(td.task, td.split)]
+            t = torch.as_tensor(idx, device=U.device)
+            return U[t], (V[t] if V is not None else None)
+        if td.b is None:
+            return self._encode([td.a[i] for i in idx]), None
+        uv = self._encode([td.a[i] for i in idx] + [td.b[i] for i in idx])
+        return uv[:len(idx)], uv[len(idx):]
+
+    @torch.no_grad()
+    def cache_features(self, td: TaskData):
+        """Frozen-encoder features, computed once per split (encoder in eval mode)."""
+        if self.cfg.mode != "pretrain" or (td.task, td.split) in self.features:
+            return
+        self.model.encoder.eval()
+        order = np.argsort(td.lengths, kind="stable")
+        U = torch.empty(len(td), self.model.encoder.config.hidden_size, device=self.device)
+        V = torch.empty_like(U) if td.b is not None else None
+        for s in range(0, len(order), self.eval_bs):
+            idx = order[s:s + self.eval_bs]
+            with self.autocast():
+                if td.b is None:
+                    U[torch.as_tensor(idx)] = self._encode([td.a[i] for i in idx]).float()
+                else:
+                    uv = self._encode([td.a[i] for i in idx] + [td.b[i] for i in idx]).float()
+                    U[torch.as_tensor(idx)], V[torch.as_tensor(idx)] = uv[:len(idx)], uv[len(idx):]
+        self.features[(td.task, td.split)] = (U, V)
+
+    @torch.no_grad()
+    def predict(self, td: TaskData):
+        """(raw scores, predictions) for every row of a split, in the split's order."""
+        self.model.eval()
+        self.cache_features(td)
+        order = np.argsort(td.lengths, kind="stable")
+        raws, preds = [None] * len(order), [None] * len(order)
+        for s in range(0, len(order), self.eval_bs):
+            idx = order[s:s + self.eval_bs]
+            with self.autocast():
+                u, v = self.embed(td, idx)
+                raw, pred = self.model.task_outputs(td.task, u, v)
+            for j, i in enumerate(idx):
+                raws[i], preds[i] = raw[j].cpu(), pred[j].item()
+        raw = torch.stack(raws).numpy() if raws else np.zeros(0)
+        return raw, np.asarray(preds)
+
+
+def metric(task: str, preds, labels) -> float:
+    return pearson(preds, labels) if task == "sts" else accuracy(preds, labels)
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+def result_path(cfg: RunConfig, results_root=None):
+    return store.results_dir(cfg.profile, results_root) / f"{cfg.run_id}.json"
+
+
+def load_result(name: str, profile: str, seed=None, encoder=None, results_root=None, **overrides):
+    """The stored result of a run, or None when it has not been run with this exact config."""
+    cfg = run_config(name, profile, seed, encoder, **overrides)
+    p = result_path(cfg, results_root)
+    if p.exists():
+        r = store.read_json(p)
+        if r.get("config_hash") == cfg.hash():
+            return r
+    return None
+
+
+def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str | None = None, force=False,
+        data_dir=None, device=None, progress: bool | None = None, results_root=None, on_step=None,
+        **overrides) -> dict:
+    """Run (or load) one experiment and return its result dict.
+
+    `force` re-runs even when a result with the same config exists. `on_step(epoch, step)` is called after
+    every optimizer step (tests use it to interrupt a run)."""
+    cfg = run_config(name, profile, seed, encoder, **overrides)
+    path = result_path(cfg, results_root)
+    if not force and path.exists():
+        r = store.read_json(path)
+        if r.get("config_hash") == cfg.hash():
+            return r
+    device = resolve_device(device or overrides.get("device"))
+    if progress is None:
+        progress = os.environ.get("MTBERT_PROGRESS", "1" if sys.stderr.isatty() else "0") == "1"
+    return _train(cfg, device, data_dir, progress, path, force, on_step)
+
+
+def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> dict:
+    t_start = time.time()
+    R = Runner(cfg, device, data_dir)
+    model = R.model
+    train = {t: R.data(t, "train", cfg.n_train.get(t)) for t in cfg.train_tasks}
+    dev = {t: R.data(t, "dev", cfg.n_dev) for t in cfg.eval_tasks}
+    for td in list(train.values()) + list(dev.values()):
+        R.cache_features(td)
+    opt = make_optimizer(model, cfg, device)
+
+    ckdir = store.checkpoints_dir(cfg.profile)
+    last_ck, best_ck = ckdir / f"{cfg.run_id}.last.pt", ckdir / f"{cfg.run_id}.best.pt"
+    history, best, start_epoch, prior_seconds = [], None, 0, 0.0
+    if last_ck.exists() and not force:
+        st = torch.load(last_ck, map_location=device, weights_only=False)
+        if st.get("config_hash") == cfg.hash():
+            model.load_state_dict(st["model"], strict=False)
+            opt.load_state_dict(st["optimizer"])
+            torch.set_rng_state(st["torch_rng"])
+            if device.type == "cuda" and st.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(st["cuda_rng"])
+            history, best, start_epoch = st["history"], st["best"], st["epoch"] + 1
+            prior_seconds = st.get("seconds", 0.0)
+            if progress:
+                print(f"[{cfg.run_id}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
+
+    step = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        rng = np.random.default_rng([cfg.seed, epoch])
+        plan = []
+        for t, td in train.items():
+            if t == "quora":
+                order = rng.choice(len(td), min(cfg.quora_per_epoch, len(td)), replace=False)
+            else:
+                order = rng.permutation(len(td))
+            plan += [(t, b) for b in length_grouped_batches(td.lengths, order, cfg.batch_size)]
+        plan = [plan[i] for i in rng.permutation(len(plan))]
+
+        model.train()
+        if cfg.mode == "pretrain":
+            model.encoder.eval()
+        losses = {t: [] for t in train}
+        seen = {t: ([], []) for t in train}
+        bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   mininterval=2, leave=False)
+        for t, idx in bar:
+            td = train[t]
+            y = torch.as_tensor(td.labels[idx], device=device)
+            with R.autocast():
+                u, v = R.embed(td, idx)
+                raw, pred = model.task_outputs(t, u, v)
+                loss = model.loss(t, raw, y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"experiment {cfg.run_id}: {t} loss is {loss.item()} at epoch {epoch + 1}, step {step} "
+                    f"(lr {cfg.lr:g}); lower the learning rate or check the data. Earlier epochs are kept "
+                    f"in {last_ck}.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[t].append(loss.item())
+            seen[t][0].append(pred.detach().cpu().numpy())
+            seen[t][1].append(td.labels[idx])
+            step += 1
+            if on_step is not None:
+                on_step(epoch, step)
+
+        dev_m = {}
+        for t, td in dev.items():
+            _, p = R.predict(td)
+            dev_m[t] = metric(t, p, td.labels)
+        dev_m = with_overall(dev_m)
+        dev_m["aggregate"] = aggregate(dev_m)
+        history.append({
+            "epoch": epoch + 1,
+            "train_loss": {t: float(np.mean(v)) for t, v in losses.items()},
+            "train": {t: metric(t, np.concatenate(p), np.concatenate(g)) for t, (p, g) in seen.items()},
+            "dev": dev_m,
+            "steps": len(plan),
+            "seconds": time.time() - t0,
+        })
+        if best is None or dev_m["aggregate"] > best["aggregate"]:
+            best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}
+            store.torch_save(best_ck, _trainable_state(model, cfg))
+        store.torch_save(last_ck, {
+            "config_hash": cfg.hash(), "epoch": epoch, "model": _trainable_state(model, cfg),
+            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            "history": history, "best": best, "seconds": prior_seconds + time.time() - t_start})
+        if progress:
+            print(f"[{cfg.run_id}] epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev_m.items()),
+                  file=sys.stderr)
+
+    model.load_state_dict(torch.load(best_ck, map_location=device, weights_only=True), strict=False)
+    test = {}
+    test_sets = {t: R.data(t, "test", cfg.n_test) for t in cfg.eval_tasks}
+    for t, td in test_sets.items():
+        _, p = R.predict(td)
+        test[t] = metric(t, p, td.labels)
+    test = with_overall(test)
+
+    from .predict import write_predictions
+    preds = write_predictions(R, cfg, dev) if cfg.predictions else {}
+
+    e = REGISTRY[cfg.experiment]
+    enc = model.encoder
+    result = {
+        "run_id": cfg.run_id, "experiment": cfg.experiment, "profile": cfg.profile, "seed": cfg.seed,
+        "tables": list(e.tables), "description": e.description,
+        "config": cfg.to_dict(), "config_hash": cfg.hash(),
+        "encoder": {"name": cfg.encoder, "dir": str(R.ckpt_dir), "hidden_size": enc.config.hidden_size,
+                    "layers": enc.config.num_hidden_layers, "params": sum(p.numel() for p in enc.parameters())},
+        "data": {
+            "quora_train": D.quora_train_info(data_dir) if "quora" in cfg.eval_tasks else None,
+            "sizes": {split: {t: len(td) for t, td in sets.items()}
+                      for split, sets in (("train", train), ("dev", dev), ("test", test_sets))},
+            "skipped_rows": {f"{t}/{td.split}": td.n_skipped for sets in (train, dev, test_sets)
+                             for t, td in sets.items()},
+            "holdout_sizes": dict(D.HOLDOUT_SIZES),
+        },
+        "history": history, "best_epoch": best["epoch"],
+        "dev": history[best["epoch"] - 1]["dev"], "test": test,
+        "predictions": preds,
+        "wall_time_s": prior_seconds + time.time() - t_start,
+        "environment": store.environment(device),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    store.write_json(path, result)
+    last_ck.unlink(missing_ok=True)
+    return result
+
+
+def _trainable_state(model: MultitaskBert, cfg: RunConfig) -> dict:
+    sd = model.state_dict()
+    if cfg.mode == "pretrain":  # the frozen encoder is the checkpoint on disk; keep only the heads
+        sd = {k: v for k, v in sd.items() if not k.startswith("encoder.")}
+    return {k: v.detach().clone() for k, v in sd.items()}
+
