@@ -91,6 +91,8 @@ class SelfAttention(nn.Module):
     def forward(self, h, mask):
         B, T, H = h.shape
         q, k, v = self.qkv(h).view(B, T, 3, self.n_head, H // self.n_head).permute(2, 0, 3, 1, 4)
+        if mask is not None and mask.dtype != q.dtype:  # under autocast q is bf16 while the mask was built in fp32
+            mask = mask.to(q.dtype)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, H)

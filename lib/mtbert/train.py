@@ -144,7 +144,8 @@ class Runner:
                                    sentiment).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
-        self.amp = device.type == "cuda"
+        # bf16 autocast on CUDA; MTBERT_AMP=1 forces it elsewhere (CPU rehearsals of the GPU path)
+        self.amp = device.type == "cuda" or os.environ.get("MTBERT_AMP") == "1"
         self.eval_bs = 512 if device.type == "cuda" else 128
         self.features: dict[tuple, tuple] = {}
 
@@ -153,7 +154,9 @@ class Runner:
                        None if self.data_dir is None else str(self.data_dir))
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _encode(self, seqs):
         ids, mask = self.tok.pad_batch(seqs, self.device)
@@ -196,16 +199,18 @@ class Runner:
         self.model.eval()
         self.cache_features(td)
         order = np.argsort(td.lengths, kind="stable")
-        raws, preds = [None] * len(order), [None] * len(order)
+        raws, preds = [], []
         for s in range(0, len(order), self.eval_bs):
             idx = order[s:s + self.eval_bs]
             with self.autocast():
                 u, v = self.embed(td, idx)
                 raw, pred = self.model.task_outputs(td.task, u, v)
-            for j, i in enumerate(idx):
-                raws[i], preds[i] = raw[j].cpu(), pred[j].item()
-        raw = torch.stack(raws).numpy() if raws else np.zeros(0)
-        return raw, np.asarray(preds)
+            raws.append(raw.float().cpu().numpy())
+            preds.append(pred.float().cpu().numpy())
+        inverse = np.argsort(order, kind="stable")  # back to the split's row order
+        raw = np.concatenate(raws)[inverse] if raws else np.zeros(0)
+        pred = np.concatenate(preds)[inverse] if preds else np.zeros(0)
+        return raw, (pred if td.task == "sts" else pred.astype(np.int64))
 
 
 def metric(task: str, preds, labels) -> float:
