@@ -1,0 +1,76 @@
+"""End to end: `python -m mtbert report --profile smoke` into a temporary MTBERT_REPORT_DIR (the repository's
+report/ and figures/ stay untouched). Uses --no-train when every smoke result is stored (about 2 minutes on
+a 2-core CPU, mostly kernel start-up and matplotlib); otherwise it trains the smoke runs first."""
+import html
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from mtbert import tables as T
+from mtbert.experiments import REGISTRY
+from mtbert.train import load_result
+
+
+def _smoke_stored() -> bool:
+    return all(load_result(n, "smoke") is not None for n in REGISTRY)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    cmd = [sys.executable, "-m", "mtbert", "report", "--profile", "smoke"]
+    if _smoke_stored():
+        cmd.append("--no-train")
+    env = {**os.environ, "MTBERT_REPORT_DIR": str(out), "MTBERT_PROGRESS": "0"}
+    env.pop("MTBERT_SEEDS", None)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return out, (out / "report.html").read_text(encoding="utf-8")
+
+
+def _text(h: str) -> str:
+    h = re.sub(r"<(style|script)\b.*?</\1>", " ", h, flags=re.S)
+    h = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "IMG", h)
+    return html.unescape(re.sub(r"<[^>]+>", " ", h))
+
+
+def test_title_and_setup_section(report):
+    _, h = report
+    assert "<title>Multitask BERT reproduction report (profile smoke)</title>" in h
+    t = _text(h)
+    for s in ("all-MiniLM-L6-v2", "Quora train file", "held-out", "Device:", "Seeds:", "wall time",
+              "Quora duplicate"):
+        assert s in t, f"setup section lacks {s!r}"
+
+
+def test_all_tables_and_paper_rows(report):
+    out, h = report
+    t = _text(h)
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "Every number of the paper"):
+        assert title in t, f"report lacks {title}"
+    for v in T.paper_tables()["variant"].unique():
+        assert v in t, f"report lacks the paper row variant {v!r}"
+    for name in ("table1", "table2", "table3", "table4", "table5", "paper_comparison"):
+        assert (out / "tables" / f"{name}.csv").exists() and (out / "tables" / f"{name}.md").exists()
+    assert "missing" not in t.split("Table 5")[-1].split("Beyond the paper")[0]
+
+
+def test_no_code_and_all_checks_passed(report):
+    _, h = report
+    assert "import torch" not in h and "T.table1(" not in h, "code cells should be hidden"
+    assert _text(h).count("all checks passed") == 5
+
+
+def test_training_curves_embedded(report):
+    out, h = report
+    assert h.count("data:image/png;base64,") >= 9
+    for sub in ("submission 1", "submission 2"):
+        i = h.index(f"Training curves: {sub}")
+        nxt = h.find("<h2", i + 1)
+        assert "data:image/png;base64," in h[i:nxt], f"no embedded image under the curves of {sub}"
+    for name in ("curves_submission1", "curves_submission2", "errors_submission2", "paper_vs_ours"):
+        assert (out / "figures" / f"{name}.png").exists() and (out / "figures" / f"{name}.svg").exists()
+    assert (out / "smoke" / "05_analysis.ipynb").exists()
