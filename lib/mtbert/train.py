@@ -253,6 +253,60 @@ def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str
     return _train(cfg, device, data_dir, progress, path, force, on_step)
 
 
+def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
+    """The (task, row indices) batches of one epoch: each task's rows shuffled (Quora subsampled to
+    `quora_per_epoch`), cut into length-grouped batches, then all batches shuffled together."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    plan = []
+    for t, td in train.items():
+        if t == "quora":
+            order = rng.choice(len(td), min(cfg.quora_per_epoch, len(td)), replace=False)
+        else:
+            order = rng.permutation(len(td))
+        plan += [(t, b) for b in length_grouped_batches(td.lengths, order, cfg.batch_size)]
+    return [plan[i] for i in rng.permutation(len(plan))]
+
+
+def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConfig, epoch: int, step: int = 0,
+                progress: bool = False, on_step=None, last_ck=None):
+    """One epoch of optimizer steps over `epoch_plan` (no evaluation).
+
+    Returns (losses, seen, n_steps, step): per-task training losses, per-task (predictions, labels) lists,
+    the number of batches in the epoch, and the running step count (`step` plus this epoch's steps)."""
+    model = R.model
+    device = R.device
+    plan = epoch_plan(train, cfg, epoch)
+    model.train()
+    if cfg.mode == "pretrain":
+        model.encoder.eval()
+    losses = {t: [] for t in train}
+    seen = {t: ([], []) for t in train}
+    bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+               mininterval=2, leave=False)
+    for t, idx in bar:
+        td = train[t]
+        y = torch.as_tensor(td.labels[idx], device=device)
+        with R.autocast():
+            u, v = R.embed(td, idx)
+            raw, pred = model.task_outputs(t, u, v)
+            loss = model.loss(t, raw, y)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"experiment {cfg.run_id}: {t} loss is {loss.item()} at epoch {epoch + 1}, step {step} "
+                f"(lr {cfg.lr:g}); lower the learning rate or check the data. Earlier epochs are kept "
+                f"in {last_ck}.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses[t].append(loss.item())
+        seen[t][0].append(pred.detach().cpu().numpy())
+        seen[t][1].append(td.labels[idx])
+        step += 1
+        if on_step is not None:
+            on_step(epoch, step)
+    return losses, seen, len(plan), step
+
+
 def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> dict:
     t_start = time.time()
     R = Runner(cfg, device, data_dir)
@@ -282,44 +336,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
     step = 0
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
-        rng = np.random.default_rng([cfg.seed, epoch])
-        plan = []
-        for t, td in train.items():
-            if t == "quora":
-                order = rng.choice(len(td), min(cfg.quora_per_epoch, len(td)), replace=False)
-            else:
-                order = rng.permutation(len(td))
-            plan += [(t, b) for b in length_grouped_batches(td.lengths, order, cfg.batch_size)]
-        plan = [plan[i] for i in rng.permutation(len(plan))]
-
-        model.train()
-        if cfg.mode == "pretrain":
-            model.encoder.eval()
-        losses = {t: [] for t in train}
-        seen = {t: ([], []) for t in train}
-        bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   mininterval=2, leave=False)
-        for t, idx in bar:
-            td = train[t]
-            y = torch.as_tensor(td.labels[idx], device=device)
-            with R.autocast():
-                u, v = R.embed(td, idx)
-                raw, pred = model.task_outputs(t, u, v)
-                loss = model.loss(t, raw, y)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"experiment {cfg.run_id}: {t} loss is {loss.item()} at epoch {epoch + 1}, step {step} "
-                    f"(lr {cfg.lr:g}); lower the learning rate or check the data. Earlier epochs are kept "
-                    f"in {last_ck}.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses[t].append(loss.item())
-            seen[t][0].append(pred.detach().cpu().numpy())
-            seen[t][1].append(td.labels[idx])
-            step += 1
-            if on_step is not None:
-                on_step(epoch, step)
+        losses, seen, n_steps, step = train_epoch(R, train, opt, cfg, epoch, step, progress, on_step, last_ck)
 
         dev_m = {}
         for t, td in dev.items():
@@ -332,7 +349,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
             "train_loss": {t: float(np.mean(v)) for t, v in losses.items()},
             "train": {t: metric(t, np.concatenate(p), np.concatenate(g)) for t, (p, g) in seen.items()},
             "dev": dev_m,
-            "steps": len(plan),
+            "steps": n_steps,
             "seconds": time.time() - t0,
         })
         if best is None or dev_m["aggregate"] > best["aggregate"]:
