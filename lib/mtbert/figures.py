@@ -63,8 +63,11 @@ def training_curves(result: dict, name: str | None = None, out_dir=None):
         axes[1, j].plot(d["epoch"], d["loss"], "-o", color="C3")
         axes[1, j].set_title(f"{t} training loss")
         axes[1, j].set_xlabel("epoch")
+        epochs = sorted(df["epoch"].unique())
         for ax in axes[:, j]:
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.set_xticks(epochs if len(epochs) <= 12 else epochs[::max(1, len(epochs) // 10)])
+            if len(epochs) == 1:
+                ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     fig.suptitle(f"Training curves: {result['run_id']} ({result['profile']} profile; dotted line = best epoch)")
     fig.tight_layout()
     save_figure(fig, name or f"curves_{result['run_id']}", out_dir)

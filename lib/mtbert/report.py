@@ -182,8 +182,10 @@ def train_all(profile: str, seeds, encoder="default", data_dir=None, force=False
         r = run(n, profile, seed=s, encoder=None if encoder == "default" else encoder, force=force,
                 data_dir=data_dir)
         dev = ", ".join(f"{k} {v:.3f}" for k, v in r["dev"].items())
-        print(f"[{time.time() - t0:7.1f}s] ({i}/{len(jobs)}) {r['run_id']}: {time.time() - t:.1f}s "
-              f"(trained in {r['wall_time_s']:.1f}s) dev {dev}", flush=True)
+        took = time.time() - t
+        how = f"trained in {took:.1f}s" if took >= 0.5 * r["wall_time_s"] else \
+            f"stored result loaded (trained in {r['wall_time_s']:.1f}s)"
+        print(f"[{time.time() - t0:7.1f}s] ({i}/{len(jobs)}) {r['run_id']}: {how}; dev {dev}", flush=True)
 
 
 def ensure_kernel(name: str = "python3") -> None:
