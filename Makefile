@@ -41,7 +41,7 @@ test: setup data
 	$(VPY) -m pytest -q tests
 	@if compgen -G "notebooks/*.ipynb" > /dev/null; then \
 	  echo "MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks"; \
-	  MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks; \
+	  MTBERT_PROFILE=smoke MTBERT_REPORT_DIR=$$(mktemp -d) $(VPY) -m pytest -q --nbval-lax notebooks; \
 	else \
 	  echo "no notebooks in notebooks/: skipping notebook tests"; \
 	fi
