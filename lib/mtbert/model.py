@@ -60,6 +60,41 @@ class BertOutput(NamedTuple):
     pooled: torch.Tensor             # (B, H) tanh(W_P h_L[CLS])
 
 
+class Packing(NamedTuple):
+    """Where the real (non-padding) tokens of a (B, T) batch sit, for running the position-wise layers
+    (projections, feed-forward, LayerNorm, dropout) on those N tokens only; attention still sees (B, T).
+
+    Outputs at real positions are the padded computation's (up to float rounding): padding keys are masked
+    out of every real query's attention, so nothing at a padding position reaches a real one. On CPU the
+    dropout masks are even drawn over the full (B, T, H) grid, as nn.Dropout draws them there, and then
+    gathered, so a seeded run draws the same random numbers as without packing."""
+    keep: torch.Tensor  # (N,) flat indices of the real tokens in the B*T grid
+    B: int
+    T: int
+
+    @classmethod
+    def of(cls, attention_mask: torch.Tensor) -> "Packing":
+        B, T = attention_mask.shape
+        return cls(attention_mask.reshape(-1).nonzero().squeeze(1), B, T)
+
+    def unpad(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (N, D)"""
+        return x.reshape(self.B * self.T, x.shape[-1]).index_select(0, self.keep)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, D) -> (B, T, D), zeros at padding positions."""
+        return x.new_zeros(self.B * self.T, x.shape[-1]).index_copy(0, self.keep, x).view(self.B, self.T, -1)
+
+    def dropout(self, mod: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+        if not mod.training or mod.p == 0:
+            return x
+        if x.device.type != "cpu":
+            return mod(x)
+        # what ATen's CPU dropout does on the padded (B, T, H) tensor: noise = bernoulli(1 - p) / (1 - p)
+        noise = torch.empty(self.B * self.T, x.shape[-1], dtype=x.dtype).bernoulli_(1 - mod.p).div_(1 - mod.p)
+        return x * noise.index_select(0, self.keep)
+
+
 class Embeddings(nn.Module):
     def __init__(self, c: BertConfig):
         super().__init__()
@@ -69,7 +104,12 @@ class Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, input_ids, token_type_ids):
+    def forward(self, input_ids, token_type_ids, packing: Packing | None = None):
+        if packing is not None:  # real tokens only: (N, H)
+            k = packing.keep
+            x = (self.word_embeddings(input_ids.reshape(-1)[k]) + self.token_type_embeddings(token_type_ids.reshape(-1)[k])
+                 + self.position_embeddings(k % packing.T))
+            return packing.dropout(self.dropout, self.LayerNorm(x))
         T = input_ids.shape[1]
         pos = self.position_embeddings.weight[:T]  # positions 0..T-1, broadcast over the batch
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) + pos
@@ -88,15 +128,22 @@ class SelfAttention(nn.Module):
         self.attn_dropout = c.attention_probs_dropout_prob
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, h, mask):
-        B, T, H = h.shape
-        q, k, v = self.qkv(h).view(B, T, 3, self.n_head, H // self.n_head).permute(2, 0, 3, 1, 4)
+    def forward(self, h, mask, packing: Packing | None = None):
+        if packing is None:
+            B, T, H = h.shape
+            qkv = self.qkv(h)
+        else:  # h is (N, H): project the real tokens only, then lay them out as (B, T) for attention
+            B, T, H = packing.B, packing.T, h.shape[-1]
+            qkv = packing.pad(self.qkv(h))
+        q, k, v = qkv.view(B, T, 3, self.n_head, H // self.n_head).permute(2, 0, 3, 1, 4)
         if mask is not None and mask.dtype != q.dtype:  # under autocast q is bf16 while the mask was built in fp32
             mask = mask.to(q.dtype)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, H)
-        return self.LayerNorm(h + self.dropout(self.dense(y)))
+        if packing is None:
+            return self.LayerNorm(h + self.dropout(self.dense(y)))
+        return self.LayerNorm(h + packing.dropout(self.dropout, self.dense(packing.unpad(y))))
 
 
 class FeedForward(nn.Module):
@@ -108,8 +155,9 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
         self.approximate = "none" if c.hidden_act == "gelu" else "tanh"
 
-    def forward(self, a):
-        return self.LayerNorm(a + self.dropout(self.output(F.gelu(self.intermediate(a), approximate=self.approximate))))
+    def forward(self, a, packing: Packing | None = None):
+        y = self.output(F.gelu(self.intermediate(a), approximate=self.approximate))
+        return self.LayerNorm(a + (self.dropout(y) if packing is None else packing.dropout(self.dropout, y)))
 
 
 class Layer(nn.Module):
@@ -118,8 +166,8 @@ class Layer(nn.Module):
         self.attention = SelfAttention(c)
         self.ffn = FeedForward(c)
 
-    def forward(self, h, mask):
-        return self.ffn(self.attention(h, mask))
+    def forward(self, h, mask, packing: Packing | None = None):
+        return self.ffn(self.attention(h, mask, packing), packing)
 
 
 class BertModel(nn.Module):
@@ -129,6 +177,10 @@ class BertModel(nn.Module):
         self.embeddings = Embeddings(config)
         self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+        # unpad=True: with padding in the batch, run the position-wise layers on the real tokens only (see
+        # Packing); last_hidden_state is then 0 at padding positions (instead of values nothing should read).
+        # Off by default so that every position matches Hugging Face's BertModel; the training engine turns it on.
+        self.unpad = False
         self.apply(self._init_weights)
 
     def _init_weights(self, m):
@@ -153,11 +205,15 @@ class BertModel(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        h = self.embeddings(input_ids, token_type_ids)
+        padded = not bool(attention_mask.all())
+        packing = Packing.of(attention_mask) if padded and self.unpad else None
+        h = self.embeddings(input_ids, token_type_ids, packing)
         # Without padding no mask is needed, which lets SDPA pick its fastest kernel.
-        mask = None if bool(attention_mask.all()) else self.attention_bias(attention_mask, h.dtype)
+        mask = self.attention_bias(attention_mask, h.dtype) if padded else None
         for layer in self.layers:
-            h = layer(h, mask)
+            h = layer(h, mask, packing)
+        if packing is not None:
+            h = packing.pad(h)
         cls = h[:, 0]
         return BertOutput(h, cls, torch.tanh(self.pooler(cls)))
 
