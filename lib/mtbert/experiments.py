@@ -51,6 +51,7 @@ class Experiment:
     pooling: str = "cls"
     batch_size: int = 32
     predictions: tuple[str, ...] = ()  # tasks whose official test-student files get predictions
+    lr_decay: float = 1.0              # layer-wise learning-rate decay xi (paper §3.2); 1 = off
 
 
 def _t1(task, mode):
@@ -78,6 +79,10 @@ REGISTRY: dict[str, Experiment] = {e.name: e for e in [
     Experiment("ext_submission2_mean", ("X",), "submission 2 with mean-pooled sentence embeddings instead of "
                "[CLS] (beyond the paper)", MULTI, MULTI, para_head="baseline+cos", sts_head="cos_relu",
                pooling="mean"),
+    # Beyond the paper: §3.2 describes layer-wise learning-rate decay but reports no run with it.
+    Experiment("ext_submission2_lrdecay", ("X",), "submission 2 with layer-wise learning-rate decay xi = 0.9 "
+               "(paper §3.2; beyond the reported runs)", MULTI, MULTI, para_head="baseline+cos",
+               sts_head="cos_relu", lr_decay=0.9),
 ]}
 
 # Each row of ../shared/paper/paper_tables.csv -> (experiment, metric key); metric keys are task names
@@ -198,7 +203,7 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
         experiment=name, profile=profile, seed=DEFAULT_SEED if seed is None else int(seed),
         encoder=encoder or "default", train_tasks=e.train_tasks, eval_tasks=e.eval_tasks, mode=e.mode,
         para_head=e.para_head, sts_head=e.sts_head, pooling=e.pooling, epochs=p.epochs, batch_size=e.batch_size,
-        lr=1e-3 if e.mode == "pretrain" else 1e-5, lr_decay=1.0, dropout=0.3, weight_decay=0.01, max_length=512,
+        lr=1e-3 if e.mode == "pretrain" else 1e-5, lr_decay=e.lr_decay, dropout=0.3, weight_decay=0.01, max_length=512,
         quora_per_epoch=p.quora_per_epoch, n_train={t: p.n_train[t] for t in e.train_tasks},
         n_dev=p.n_dev, n_test=p.n_test, n_predict=p.n_predict, predictions=e.predictions)
     cfg.update(overrides)

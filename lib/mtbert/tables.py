@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import store
 from .data import repo_root
-from .experiments import DEFAULT_SEED, PAPER_ROWS, REGISTRY, run_config
+from .experiments import DEFAULT_SEED, PAPER_ROWS, REGISTRY, experiments_for, run_config
 
 # A copy of ../shared/paper/paper_tables.csv, used when that file is not next to the repository.
 PAPER_TABLES_CSV = """\
@@ -196,10 +196,12 @@ def scores_table(names, profile: str, split: str = "dev", seed=None, encoder=Non
 
 
 def extension_table(profile: str, seeds=None, encoder=None, results_root=None) -> pd.DataFrame:
-    """Beyond the paper: submission 2 with [CLS] vs mean pooling, dev and held-out test (no paper numbers)."""
+    """Beyond the paper: submission 2 next to its variants (table "X" of the registry: mean pooling,
+    layer-wise learning-rate decay), dev and held-out test (no paper numbers)."""
     rows = []
-    for n, label in (("submission2", "submission 2 ([CLS] pooling)"),
-                     ("ext_submission2_mean", "submission 2, mean pooling (extension)")):
+    variants = [("submission2", "submission 2 ([CLS] pooling, no lr decay)")]
+    variants += [(n, REGISTRY[n].description) for n in experiments_for("X")]
+    for n, label in variants:
         r = _load(n, profile, None, encoder, results_root)
         for split in ("dev", "test"):
             for key in ("sst", "quora", "sts", "overall"):
