@@ -44,6 +44,12 @@ def cmd_run(args):
     names, seeds = _names(args), args.seeds or [None]
     jobs = [(n, s) for n in names for s in (seeds if n.startswith("submission") or args.seeds_all else [None])]
     overrides = _overrides(args.set)
+    from .experiments import run_config
+    try:  # every bad --set/--encoder value fails here, with a message, before anything trains
+        for n, s in jobs:
+            run_config(n, args.profile, s, args.encoder, **overrides)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SystemExit(f"mtbert run: {e.args[0] if isinstance(e, KeyError) else e}")
     t0 = time.time()
     if args.jobs > 1:  # independent processes; on a GPU small models run side by side well
         # Paper rows first (long multitask runs before single-task ones), extra seeds last.

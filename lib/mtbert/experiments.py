@@ -212,6 +212,10 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
     return c
 
 
+def _cap_ok(v) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+
+
 def _validate(c: RunConfig):
     from .heads import PARA_HEADS, POOLINGS, STS_HEADS
     checks = [
@@ -226,7 +230,11 @@ def _validate(c: RunConfig):
         (0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout!r}"),
         (8 <= c.max_length <= 512, f"max_length must be in [8, 512], got {c.max_length!r}"),
         (c.quora_per_epoch >= 1, "quora_per_epoch must be >= 1"),
-    ]
+        (isinstance(c.n_train, dict) and set(c.n_train) <= set(TASKS) and all(map(_cap_ok, c.n_train.values())),
+         f"n_train must map task names to row caps (int >= 1 or null), got {c.n_train!r}"),
+    ] + [(_cap_ok(v) or (isinstance(v, dict) and set(v) <= set(TASKS) and all(map(_cap_ok, v.values()))),
+          f"{f} must be a row cap (int >= 1 or null) or a dict of them per task, got {v!r}")
+         for f, v in (("n_dev", c.n_dev), ("n_test", c.n_test), ("n_predict", c.n_predict))]
     for ok, msg in checks:
         if not ok:
             raise ValueError(f"experiment {c.experiment}: {msg}")

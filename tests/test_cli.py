@@ -1,0 +1,76 @@
+"""`python -m mtbert list|run`: listing, clear failures on bad input, and a real (tiny) smoke run whose
+outputs go to a tmp dir."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from mtbert.experiments import OVERRIDABLE, REGISTRY
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = {**os.environ, "MTBERT_DEVICE": "cpu", "MTBERT_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    for var, sub in (("MTBERT_RESULTS_DIR", "results"), ("MTBERT_CHECKPOINTS_DIR", "checkpoints"),
+                     ("MTBERT_PREDICTIONS_DIR", "predictions")):
+        e[var] = str(tmp_path / sub)
+    return e
+
+
+def mtbert(env, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mtbert", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_list_shows_every_experiment(env):
+    p = mtbert(env, "list")
+    assert p.returncode == 0, p.stderr
+    listed = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip() and not ln.startswith("profiles")]
+    assert listed == list(REGISTRY)
+    assert "smoke" in p.stdout and "quick" in p.stdout and "full" in p.stdout
+
+
+def test_run_unknown_experiment_fails_with_message(env):
+    p = mtbert(env, "run", "nope", "--profile", "smoke")
+    assert p.returncode != 0
+    assert "nope" in p.stderr and "t1_sst_pretrain" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_run_bad_override_fails_clearly(env, tmp_path):
+    p = mtbert(env, "run", "t1_sst_pretrain", "--profile", "smoke", "--set", "bogus=1")
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr, p.stderr
+    assert all(w in p.stderr for w in ["bogus", *OVERRIDABLE]), p.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("kv,field", [("lr_decay=0", "lr_decay"), ("pooling=max", "pooling"),
+                                      ("epochs=0", "epochs"), ("n_train=[1]", "n_train")])
+def test_run_bad_value_fails_before_training(env, monkeypatch, kv, field):
+    from mtbert import cli, train
+    for k in ("MTBERT_RESULTS_DIR", "MTBERT_CHECKPOINTS_DIR", "MTBERT_PREDICTIONS_DIR"):
+        monkeypatch.setenv(k, env[k])
+    monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(SystemExit) as ei:
+        cli.main(["run", "t1_sst_pretrain", "mt_sst_only", "--profile", "smoke", "--set", kv])
+    assert ei.value.code != 0 and isinstance(ei.value.code, str)
+    if field:
+        assert field in ei.value.code
+
+
+def test_run_smoke_prints_dev_line_and_writes_result(env, tmp_path):
+    small = ["--set", "n_train=" + json.dumps({"sst": 8}), "--set", "n_dev=8", "--set", "n_test=8"]
+    p = mtbert(env, "run", "t1_sst_pretrain", "--profile", "smoke", *small)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"t1_sst_pretrain \(.*\): dev sst \d\.\d{3}", p.stdout), p.stdout
+    r = json.loads((tmp_path / "results" / "smoke" / "t1_sst_pretrain.json").read_text())
+    assert r["config"]["n_train"] == {"sst": 8} and r["config"]["n_dev"] == 8
+    assert 0.0 <= r["dev"]["sst"] <= 1.0
+    # second call: loaded from the stored result (and `status` sees it)
+    p = mtbert(env, "run", "t1_sst_pretrain", "--profile", "smoke", *small)
+    assert p.returncode == 0 and "dev sst" in p.stdout

@@ -1,0 +1,447 @@
+"""Training engine: every experiment runs (smoke profile), results are deterministic, resumable and cached,
+heads/metrics/optimizer behave as the paper says, bad configs fail early, predictions are well formed.
+
+All outputs go to pytest's tmp dirs (MTBERT_RESULTS_DIR / _CHECKPOINTS_DIR / _PREDICTIONS_DIR); sizes are
+overridden down to a few batches so the whole module runs in about two minutes on a 2-core CPU."""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mtbert import store
+from mtbert import train as T
+from mtbert.checkpoint import load_encoder
+from mtbert.experiments import OVERRIDABLE, REGISTRY, run_config
+from mtbert.heads import MultitaskBert
+from mtbert.metrics import overall_score, pearson
+
+PROFILE = "smoke"
+ENV = ("MTBERT_RESULTS_DIR", "MTBERT_CHECKPOINTS_DIR", "MTBERT_PREDICTIONS_DIR")
+
+
+def _point_outputs(mp: pytest.MonkeyPatch, root):
+    for var, sub in zip(ENV, ("results", "checkpoints", "predictions")):
+        mp.setenv(var, str(root / sub))
+    mp.setenv("MTBERT_DEVICE", "cpu")
+    mp.setenv("MTBERT_PROGRESS", "0")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a small shared CPU, two threads waiting on each other make a tiny run
+    5x slower and its time erratic; results are the same."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def isolated_outputs(tmp_path, monkeypatch):
+    """Every test writes into its own tmp dir, never into the repository's results/."""
+    _point_outputs(monkeypatch, tmp_path)
+    return tmp_path
+
+
+def tiny(name: str, **extra) -> dict:
+    """Overrides that shrink an experiment's smoke run to one small batch per task (the CI machine has
+    2 shared cores; what is tested is that every code path runs, not what it learns)."""
+    e = REGISTRY[name]
+    if "cfimdb" in e.train_tasks:  # 512-token reviews: 4 of them, cut to 128 tokens
+        o = dict(n_train={"cfimdb": 4}, batch_size=4, max_length=128, n_dev=4, n_test=4, n_predict=3)
+    else:
+        o = dict(n_train={t: 4 for t in e.train_tasks}, batch_size=4, quora_per_epoch=4, n_dev=6, n_test=6,
+                 n_predict=3)
+    o["epochs"] = 1
+    o.update(extra)
+    return o
+
+
+def strip_times(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+# -- 1. every experiment runs ------------------------------------------------------------------------
+
+# t1_sst_finetune runs 2 epochs (batch 2: 3 steps each) so that the resume test can compare with it
+REGISTRY_EXTRA = {"t1_sst_finetune": dict(epochs=2, n_train={"sst": 6}, batch_size=2)}
+
+
+class Run:
+    def __init__(self, result, root, runner):
+        self.result, self.root, self.runner = result, root, runner
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    """run(name) once per module into a shared tmp dir; later tests reuse these runs (determinism, resume,
+    frozen encoder, predictions) instead of training again. Also keeps the run's Runner."""
+    root = tmp_path_factory.mktemp("smoke_registry")
+    cache = {}
+
+    def get(name) -> Run:
+        if name not in cache:
+            runners = []
+
+            class Recording(T.Runner):
+                def __init__(self, *a, **k):
+                    super().__init__(*a, **k)
+                    runners.append(self)
+
+            with pytest.MonkeyPatch.context() as mp:
+                _point_outputs(mp, root)
+                mp.setattr(T, "Runner", Recording)
+                r = T.run(name, PROFILE, device="cpu", progress=False, **registry_overrides(name))
+            cache[name] = Run(r, root, runners[-1])
+        return cache[name]
+    return get
+
+
+def registry_overrides(name):
+    return tiny(name, **REGISTRY_EXTRA.get(name, {}))
+
+
+def _in_range(task, v):
+    if task in ("sts",):
+        return -1.0 <= v <= 1.0
+    return 0.0 <= v <= 1.0  # accuracies, overall score, aggregate
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
+    run = smoke_runs(name)
+    r, root = run.result, run.root
+    e = REGISTRY[name]
+    assert r["experiment"] == name and r["profile"] == PROFILE
+    for split in ("dev", "test"):
+        for t in e.eval_tasks:
+            assert _in_range(t, r[split][t]), (split, t, r[split][t])
+        if set(e.eval_tasks) >= {"sst", "quora", "sts"}:
+            assert 0.0 <= r[split]["overall"] <= 1.0
+            assert r[split]["overall"] == pytest.approx(
+                overall_score(r[split]["sst"], r[split]["quora"], r[split]["sts"]))
+    assert len(r["history"]) == r["config"]["epochs"] == registry_overrides(name)["epochs"]
+    for i, h in enumerate(r["history"]):
+        assert h["epoch"] == i + 1
+        assert set(h["train_loss"]) == set(h["train"]) == set(e.train_tasks)
+        for t in e.train_tasks:
+            assert math.isfinite(h["train_loss"][t]) and h["train_loss"][t] >= 0
+            assert _in_range(t, h["train"][t])
+        assert set(e.eval_tasks) <= set(h["dev"])
+    assert 1 <= r["best_epoch"] <= len(r["history"])
+    assert r["dev"] == r["history"][r["best_epoch"] - 1]["dev"]
+    path = store.results_dir(PROFILE, root / "results") / f"{name}.json"
+    assert path.exists()
+    on_disk = store.read_json(path)
+    assert on_disk["config_hash"] == r["config_hash"] == run_config(name, PROFILE, **registry_overrides(name)).hash()
+    assert on_disk["dev"] == r["dev"] and on_disk["test"] == r["test"]
+    assert on_disk["history"] == r["history"]
+
+
+# -- 2. determinism ----------------------------------------------------------------------------------
+
+def test_same_seed_gives_identical_results(smoke_runs):
+    name = "mt_all_para_cos"  # multitask: interleaved plan, Quora sampling, dropout, three heads
+    a = smoke_runs(name).result
+    b = T.run(name, PROFILE, device="cpu", progress=False, force=True, **registry_overrides(name))
+    assert b is not a and b["config_hash"] == a["config_hash"]
+    assert a["dev"] == b["dev"] and a["test"] == b["test"]
+    assert strip_times(a["history"]) == strip_times(b["history"])
+
+
+# -- 3. resume -------------------------------------------------------------------------------------
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_and_matches(smoke_runs):
+    name = "t1_sst_finetune"
+    o = registry_overrides(name)  # 2 epochs of 3 steps: global steps 1..3, then 4..6
+    assert o["epochs"] == 2
+    seen = []
+
+    def boom(epoch, step):
+        seen.append((epoch, step))
+        if epoch == 1 and step == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        T.run(name, PROFILE, device="cpu", progress=False, on_step=boom, **o)
+    assert [s for e, s in seen if e == 0] == [1, 2, 3] and seen[-1] == (1, 5)
+    cfg = run_config(name, PROFILE, **o)
+    last = store.checkpoints_dir(PROFILE) / f"{cfg.run_id}.last.pt"
+    assert last.exists()
+    assert not T.result_path(cfg).exists()
+    st = torch.load(last, weights_only=False)
+    assert st["epoch"] == 0 and len(st["history"]) == 1 and st["config_hash"] == cfg.hash()
+
+    resumed = []
+    r = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: resumed.append(e), **o)
+    assert resumed == [1, 1, 1]  # only epoch 2 was trained again
+    assert not last.exists()  # a finished run removes its resume checkpoint
+    assert T.result_path(cfg).exists()
+
+    u = smoke_runs(name).result  # the same config, never interrupted
+    assert len(r["history"]) == len(u["history"]) == 2
+    assert strip_times(r["history"]) == strip_times(u["history"])
+    assert r["dev"] == u["dev"] and r["test"] == u["test"] and r["best_epoch"] == u["best_epoch"]
+
+
+# -- 4. cache ---------------------------------------------------------------------------------------
+
+def test_second_run_loads_cached_result(smoke_runs, tmp_path):
+    name = "t1_sst_pretrain"
+    o = registry_overrides(name)
+    first = smoke_runs(name).result
+    shutil.copytree(smoke_runs(name).root / "results", tmp_path / "results")  # a stored result, here
+    calls = []
+    t0 = time.time()
+    again = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: calls.append(s), **o)
+    assert not calls and time.time() - t0 < 1.0
+    assert again["finished_at"] == first["finished_at"] and again["dev"] == first["dev"]
+    assert T.load_result(name, PROFILE, **o)["finished_at"] == first["finished_at"]
+    assert T.load_result(name, PROFILE, **{**o, "lr": 2e-3}) is None
+
+    changed = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: calls.append(s),
+                    **{**o, "lr": 2e-3})
+    assert calls and changed["config"]["lr"] == 2e-3 and changed["config_hash"] != first["config_hash"]
+    assert T.load_result(name, PROFILE, **o) is None  # the file now holds the changed run
+    calls.clear()
+    forced = T.run(name, PROFILE, device="cpu", progress=False, force=True, on_step=lambda e, s: calls.append(s),
+                   **{**o, "lr": 2e-3})
+    assert calls and forced["finished_at"] >= changed["finished_at"]
+    assert forced["dev"] == changed["dev"]
+
+
+# -- 5. metrics --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sst,quora,sts,expected", [(0.500, 0.824, 0.452, 0.683), (0.517, 0.839, 0.498, 0.702)])
+def test_overall_score_matches_paper_submissions(sst, quora, sts, expected):
+    assert round(overall_score(sst, quora, sts), 3) == expected
+
+
+def test_pearson_of_constant_predictions_is_zero():
+    gold = np.array([0.0, 1.5, 3.0, 4.2, 5.0])
+    assert pearson(np.full(5, 2.5), gold) == 0.0
+    assert pearson(gold, np.full(5, 1.0)) == 0.0
+    assert pearson(gold, gold) == pytest.approx(1.0)
+    assert pearson(-gold, gold) == pytest.approx(-1.0)
+
+
+# -- 6. heads ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def encoder():
+    enc, _ = load_encoder()
+    return enc
+
+
+@pytest.mark.parametrize("para_head", ["baseline", "baseline+cos"])
+@pytest.mark.parametrize("sts_head", ["baseline", "cos_sigmoid", "cos_relu"])
+def test_head_shapes_and_ranges(encoder, para_head, sts_head):
+    torch.manual_seed(0)
+    H, B = encoder.config.hidden_size, 7
+    m = MultitaskBert(encoder, "cls", 0.3, para_head, sts_head, ("sst", "cfimdb")).eval()
+    u, v = torch.randn(B, H) * 3, torch.randn(B, H) * 3
+    u[0] = v[0]          # cos = 1
+    u[1] = -v[1]         # cos = -1
+    for task, k in (("sst", 5), ("cfimdb", 2)):
+        raw, pred = m.task_outputs(task, u)
+        assert raw.shape == (B, k) and pred.shape == (B,) and pred.min() >= 0 and pred.max() < k
+    raw, pred = m.task_outputs("quora", u, v)
+    assert raw.shape == (B,) and pred.shape == (B,) and set(pred.tolist()) <= {0, 1}
+    assert m.paraphrase.in_features == 2 * H + (para_head == "baseline+cos")
+    raw, pred = m.task_outputs("sts", u, v)
+    assert raw.shape == (B,) and pred.shape == (B,)
+    assert torch.allclose(pred, 5 * raw)
+    if sts_head == "cos_relu":
+        assert m.similarity is None
+        assert pred.min() >= 0 and pred.max() <= 5 + 1e-5
+        assert pred[0] == pytest.approx(5.0, abs=1e-4) and pred[1] == 0.0
+    elif sts_head == "cos_sigmoid":
+        assert m.similarity is None
+        lo, hi = 5 * torch.sigmoid(torch.tensor(-1.0)), 5 * torch.sigmoid(torch.tensor(1.0))
+        assert pred.min() >= lo - 1e-4 and pred.max() <= hi + 1e-4
+        assert pred[0] == pytest.approx(hi.item(), abs=1e-4) and pred[1] == pytest.approx(lo.item(), abs=1e-4)
+    else:
+        assert m.similarity.in_features == 2 * H
+        assert pred.min() >= 0 and pred.max() <= 5
+    # losses are finite scalars
+    y = {"sst": torch.randint(0, 5, (B,)), "quora": torch.randint(0, 2, (B,)), "sts": torch.rand(B) * 5}
+    for task in y:
+        raw, _ = m.task_outputs(task, u, v)
+        loss = m.loss(task, raw, y[task])
+        assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_paraphrase_with_cos_feature_is_linear_on_2h_plus_1(encoder):
+    H = encoder.config.hidden_size
+    m = MultitaskBert(encoder, para_head="baseline+cos", sts_head="cos_relu")
+    assert tuple(m.paraphrase.weight.shape) == (1, 2 * H + 1)
+    u, v = torch.randn(3, H), torch.randn(3, H)
+    f = m.features(u, v, True)
+    assert f.shape == (3, 2 * H + 1)
+    assert torch.allclose(f[:, -1], torch.nn.functional.cosine_similarity(u, v, dim=-1))
+
+
+# -- 7. frozen encoder in pretrain mode --------------------------------------------------------------
+
+def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
+    name = "t1_sst_pretrain"
+    run = smoke_runs(name)
+    R = run.runner
+    assert run.result["history"][0]["steps"] > 0
+    fresh, _ = load_encoder()
+    trained = R.model.encoder.state_dict()
+    assert trained.keys() == fresh.state_dict().keys()
+    for k, p in fresh.state_dict().items():
+        assert torch.equal(trained[k], p), k
+    assert all(not p.requires_grad for p in R.model.encoder.parameters())
+    assert all(p.requires_grad for p in R.model.head_parameters())
+
+    cfg = run_config(name, PROFILE, **registry_overrides(name))
+    best = torch.load(run.root / "checkpoints" / PROFILE / f"{cfg.run_id}.best.pt", weights_only=True)
+    assert best and not any(k.startswith("encoder.") for k in best)
+    assert set(best) == {k for k in R.model.state_dict() if not k.startswith("encoder.")}
+
+    opt = T.make_optimizer(R.model, cfg, torch.device("cpu"))
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert not in_opt & {id(p) for p in R.model.encoder.parameters()}
+    assert in_opt == {id(p) for p in R.model.head_parameters()}
+    assert {g["lr"] for g in opt.param_groups} == {cfg.lr}
+
+
+# -- 8. layer-wise learning-rate decay ---------------------------------------------------------------
+
+def test_layerwise_lr_decay(encoder):
+    m = MultitaskBert(encoder, sts_head="baseline")
+    L = encoder.config.num_hidden_layers
+    lrs = T.layerwise_lrs(m, 1e-5, 0.9)
+    assert set(lrs) == {n for n, _ in m.named_parameters()}
+    seen_layers = set()
+    for n, lr in lrs.items():
+        if n.startswith("encoder.layers."):
+            i = int(n.split(".")[2])
+            seen_layers.add(i)
+            assert lr == pytest.approx(1e-5 * 0.9 ** (L - 1 - i), rel=1e-12), n
+        elif n.startswith("encoder.embeddings."):
+            assert lr == pytest.approx(1e-5 * 0.9 ** L, rel=1e-12), n
+        else:  # pooler and heads
+            assert lr == 1e-5, n
+    assert seen_layers == set(range(L))
+    assert any(n.startswith("encoder.pooler") for n in lrs)
+    top = [lr for n, lr in lrs.items() if n.startswith(f"encoder.layers.{L - 1}.")]
+    assert top and all(lr == 1e-5 for lr in top)
+    assert set(T.layerwise_lrs(m, 1e-5, 1.0).values()) == {1e-5}
+
+    cfg = run_config("t1_sst_finetune", PROFILE, lr_decay=0.9)
+    opt = T.make_optimizer(m, cfg, torch.device("cpu"))
+    assert sorted(g["lr"] for g in opt.param_groups) == pytest.approx(
+        sorted({1e-5 * 0.9 ** k for k in range(L + 1)}))
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(m.parameters()))
+
+
+# -- 9. divergence -----------------------------------------------------------------------------------
+
+def test_nan_loss_raises_training_diverged(monkeypatch):
+    monkeypatch.setattr(MultitaskBert, "loss",
+                        lambda self, task, raw, y: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(T.TrainingDiverged) as ei:
+        T.run("t1_sst_pretrain", PROFILE, device="cpu", progress=False, **tiny("t1_sst_pretrain", lr=0.005))
+    msg = str(ei.value)
+    assert "t1_sst_pretrain" in msg and "step 0" in msg and "lr 0.005" in msg and "nan" in msg
+
+
+# -- 10. bad configs fail before training ------------------------------------------------------------
+
+def _no_training(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("training started")
+    monkeypatch.setattr(T, "_train", fail)
+
+
+def test_unknown_experiment_lists_valid_names(monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(KeyError) as ei:
+        T.run("nope", PROFILE)
+    msg = str(ei.value)
+    assert "nope" in msg and all(n in msg for n in REGISTRY)
+    with pytest.raises(KeyError, match="valid profiles"):
+        T.run("t1_sst_pretrain", "huge")
+
+
+def test_unknown_override_lists_overridable(monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(TypeError) as ei:
+        T.run("t1_sst_pretrain", PROFILE, bogus=1)
+    msg = str(ei.value)
+    assert "bogus" in msg and all(k in msg for k in OVERRIDABLE)
+
+
+@pytest.mark.parametrize("field,value", [("mode", "frozen"), ("pooling", "max"), ("lr_decay", 0),
+                                         ("epochs", 0), ("lr", 0), ("dropout", 1.0), ("max_length", 4096),
+                                         ("batch_size", 0), ("n_train", [8]), ("n_dev", 0), ("n_test", {"sst": -1})])
+def test_invalid_values_fail_naming_the_field(monkeypatch, field, value):
+    _no_training(monkeypatch)
+    overrides = {field: value}
+    if field == "mode":  # not overridable on purpose: check the validator directly
+        with pytest.raises(TypeError):
+            T.run("t1_sst_pretrain", PROFILE, **overrides)
+        from dataclasses import replace
+        from mtbert.experiments import _validate
+        with pytest.raises(ValueError, match="mode"):
+            _validate(replace(run_config("t1_sst_pretrain", PROFILE), mode=value))
+        return
+    with pytest.raises(ValueError, match=field):
+        T.run("t1_sst_pretrain", PROFILE, **overrides)
+
+
+# -- 11. predictions ---------------------------------------------------------------------------------
+
+def _rows(text, header):
+    lines = text.splitlines(keepends=True)
+    assert lines[0] == f"id \t {header} \n"
+    rows = []
+    for ln in lines[1:]:
+        assert ln.endswith(" \n") and ln.count(" , ") == 1, ln
+        i, p = ln[:-2].split(" , ")
+        rows.append((i, p))
+    return rows
+
+
+@pytest.mark.parametrize("name", ["submission1", "t1_cfimdb_finetune"])
+def test_leaderboard_prediction_files(name, smoke_runs):
+    run = smoke_runs(name)
+    r = run.result
+    cfg = run_config(name, PROFILE, **registry_overrides(name))
+    out = run.root / "predictions" / PROFILE / cfg.run_id
+    preds = r["predictions"]
+    assert set(preds) == set(cfg.predictions)
+    for task in cfg.predictions:
+        prefix = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}[task]
+        assert (out / f"{prefix}-dev-output.csv").exists() and (out / f"{prefix}-dev-scores.csv").exists()
+        if task == "quora":
+            assert preds["quora"]["test"].startswith("not written")
+            assert "quora-test-student.csv" in preds["quora"]["test"]
+            assert not (out / "para-test-output.csv").exists()
+            continue
+        f = out / f"{prefix}-test-output.csv"
+        n = cfg.cap("n_predict", task)
+        assert f.exists() and preds[task]["test_rows"] == n
+        header = "Predicted_Similiary" if task == "sts" else "Predicted_Sentiment"
+        rows = _rows(f.read_text(), header)
+        assert len(rows) == n and all(i for i, _ in rows)
+        assert len({i for i, _ in rows}) == len(rows)
+        if task == "sts":
+            assert all(0.0 <= float(p) <= 5.0 for _, p in rows)
+        else:
+            k = 5 if task == "sst" else 2
+            assert all(p.isdigit() and 0 <= int(p) < k for _, p in rows)
+        dev_rows = _rows((out / f"{prefix}-dev-output.csv").read_text(), header)
+        assert len(dev_rows) == r["data"]["sizes"]["dev"][task]
