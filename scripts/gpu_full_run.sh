@@ -4,9 +4,9 @@
 # Rehearse here with: OUT=/tmp/out PROFILE=smoke bash scripts/gpu_full_run.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PROFILE=${PROFILE:-full}; JOBS=${JOBS:-8}; RUN_BUDGET=${RUN_BUDGET:-400}; BENCH_BUDGET=${BENCH_BUDGET:-100}
+PROFILE=${PROFILE:-full}; JOBS=${JOBS:-14}; RUN_BUDGET=${RUN_BUDGET:-400}; BENCH_BUDGET=${BENCH_BUDGET:-0}
 PY=${PY:-python3}
-export PYTHONPATH=$PWD/lib PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+export PYTHONPATH=$PWD/lib PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 export MTBERT_DEFAULT_ENCODER_DIR=$PWD/.gpu/all-MiniLM-L6-v2-fp32-from-fp16
 mkdir -p "$OUT" data
 tar -xzf .gpu/data.tar.gz
@@ -28,7 +28,20 @@ start=$(date +%s)
 timeout "$RUN_BUDGET" $PY -m mtbert run --all --profile "$PROFILE" --seeds 11711 1 2 --jobs "$JOBS" 2>&1 | tee "$OUT/run.log"
 echo "runs: $(( $(date +%s) - start ))s, exit ${PIPESTATUS[0]}" | tee -a "$OUT/run.log"
 $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
-if [ -f bench/bench.py ]; then
+# Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.
+$PY - "$PROFILE" <<'PY' 2>&1 | tee -a "$OUT/run.log"
+import glob, json, os, sys, torch
+prof = sys.argv[1]
+os.makedirs(f"results/{prof}/partial", exist_ok=True)
+for ck in sorted(glob.glob(f"checkpoints/{prof}/*.last.pt")):
+    st = torch.load(ck, map_location="cpu", weights_only=False)
+    rid = os.path.basename(ck)[:-len(".last.pt")]
+    json.dump({"run_id": rid, "partial": True, "config_hash": st["config_hash"], "epochs_done": st["epoch"] + 1,
+               "best": st["best"], "history": st["history"], "seconds": st.get("seconds")},
+              open(f"results/{prof}/partial/{rid}.json", "w"), indent=1)
+    print("partial:", rid, "epochs done", st["epoch"] + 1)
+PY
+if [ "$BENCH_BUDGET" -gt 0 ] && [ -f bench/bench.py ]; then
   timeout "$BENCH_BUDGET" $PY bench/bench.py --device cuda --encoder "$MTBERT_DEFAULT_ENCODER_DIR" --out "$OUT" 2>&1 | tail -60 > "$OUT/bench.log" || true
 fi
 tar -czf "$OUT/results.tar.gz" results/"$PROFILE" predictions/"$PROFILE" 2>/dev/null
