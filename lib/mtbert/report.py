@@ -269,6 +269,8 @@ def main(args) -> int:
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     os.environ["MTBERT_PROFILE"] = profile
+    if getattr(args, "no_train", False):  # the notebooks' kernels inherit it: load stored results, never train
+        os.environ["MTBERT_NO_TRAIN"] = "1"
     encoder = os.environ.get("MTBERT_ENCODER") or "default"
     try:
         build(profile, env_seeds(), encoder, None, train=not getattr(args, "no_train", False))

@@ -32,6 +32,10 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+class MissingResult(RuntimeError):
+    pass
+
+
 @dataclass
 class TaskData:
     """One tokenised split of one task (pairs have `b`)."""
@@ -250,6 +254,12 @@ def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str
         r = store.read_json(path)
         if r.get("config_hash") == cfg.hash():
             return r
+    if os.environ.get("MTBERT_NO_TRAIN") == "1":
+        raise MissingResult(
+            f"no stored result for {cfg.run_id} (profile {cfg.profile}, config {cfg.hash()}) in {path.parent}, and "
+            f"training is off (MTBERT_NO_TRAIN=1, e.g. `report --no-train`). Train it with "
+            f"`python -m mtbert run {cfg.experiment} --profile {cfg.profile}"
+            + (f" --seeds {cfg.seed}" if cfg.run_id != cfg.experiment else "") + "` (full: on a GPU).")
     device = resolve_device(device or overrides.get("device"))
     if progress is None:
         progress = os.environ.get("MTBERT_PROGRESS", "1" if sys.stderr.isatty() else "0") == "1"
@@ -328,9 +338,9 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
         if st.get("config_hash") == cfg.hash():
             model.load_state_dict(st["model"], strict=False)
             opt.load_state_dict(st["optimizer"])
-            torch.set_rng_state(st["torch_rng"])
+            torch.set_rng_state(st["torch_rng"].cpu())  # map_location moved it to the device
             if device.type == "cuda" and st.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(st["cuda_rng"])
+                torch.cuda.set_rng_state(st["cuda_rng"].cpu())
             history, best, start_epoch = st["history"], st["best"], st["epoch"] + 1
             prior_seconds = st.get("seconds", 0.0)
             if progress:
