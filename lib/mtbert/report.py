@@ -12,6 +12,7 @@ var is set, else <repo>/figures):
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from . import data as D
+from . import store
 from .experiments import CHOICES, DEFAULT_SEED, PROFILES, REGISTRY
 
 NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb",
@@ -96,7 +98,12 @@ def _encoder_line(profile: str, encoder="default") -> str:
         return f"Encoder: `{encoder}` (all-MiniLM-L6-v2 by default; no stored result yet to describe it)"
     e = r["encoder"]
     name = "all-MiniLM-L6-v2" if e["name"] == "default" else e["name"]
-    return f"Encoder: {name} ({e['layers']} layers, hidden {e['hidden_size']}, {e['params']:,} parameters)"
+    line = f"Encoder: {name} ({e['layers']} layers, hidden {e['hidden_size']}, {e['params']:,} parameters)"
+    if "from-fp16" in e.get("dir", ""):
+        line += (" (carried to the GPU machine in float16, as the 91 MB float32 file is over the 64 MiB transfer "
+                 "limit, and restored to float32 there; the largest weight change is 9.8e-4, and zero-shot STS "
+                 "Pearson (mean-pooled cosine, 300 dev pairs, measured on CPU) moves from 0.84528 to 0.84529)")
+    return line
 
 
 def setup_markdown(profile: str, encoder="default", data_dir=None) -> str:
@@ -109,10 +116,33 @@ def setup_markdown(profile: str, encoder="default", data_dir=None) -> str:
     ])
 
 
+def _caps(v) -> str:
+    if v is None:
+        return "all"
+    return ", ".join(f"{t} {n}" for t, n in v.items()) if isinstance(v, dict) else str(v)
+
+
+def _partial_line(profile: str) -> str:
+    """Runs cut off by a time budget keep their per-epoch history under results/<profile>/partial/."""
+    d = store.results_dir(profile) / "partial"
+    parts = sorted(d.glob("*.json")) if d.is_dir() else []
+    if not parts:
+        return ""
+    desc = ", ".join(f"`{p.stem}` ({json.loads(p.read_text())['epochs_done']} of the epochs)" for p in parts)
+    return (f" (not finished within the GPU lease, so in no table: {desc}; their per-epoch history is "
+            f"kept in `results/{profile}/partial/`)")
+
+
+def _run_notes(profile: str) -> list[str]:
+    """results/<profile>/RUN_NOTES.md, written by whoever ran the profile (e.g. on a lent GPU), if any."""
+    p = store.results_dir(profile) / "RUN_NOTES.md"
+    return ["### How these results were produced", "", p.read_text(), ""] if p.exists() else []
+
+
 def summary_markdown(profile: str, seeds, encoder="default", data_dir=None, notebook_times=None,
                      total_s=None) -> str:
     """The report's first section: profile, encoder, data, device, seeds, wall times, differences."""
-    from .tables import runs_table, submission_seeds
+    from .tables import SUBMISSIONS, runs_table, stored_seeds, submission_seeds
     enc = None if encoder in (None, "default") else encoder
     runs = runs_table(profile, seeds, enc)
     seeds = submission_seeds(profile, seeds, enc)
@@ -133,16 +163,19 @@ def summary_markdown(profile: str, seeds, encoder="default", data_dir=None, note
         "",
         f"* **Profile:** `{profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
-        + f", dev rows {'all' if p.n_dev is None else p.n_dev}, test rows {'all' if p.n_test is None else p.n_test}.",
+        + f", dev rows {_caps(p.n_dev)}, test rows {_caps(p.n_test)}.",
         f"* **{_encoder_line(profile, encoder)}**.",
         f"* **Data:** {_quora_line(data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",
-        f"* **Seeds:** {DEFAULT_SEED} for every experiment; submissions: {', '.join(map(str, seeds))}.",
+        f"* **Seeds:** {DEFAULT_SEED} for every experiment; "
+        + "; ".join(f"{n}: {', '.join(map(str, stored_seeds(n, profile, enc) or [DEFAULT_SEED]))}" for n in SUBMISSIONS)
+        + _partial_line(profile) + ".",
         f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {int(runs['stored'].sum())} "
         f"stored runs (per run below)."
         + (f" Report build (training + notebooks + export): {_fmt_s(total_s)}." if total_s else ""),
         "",
+        *_run_notes(profile),
         "### How this differs from the paper",
         "",
         DIFFERENCES_MD,
