@@ -173,6 +173,7 @@ def paper_comparison(profile: str, seeds=None, encoder=None, results_root=None) 
     df = pd.concat(parts, ignore_index=True)
     cols = ["table", "dataset", "metric", "split", "variant", "experiment", "paper", "ours", "diff", "std",
             "n_seeds"]
+    df["n_seeds"] = df["n_seeds"].astype("Int64")  # blank (not NaN) for tables 1-4
     return df[cols]
 
 
