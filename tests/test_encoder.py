@@ -12,14 +12,16 @@ import pytest
 import torch
 
 from mtbert.checkpoint import CheckpointError, load_encoder, read_state_dict, save_encoder
+from mtbert.data import default_data_dir
 from mtbert.tokenizer import Tokenizer
 
 transformers = pytest.importorskip("transformers")
 
-DATA = Path("/work/shared/data")
+DATA = default_data_dir()  # filled by `make data` (python -m mtbert data)
 ATOL = 1e-5
 
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"data mirror {DATA} not present")
+needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(),
+                                reason=f"data not in {DATA}: run `python -m mtbert data`")
 
 
 def _tsv(name: str) -> pd.DataFrame:

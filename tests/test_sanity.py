@@ -11,9 +11,10 @@ from scipy.stats import pearsonr
 
 from mtbert.checkpoint import load_encoder
 from mtbert.model import mean_pool
+from mtbert.data import default_data_dir
 from mtbert.tokenizer import Tokenizer
 
-STS_DEV = Path("/work/shared/data/sts-dev.csv")
+STS_DEV = default_data_dir() / "sts-dev.csv"  # filled by `make data`
 
 
 def preprocess(s: str) -> str:

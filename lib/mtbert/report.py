@@ -164,7 +164,7 @@ def summary_markdown(profile: str, seeds, encoder="default", data_dir=None, note
         f"* **Profile:** `{profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
         + f", dev rows {_caps(p.n_dev)}, test rows {_caps(p.n_test)}.",
-        f"* **{_encoder_line(profile, encoder)}**.",
+        f"* **Encoder:** {_encoder_line(profile, encoder).removeprefix('Encoder: ')}.",
         f"* **Data:** {_quora_line(data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",

@@ -144,7 +144,7 @@ class Runner:
         encoder, self.ckpt_dir = load_encoder(None if cfg.encoder == "default" else cfg.encoder)
         # CPU: skip padding tokens in the position-wise layers (same outputs at real tokens). On CUDA this small
         # encoder is launch-bound and the extra gathers/syncs cost more than the padding (bench/README.md).
-        encoder.unpad = device.type == "cpu"
+        encoder.unpad = device.type == "cpu" and os.environ.get("MTBERT_UNPAD", "1") != "0"  # 0: for timing it
         self.tok = _tokenizer(str(self.ckpt_dir), cfg.max_length)
         sentiment = tuple(t for t in cfg.eval_tasks if t in N_CLASSES)
         self.model = MultitaskBert(encoder, cfg.pooling, cfg.dropout, cfg.para_head, cfg.sts_head,
