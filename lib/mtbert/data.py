@@ -132,13 +132,28 @@ def _as_index(idx: Any, n: int) -> np.ndarray:
     return idx.astype(np.int64, copy=False).reshape(-1)
 
 
+class _Rows:
+    """Row selection shared by SentenceData and PairData: every per-row column is subset together."""
+    TEXT: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Iterable[int] | np.ndarray):
+        ii = _as_index(idx, len(self))
+        cols = {c: [getattr(self, c)[i] for i in ii] for c in ("ids", *self.TEXT)}
+        return dataclasses.replace(self, **cols, skip_reasons=dict(self.skip_reasons),
+                                   labels=None if self.labels is None else self.labels[ii].copy())
+
+
 @dataclass
-class SentenceData:
+class SentenceData(_Rows):
     """Single-sentence classification data (SST, CFIMDB).
 
     ``labels`` is an int64 array, or None for unlabelled (test-student) files.
     ``n_skipped`` counts malformed rows of the *source file* (kept by ``subset``).
     """
+    TEXT = ("sents",)
     ids: list[str]
     sents: list[str]
     labels: np.ndarray | None
@@ -146,26 +161,14 @@ class SentenceData:
     source: str
     skip_reasons: dict[str, int] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def subset(self, idx: Iterable[int] | np.ndarray) -> "SentenceData":
-        ii = _as_index(idx, len(self))
-        return dataclasses.replace(
-            self,
-            ids=[self.ids[i] for i in ii],
-            sents=[self.sents[i] for i in ii],
-            labels=None if self.labels is None else self.labels[ii].copy(),
-            skip_reasons=dict(self.skip_reasons),
-        )
-
 
 @dataclass
-class PairData:
+class PairData(_Rows):
     """Sentence-pair data (Quora: int64 labels 0/1; STS: float64 similarity 0-5).
 
     ``labels`` is None for unlabelled (test-student) files.
     """
+    TEXT = ("sents1", "sents2")
     ids: list[str]
     sents1: list[str]
     sents2: list[str]
@@ -173,20 +176,6 @@ class PairData:
     n_skipped: int
     source: str
     skip_reasons: dict[str, int] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def subset(self, idx: Iterable[int] | np.ndarray) -> "PairData":
-        ii = _as_index(idx, len(self))
-        return dataclasses.replace(
-            self,
-            ids=[self.ids[i] for i in ii],
-            sents1=[self.sents1[i] for i in ii],
-            sents2=[self.sents2[i] for i in ii],
-            labels=None if self.labels is None else self.labels[ii].copy(),
-            skip_reasons=dict(self.skip_reasons),
-        )
 
 
 # --------------------------------------------------------------------------- paths
