@@ -274,6 +274,8 @@ def _markdown(df: pd.DataFrame) -> str:
         return df.to_markdown(index=False)
     except ImportError:
         def cell(v):
+            if v is pd.NA:
+                return ""
             if isinstance(v, float):
                 return "" if math.isnan(v) else f"{v:.3f}"
             return str(v).replace("|", "\\|")
