@@ -58,7 +58,8 @@ def cmd_run(args):
             n, s = job
             cmd = [sys.executable, "-m", "mtbert", "run", n, "--profile", args.profile, "--jobs", "1"]
             cmd += (["--seeds", str(s)] if s is not None else []) + (["--force"] if args.force else [])
-            cmd += (["--encoder", args.encoder] if args.encoder else []) + sum((["--set", x] for x in args.set or []), [])
+            cmd += (["--encoder", args.encoder] if args.encoder else []) + (["--device", args.device] if args.device else [])
+            cmd += sum((["--set", x] for x in args.set or []), [])
             t = time.time()
             rc = subprocess.call(cmd, env={**os.environ, "MTBERT_PROGRESS": "0"})
             print(f"[{time.time() - t0:7.1f}s] {n} seed={s}: {'ok' if rc == 0 else f'FAILED rc={rc}'} "

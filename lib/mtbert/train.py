@@ -230,15 +230,19 @@ def result_path(cfg: RunConfig, results_root=None):
     return store.results_dir(cfg.profile, results_root) / f"{cfg.run_id}.json"
 
 
-def load_result(name: str, profile: str, seed=None, encoder=None, results_root=None, **overrides):
-    """The stored result of a run, or None when it has not been run with this exact config."""
-    cfg = run_config(name, profile, seed, encoder, **overrides)
-    p = result_path(cfg, results_root)
-    if p.exists():
-        r = store.read_json(p)
+def _stored(cfg: RunConfig, path):
+    """The result at `path` if it was produced by exactly this config, else None."""
+    if path.exists():
+        r = store.read_json(path)
         if r.get("config_hash") == cfg.hash():
             return r
     return None
+
+
+def load_result(name: str, profile: str, seed=None, encoder=None, results_root=None, **overrides):
+    """The stored result of a run, or None when it has not been run with this exact config."""
+    cfg = run_config(name, profile, seed, encoder, **overrides)
+    return _stored(cfg, result_path(cfg, results_root))
 
 
 def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str | None = None, force=False,
@@ -250,10 +254,8 @@ def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str
     every optimizer step (tests use it to interrupt a run)."""
     cfg = run_config(name, profile, seed, encoder, **overrides)
     path = result_path(cfg, results_root)
-    if not force and path.exists():
-        r = store.read_json(path)
-        if r.get("config_hash") == cfg.hash():
-            return r
+    if not force and (r := _stored(cfg, path)) is not None:
+        return r
     if os.environ.get("MTBERT_NO_TRAIN") == "1":
         raise MissingResult(
             f"no stored result for {cfg.run_id} (profile {cfg.profile}, config {cfg.hash()}) in {path.parent}, and "
@@ -346,7 +348,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
             if progress:
                 print(f"[{cfg.run_id}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
 
-    step = 0
+    step = sum(h["steps"] for h in history)  # optimizer steps so far, across a resume too
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         losses, seen, n_steps, step = train_epoch(R, train, opt, cfg, epoch, step, progress, on_step, last_ck)
