@@ -23,6 +23,15 @@ def predictions_dir(profile: str) -> Path:
     return Path(os.environ.get("MTBERT_PREDICTIONS_DIR", repo_root() / "predictions")) / profile
 
 
+def recorded_path(p) -> str:
+    """How a result JSON names a file: relative to the repository when inside it (portable), else absolute."""
+    p = Path(p).resolve()
+    try:
+        return str(p.relative_to(repo_root()))
+    except ValueError:
+        return str(p)
+
+
 def _atomic(path: Path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
