@@ -2,10 +2,12 @@
 # There (GPU machine, via the device tool, with `.gpu` carried): restore the encoder to fp32, run every
 # experiment of the full profile (3 seeds for the submissions), benchmark, and pack everything into $OUT.
 # Rehearse here with: OUT=/tmp/out PROFILE=smoke bash scripts/gpu_full_run.sh
+# RUN_ARGS picks what to run (default: everything; stored results are skipped, so a re-run only does what is
+# missing), e.g. RUN_ARGS="submission2 --seeds 1 2" JOBS=2. Back here: bash scripts/gpu_unpack.sh ARCHIVE.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-full}; JOBS=${JOBS:-14}; RUN_BUDGET=${RUN_BUDGET:-400}; BENCH_BUDGET=${BENCH_BUDGET:-0}
-PY=${PY:-python3}
+PY=${PY:-python3}; RUN_ARGS=${RUN_ARGS:---all --seeds 11711 1 2}
 export PYTHONPATH=$PWD/lib PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
 export MTBERT_DEFAULT_ENCODER_DIR=$PWD/.gpu/all-MiniLM-L6-v2-fp32-from-fp16
 mkdir -p "$OUT" data
@@ -25,7 +27,7 @@ print("restored fp32 encoder;", torch.cuda.get_device_name(0) if torch.cuda.is_a
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1 || true
 start=$(date +%s)
-timeout "$RUN_BUDGET" $PY -m mtbert run --all --profile "$PROFILE" --seeds 11711 1 2 --jobs "$JOBS" 2>&1 | tee "$OUT/run.log"
+timeout "$RUN_BUDGET" $PY -m mtbert run $RUN_ARGS --profile "$PROFILE" --jobs "$JOBS" 2>&1 | tee "$OUT/run.log"
 echo "runs: $(( $(date +%s) - start ))s, exit ${PIPESTATUS[0]}" | tee -a "$OUT/run.log"
 $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
 # Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.

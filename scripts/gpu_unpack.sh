@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Here (CPU machine), after scripts/gpu_full_run.sh ran on the GPU: unpack its results.tar.gz, drop partial
+# results that a finished run now supersedes, and render the notebooks + HTML report from the stored results
+# (nothing is retrained). Usage: PROFILE=full bash scripts/gpu_unpack.sh /path/to/results.tar.gz
+set -euo pipefail
+ARCHIVE=$(realpath "${1:?usage: [PROFILE=full] bash scripts/gpu_unpack.sh PATH/results.tar.gz}")
+PROFILE=${PROFILE:-full}
+cd "$(dirname "$0")/.."
+tar -tzf "$ARCHIVE" | grep -qv "^\(results\|predictions\)/$PROFILE/" \
+  && { echo "gpu_unpack: $ARCHIVE holds files outside results/$PROFILE and predictions/$PROFILE; not unpacking" >&2; exit 2; }
+tar -xzf "$ARCHIVE"
+for p in results/"$PROFILE"/partial/*.json; do
+  [ -f "$p" ] || continue
+  if [ -f "results/$PROFILE/$(basename "$p")" ]; then rm "$p"; echo "superseded by a finished run: $p"; fi
+done
+rmdir results/"$PROFILE"/partial 2>/dev/null || true
+make setup data
+.venv/bin/python -m mtbert report --profile "$PROFILE" --no-train
