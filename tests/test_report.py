@@ -74,3 +74,16 @@ def test_training_curves_embedded(report):
     for name in ("curves_submission1", "curves_submission2", "errors_submission2", "paper_vs_ours"):
         assert (out / "figures" / f"{name}.png").exists() and (out / "figures" / f"{name}.svg").exists()
     assert (out / "smoke" / "05_analysis.ipynb").exists()
+
+
+def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
+    from mtbert.report import _partial_line
+    monkeypatch.setenv("MTBERT_RESULTS_DIR", str(tmp_path))
+    assert _partial_line("full") == ""
+    d = tmp_path / "full" / "partial"
+    d.mkdir(parents=True)
+    (d / "submission2__seed1.json").write_text('{"epochs_done": 5}')
+    (d / "stray.json").write_text("{not json")
+    line = _partial_line("full")
+    assert "`submission2__seed1` (5 of the epochs)" in line
+    assert "`stray` (unreadable" in line

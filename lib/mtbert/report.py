@@ -127,7 +127,12 @@ def _partial_line(profile: str) -> str:
     parts = sorted(d.glob("*.json")) if d.is_dir() else []
     if not parts:
         return ""
-    desc = ", ".join(f"`{p.stem}` ({json.loads(p.read_text())['epochs_done']} of the epochs)" for p in parts)
+    def done(p):
+        try:
+            return f"{json.loads(p.read_text())['epochs_done']} of the epochs"
+        except (ValueError, KeyError, TypeError):  # a stray or damaged file must not stop the report
+            return "unreadable: not a partial-result file with `epochs_done`"
+    desc = ", ".join(f"`{p.stem}` ({done(p)})" for p in parts)
     return (f" (not finished within the GPU lease, so in no table: {desc}; their per-epoch history is "
             f"kept in `results/{profile}/partial/`)")
 
