@@ -31,18 +31,8 @@ timeout "$RUN_BUDGET" $PY -m mtbert run $RUN_ARGS --profile "$PROFILE" --jobs "$
 echo "runs: $(( $(date +%s) - start ))s, exit ${PIPESTATUS[0]}" | tee -a "$OUT/run.log"
 $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
 # Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.
-$PY - "$PROFILE" <<'PY' 2>&1 | tee -a "$OUT/run.log"
-import glob, json, os, sys, torch
-prof = sys.argv[1]
-os.makedirs(f"results/{prof}/partial", exist_ok=True)
-for ck in sorted(glob.glob(f"checkpoints/{prof}/*.last.pt")):
-    st = torch.load(ck, map_location="cpu", weights_only=False)
-    rid = os.path.basename(ck)[:-len(".last.pt")]
-    json.dump({"run_id": rid, "partial": True, "config_hash": st["config_hash"], "epochs_done": st["epoch"] + 1,
-               "best": st["best"], "history": st["history"], "seconds": st.get("seconds")},
-              open(f"results/{prof}/partial/{rid}.json", "w"), indent=1)
-    print("partial:", rid, "epochs done", st["epoch"] + 1)
-PY
+$PY -c "import sys; from mtbert.train import save_partials; print(*save_partials(sys.argv[1]), sep='\n')" \
+  "$PROFILE" 2>&1 | sed 's/^/partial: /' | tee -a "$OUT/run.log"
 if [ "$BENCH_BUDGET" -gt 0 ] && [ -f bench/bench.py ]; then
   timeout "$BENCH_BUDGET" $PY bench/bench.py --device cuda --encoder "$MTBERT_DEFAULT_ENCODER_DIR" --out "$OUT" 2>&1 | tail -60 > "$OUT/bench.log" || true
 fi

@@ -180,6 +180,11 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
     assert not T.result_path(cfg).exists()
     st = torch.load(last, weights_only=False)
     assert st["epoch"] == 0 and len(st["history"]) == 1 and st["config_hash"] == cfg.hash()
+    assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(PROFILE))
+    part = store.read_json(store.results_dir(PROFILE) / "partial" / f"{cfg.run_id}.json")
+    assert part["epochs_done"] == 1 and part["history"] == st["history"] and part["config_hash"] == cfg.hash()
+    from mtbert.report import _partial_line
+    assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(PROFILE)
 
     resumed = []
     r = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: resumed.append(e), **o)

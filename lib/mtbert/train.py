@@ -245,6 +245,20 @@ def load_result(name: str, profile: str, seed=None, encoder=None, results_root=N
     return _stored(cfg, result_path(cfg, results_root))
 
 
+def save_partials(profile: str) -> list[str]:
+    """Runs cut off before their last epoch (e.g. by a GPU lease) keep their per-epoch history: one JSON per
+    resume checkpoint under results/<profile>/partial/, which the report lists but puts in no table."""
+    written = []
+    for ck in sorted(store.checkpoints_dir(profile).glob("*.last.pt")):
+        st = torch.load(ck, map_location="cpu", weights_only=False)
+        rid = ck.name[:-len(".last.pt")]
+        store.write_json(store.results_dir(profile) / "partial" / f"{rid}.json", {
+            "run_id": rid, "partial": True, "config_hash": st["config_hash"], "epochs_done": st["epoch"] + 1,
+            "best": st["best"], "history": st["history"], "seconds": st.get("seconds")})
+        written.append(f"{rid}: {st['epoch'] + 1} epochs done")
+    return written
+
+
 def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str | None = None, force=False,
         data_dir=None, device=None, progress: bool | None = None, results_root=None, on_step=None,
         **overrides) -> dict:
