@@ -6,6 +6,8 @@ mismatch, is an error that names the tensor.
 """
 from __future__ import annotations
 
+from .errors import MtbertError
+
 import json
 import os
 import re
@@ -25,7 +27,7 @@ IGNORED = re.compile(r"^(cls\.|embeddings\.position_ids$|.*\.num_batches_tracked
 WRAPPER_PREFIX = "bert."
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MtbertError):
     pass
 
 

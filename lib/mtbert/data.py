@@ -53,6 +53,8 @@ keep the file's row order.
 """
 from __future__ import annotations
 
+from .errors import MtbertError
+
 import csv
 import dataclasses
 import functools
@@ -117,7 +119,7 @@ FETCH_HINT = "run `python -m mtbert data` (or `make data`)"
 DOWNLOAD_TIMEOUT_S = 10.0
 
 
-class DataError(RuntimeError):
+class DataError(MtbertError):
     """A data file is missing, corrupt or cannot be fetched (message says how to fix it)."""
 
 

@@ -3,6 +3,8 @@ best epoch -> held-out test -> one results JSON. Re-running loads the result; an
 from its last finished epoch."""
 from __future__ import annotations
 
+from .errors import MtbertError
+
 import contextlib
 import os
 import sys
@@ -28,11 +30,11 @@ DATA_SEED = 0          # which rows a profile's subsample keeps: the same for ev
 PAIR_TASKS = ("quora", "sts")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(MtbertError):
     pass
 
 
-class MissingResult(RuntimeError):
+class MissingResult(MtbertError):
     pass
 
 

@@ -1,0 +1,13 @@
+"""Errors a user can fix. Each message names the file, flag or value at fault and the fix; the command line
+prints it without a traceback (`--debug` shows one) and exits with status 1 (or 2 for a bad argument)."""
+from __future__ import annotations
+
+
+class MtbertError(RuntimeError):
+    """Base of every error whose message tells the user what to do."""
+    exit_code = 1
+
+
+class UsageError(MtbertError, ValueError):
+    """A bad flag, parameter or setting (exit status 2, like argparse)."""
+    exit_code = 2
