@@ -32,22 +32,21 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPIP) install $(TORCH_SPEC)
 	$(VPIP) install -r requirements.txt -e .
+	@# notebooks are committed without outputs: git strips them on `git add` (filter from .gitattributes)
+	@if [ -e .git ]; then $(VENV)/bin/nbstripout --install || true; fi
 	@touch $@
 
 data: setup
 	$(MTBERT) data
 
+# Notebooks under nbval in the smoke profile: their outputs go to report/smoke/ and figures/smoke/ (git-ignored).
 test: setup data
 	$(VPY) -m pytest -q tests
-	@if compgen -G "notebooks/*.ipynb" > /dev/null; then \
-	  echo "MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks"; \
-	  MTBERT_PROFILE=smoke MTBERT_REPORT_DIR=$$(mktemp -d) $(VPY) -m pytest -q --nbval-lax notebooks; \
-	else \
-	  echo "no notebooks in notebooks/: skipping notebook tests"; \
-	fi
+	MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks
 
 report: setup data
 	$(MTBERT) report --profile $(PROFILE)
+	@echo "report: report/$(PROFILE)/report.html"
 
 bench: setup data
 	$(VPY) bench/bench.py

@@ -321,7 +321,8 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
     model. Both read the same rows with the same data loader; caches are cleared before every epoch."""
     args, dev = bench.args, bench.dev
     cfg = run_config("t1_sst_finetune", "full", encoder=str(ckpt_dir), batch_size=BS, n_train={"sst": n_sst})
-    R = T.Runner(cfg, dev, args.data_dir)
+    from mtbert.settings import Settings
+    R = T.Runner(cfg, Settings.resolve(profile="full", data_dir=args.data_dir, device=str(dev)), dev)
     opt = T.make_optimizer(R.model, cfg, dev)
     try:
         hf_tok = transformers.BertTokenizerFast.from_pretrained(str(ckpt_dir))

@@ -9,13 +9,13 @@ cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-full}; JOBS=${JOBS:-14}; RUN_BUDGET=${RUN_BUDGET:-400}; BENCH_BUDGET=${BENCH_BUDGET:-0}
 PY=${PY:-python3}; RUN_ARGS=${RUN_ARGS:---all --seeds 11711 1 2}
 export PYTHONPATH=$PWD/lib PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
-export MTBERT_DEFAULT_ENCODER_DIR=$PWD/.gpu/all-MiniLM-L6-v2-fp32-from-fp16
+export MTBERT_ENCODER_DIR=$PWD/.gpu/all-MiniLM-L6-v2-fp32-from-fp16
 mkdir -p "$OUT" data
 tar -xzf .gpu/data.tar.gz
 $PY - <<'PY'
 import json, os, shutil, torch
 from safetensors.torch import load_file, save_file
-src, dst = ".gpu/encoder-fp16", os.environ["MTBERT_DEFAULT_ENCODER_DIR"]
+src, dst = ".gpu/encoder-fp16", os.environ["MTBERT_ENCODER_DIR"]
 os.makedirs(dst, exist_ok=True)
 sd = {k: v.float() for k, v in load_file(f"{src}/model.safetensors").items()}
 save_file(sd, f"{dst}/model.safetensors")
@@ -31,10 +31,10 @@ timeout "$RUN_BUDGET" $PY -m mtbert run $RUN_ARGS --profile "$PROFILE" --jobs "$
 echo "runs: $(( $(date +%s) - start ))s, exit ${PIPESTATUS[0]}" | tee -a "$OUT/run.log"
 $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
 # Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.
-$PY -c "import sys; from mtbert.train import save_partials; print(*save_partials(sys.argv[1]), sep='\n')" \
+$PY -c "import sys; from mtbert.settings import Settings; from mtbert.train import save_partials; print(*save_partials(Settings.resolve(profile=sys.argv[1])), sep='\n')" \
   "$PROFILE" 2>&1 | sed 's/^/partial: /' | tee -a "$OUT/run.log"
 if [ "$BENCH_BUDGET" -gt 0 ] && [ -f bench/bench.py ]; then
-  timeout "$BENCH_BUDGET" $PY bench/bench.py --device cuda --encoder "$MTBERT_DEFAULT_ENCODER_DIR" --out "$OUT" 2>&1 | tail -60 > "$OUT/bench.log" || true
+  timeout "$BENCH_BUDGET" $PY bench/bench.py --device cuda --encoder "$MTBERT_ENCODER_DIR" --out "$OUT" 2>&1 | tail -60 > "$OUT/bench.log" || true
 fi
 tar -czf "$OUT/results.tar.gz" results/"$PROFILE" predictions/"$PROFILE" 2>/dev/null
 ls -la "$OUT"

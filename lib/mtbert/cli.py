@@ -1,4 +1,9 @@
-"""Command line: `python -m mtbert {data,list,run,status,report}` (also installed as `mtbert`)."""
+"""Command line: `python -m mtbert {data,list,run,status,report}` (also installed as `mtbert`).
+
+This is one of the two edges where settings are resolved (the other is `mtbert.notebook`): flags first, then
+the environment variables of `mtbert.settings.SPEC`, then the defaults. Errors a user can fix are printed as
+one message without a traceback (`--debug` shows it) and exit with status 1, or 2 for a bad argument.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,20 +14,58 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .experiments import DEFAULT_SEED, PROFILES, REGISTRY, experiments_for
+from .errors import MtbertError, UsageError
+from .settings import PROFILE_NAMES, Settings
 
+
+# -- settings flags shared by the subcommands --------------------------------------------------------------
+
+def _settings_flags(p: argparse.ArgumentParser, train_flag=False, run_flags=False):
+    g = p.add_argument_group("settings (see the README's settings table)")
+    g.add_argument("--profile", choices=PROFILE_NAMES, help="default: $MTBERT_PROFILE, else full with CUDA, else quick")
+    g.add_argument("--encoder", help="'default', a checkpoint directory, or a hub id (default: $MTBERT_ENCODER)")
+    g.add_argument("--encoder-dir", help="a local copy of the default encoder's files ($MTBERT_ENCODER_DIR)")
+    g.add_argument("--seeds", nargs="+", help="seeds of the submissions (default: $MTBERT_SEEDS, else 11711)")
+    g.add_argument("--data-dir", help="folder with the data files (default: $MTBERT_DATA_DIR, else data/)")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N ($MTBERT_DEVICE)")
+    g.add_argument("--store-dir", help="root of results/, predictions/, checkpoints/ (default: the repository)")
+    if train_flag:
+        g.add_argument("--output-dir", help="root of report/<profile>/ and figures/<profile>/ (default: the repository)")
+        g.add_argument("--no-train", action="store_true", help="render from stored results only, never train")
+    if run_flags:
+        g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="progress bars (default: on in a terminal)")
+        g.add_argument("--no-progress", dest="progress", action="store_false")
+        g.add_argument("--no-unpad", action="store_true", help="CPU: keep padding tokens (for timing the unpadding)")
+        g.add_argument("--amp", action="store_true", default=None, help="bf16 autocast also off CUDA")
+
+
+def settings_from_args(args, environ=None) -> Settings:
+    environ = os.environ if environ is None else environ
+    progress = getattr(args, "progress", None)
+    return Settings.resolve(
+        environ=environ, profile=args.profile, encoder=args.encoder, encoder_dir=args.encoder_dir,
+        seeds=args.seeds, data_dir=args.data_dir, device=args.device, store_root=args.store_dir,
+        output_root=getattr(args, "output_dir", None),
+        train=False if getattr(args, "no_train", False) else None,
+        progress=sys.stderr.isatty() if progress is None else progress,
+        unpad=False if getattr(args, "no_unpad", False) else None, amp=getattr(args, "amp", None))
+
+
+# -- subcommands -------------------------------------------------------------------------------------------
 
 def _names(args) -> list[str]:
+    from .experiments import REGISTRY, experiments_for
     names = list(args.names)
     for t in args.table or []:
         names += experiments_for(t)
     if args.all:
         names += list(REGISTRY)
     if not names:
-        raise SystemExit("name experiments, or use --table T or --all (see `python -m mtbert list`)")
+        raise UsageError("name experiments, or use --table T or --all (see `python -m mtbert list`)")
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        raise SystemExit(f"unknown experiment(s) {unknown}; valid: {', '.join(REGISTRY)}")
+        raise UsageError(f"unknown experiment(s) {unknown}; valid: {', '.join(REGISTRY)}")
     return list(dict.fromkeys(names))
 
 
@@ -30,95 +73,148 @@ def _overrides(pairs) -> dict:
     out = {}
     for kv in pairs or []:
         if "=" not in kv:
-            raise SystemExit(f"--set expects key=value, got {kv!r}")
+            raise UsageError(f"--set expects KEY=VALUE, got {kv!r}")
         k, v = kv.split("=", 1)
         try:
             out[k] = json.loads(v)
         except json.JSONDecodeError:
-            out[k] = v
+            out[k] = v  # strings (e.g. pooling=mean); a config field that needs a number rejects it by name
     return out
 
 
-def cmd_run(args):
+def cmd_run(args, S: Settings) -> int:
+    from .experiments import SUBMISSIONS, run_config
+    from .settings import DEFAULT_SEED
     from .train import run
-    names, seeds = _names(args), args.seeds or [None]
-    jobs = [(n, s) for n in names for s in (seeds if n.startswith("submission") or args.seeds_all else [None])]
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    names = _names(args)
+    seeds_for = lambda n: S.seeds if (n in SUBMISSIONS or args.seeds_all) else (DEFAULT_SEED,)
+    jobs = [(n, s) for n in names for s in seeds_for(n)]
     overrides = _overrides(args.set)
-    from .experiments import run_config
-    try:  # every bad --set/--encoder value fails here, with a message, before anything trains
-        for n, s in jobs:
-            run_config(n, args.profile, s, args.encoder, **overrides)
-    except (KeyError, TypeError, ValueError) as e:
-        raise SystemExit(f"mtbert run: {e.args[0] if isinstance(e, KeyError) else e}")
+    for n, s in jobs:  # every bad --set value fails here, with a message, before anything trains
+        run_config(n, S.profile, s, S.encoder, **overrides)
     t0 = time.time()
     if args.jobs > 1:  # independent processes; on a GPU small models run side by side well
         # Paper rows first (long multitask runs before single-task ones), extra seeds last.
-        jobs.sort(key=lambda j: (j[1] not in (None, DEFAULT_SEED), j[0].startswith("t1_")))
+        jobs.sort(key=lambda j: (j[1] != DEFAULT_SEED, j[0].startswith("t1_")))
+        base = [sys.executable, "-m", "mtbert", "run", "--profile", S.profile, "--jobs", "1", "--no-progress",
+                "--encoder", S.encoder, "--device", S.device, "--data-dir", str(S.data_dir),
+                "--store-dir", str(S.store_root)]
+        base += (["--encoder-dir", str(S.encoder_dir)] if S.encoder_dir else []) + (["--force"] if args.force else [])
+        base += (["--no-unpad"] if not S.unpad else []) + (["--amp"] if S.amp else [])
+        base += sum((["--set", x] for x in args.set or []), [])
+
         def sub(job):
             n, s = job
-            cmd = [sys.executable, "-m", "mtbert", "run", n, "--profile", args.profile, "--jobs", "1"]
-            cmd += (["--seeds", str(s)] if s is not None else []) + (["--force"] if args.force else [])
-            cmd += (["--encoder", args.encoder] if args.encoder else []) + (["--device", args.device] if args.device else [])
-            cmd += sum((["--set", x] for x in args.set or []), [])
             t = time.time()
-            rc = subprocess.call(cmd, env={**os.environ, "MTBERT_PROGRESS": "0"})
+            rc = subprocess.call(base + [n, "--seeds", str(s), "--seeds-all"])
             print(f"[{time.time() - t0:7.1f}s] {n} seed={s}: {'ok' if rc == 0 else f'FAILED rc={rc}'} "
                   f"({time.time() - t:.1f}s)", flush=True)
             return rc
         with ThreadPoolExecutor(args.jobs) as ex:
             rcs = list(ex.map(sub, jobs))
-        if any(rcs):
-            raise SystemExit(1)
-        return
+        return 1 if any(rcs) else 0
     for n, s in jobs:
         t = time.time()
-        r = run(n, args.profile, seed=s, encoder=args.encoder, force=args.force, device=args.device, **overrides)
+        r = run(n, S, seed=s, force=args.force, **overrides)
         dev = ", ".join(f"{k} {v:.3f}" for k, v in r["dev"].items())
         print(f"[{time.time() - t0:7.1f}s] {r['run_id']} ({time.time() - t:.1f}s; trained {r['wall_time_s']:.1f}s): "
               f"dev {dev}", flush=True)
+    return 0
 
 
-def cmd_list(args):
+def cmd_list(args, S=None) -> int:
+    from .experiments import PROFILES, REGISTRY
     for n, e in REGISTRY.items():
         print(f"{n:26s} tables {','.join(e.tables):6s} {e.description}")
     print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
+    return 0
 
 
-def cmd_status(args):
-    from .train import load_result
+def cmd_status(args, S: Settings) -> int:
+    from .experiments import REGISTRY
+    from .store import load_result
     for n in REGISTRY:
-        r = load_result(n, args.profile)
+        r = load_result(n, S)
         print(f"{n:26s} " + (f"dev {json.dumps({k: round(v, 3) for k, v in r['dev'].items()})}" if r else "-"))
+    return 0
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["data"]:
-        from .datacli import main as data_main
-        return data_main(argv[1:])
-    p = argparse.ArgumentParser(prog="mtbert", description=__doc__)
+def cmd_report(args, S: Settings) -> int:
+    from .report import main as report_main
+    return report_main(S)
+
+
+def cmd_data(args, S=None) -> int:
+    from . import data as D
+    from .fetch import default_mirror, fetch_data
+    environ = os.environ
+    dest = args.dest or environ.get("MTBERT_DATA_DIR") or None
+    mirror = args.mirror or environ.get("MTBERT_DATA_MIRROR") or default_mirror()
+    summary = fetch_data(dest=dest, mirror=mirror, verbose=not args.quiet)
+    rows = []
+    for name, info in summary["files"].items():
+        if info["status"] == "unavailable":
+            rows.append((name, "-", "unavailable (optional)"))
+            continue
+        st = D.file_stats(name, summary["dest"])
+        n = f"{st['rows']:,}" + (f" (+{st['skipped']} skipped)" if st["skipped"] else "")
+        rows.append((name, n, info["status"] + (" ok" if info.get("verified") else "")))
+    w0 = max(len(r[0]) for r in rows + [("file", "", "")])
+    w1 = max(len(r[1]) for r in rows + [("", "rows", "")])
+    print(f"{'file':<{w0}}  {'rows':>{w1}}  status")
+    for a, b, c in rows:
+        print(f"{a:<{w0}}  {b:>{w1}}  {c}")
+    q = D.quora_train_info(summary["dest"])
+    print(f"data folder: {summary['dest']}")
+    print(f"Quora train: {q['file']} ({q['pairs']:,} pairs, {q['n_skipped']} skipped; "
+          f"{q['train_pairs']:,} train + {q['heldout_pairs']:,} held out)"
+          + ("" if q["full"] else " -- the full official quora-train.csv was not available"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mtbert", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sp = p.add_subparsers(dest="cmd", required=True)
-    sp.add_parser("data", help="fill data/ from the local mirror or upstream, verifying sha256")
+    d = sp.add_parser("data", help="fill data/ from the local mirror or upstream, verifying sha256")
+    d.add_argument("--dest", help="data folder (default: $MTBERT_DATA_DIR, else <repo>/data)")
+    d.add_argument("--mirror", help="local mirror folder (default: $MTBERT_DATA_MIRROR, else <repo>/../shared/data)")
+    d.add_argument("-q", "--quiet", action="store_true", help="only print the summary table")
     sp.add_parser("list", help="list experiments and profiles")
     r = sp.add_parser("run", help="run experiments (results are cached under results/<profile>/)")
     r.add_argument("names", nargs="*")
     r.add_argument("--table", action="append", help="all experiments of a paper table (1-5, X)")
     r.add_argument("--all", action="store_true")
-    r.add_argument("--profile", default=os.environ.get("MTBERT_PROFILE", "quick"), choices=list(PROFILES))
-    r.add_argument("--seeds", type=int, nargs="+", help="seeds for the submissions (others use the default seed)")
     r.add_argument("--seeds-all", action="store_true", help="apply --seeds to every experiment")
-    r.add_argument("--encoder", help="'default', a checkpoint directory, or a hub id")
-    r.add_argument("--device", help="cpu, cuda, auto (default)")
     r.add_argument("--force", action="store_true", help="re-run even when a result exists")
-    r.add_argument("--jobs", type=int, default=1, help="experiments run in parallel processes")
+    r.add_argument("--jobs", type=int, default=1, help="experiments run in parallel processes (>= 1)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    _settings_flags(r, run_flags=True)
     s = sp.add_parser("status", help="which results exist for a profile")
-    s.add_argument("--profile", default=os.environ.get("MTBERT_PROFILE", "quick"), choices=list(PROFILES))
-    rep = sp.add_parser("report", help="run the notebooks and export report/report.html")
-    rep.add_argument("--profile", default=None, choices=list(PROFILES))
-    rep.add_argument("--no-train", action="store_true", help="render from stored results only")
-    args = p.parse_args(argv)
-    if args.cmd == "report":
-        from .report import main as report_main
-        return report_main(args)
-    return {"run": cmd_run, "list": cmd_list, "status": cmd_status}[args.cmd](args)
+    _settings_flags(s)
+    rep = sp.add_parser("report", help="run the notebooks and export report/<profile>/report.html")
+    _settings_flags(rep, train_flag=True, run_flags=True)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    cmd = {"data": cmd_data, "list": cmd_list, "run": cmd_run, "status": cmd_status, "report": cmd_report}[args.cmd]
+    try:
+        S = settings_from_args(args) if args.cmd in ("run", "status", "report") else None
+        return cmd(args, S)
+    except MtbertError as e:
+        if args.debug:
+            raise
+        print(f"mtbert {args.cmd}: error: {e}", file=sys.stderr)
+        if not isinstance(e, UsageError):
+            print("(run with --debug for the traceback)", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"mtbert {args.cmd}: interrupted; finished epochs are kept, re-run the same command to resume",
+              file=sys.stderr)
+        return 130

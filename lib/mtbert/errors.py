@@ -11,3 +11,7 @@ class MtbertError(RuntimeError):
 class UsageError(MtbertError, ValueError):
     """A bad flag, parameter or setting (exit status 2, like argparse)."""
     exit_code = 2
+
+
+class DataError(MtbertError):
+    """A data file is missing, corrupt or cannot be fetched (the message says how to fix it)."""

@@ -9,9 +9,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-TASKS = ("sst", "cfimdb", "quora", "sts")
+from .data import TASKS
+from .errors import UsageError
+from .settings import DEFAULT_SEED, PROFILE_NAMES
+
 MULTI = ("sst", "quora", "sts")
-DEFAULT_SEED = 11711
 
 # Where the paper is silent: CS224N starter-code defaults, or our stated choice.
 CHOICES = {
@@ -187,21 +189,28 @@ class RunConfig:
         return rid
 
 
+# The paper's two test submissions (Table 5): the one definition used by tables, figures and the report.
+SUBMISSIONS = ("submission1", "submission2")
+# the three "+ train data" experiments of notebook 03 (multitask fine-tuning on all three tasks)
+FINETUNE_EXPERIMENTS = ("mt_all_baseline", "mt_all_sts_cos_sigmoid", "mt_all_para_cos")
+
+
 def run_config(name: str, profile: str = "quick", seed: int | None = None, encoder: str | None = None,
                **overrides) -> RunConfig:
     """Resolve an experiment name + profile into a RunConfig; every bad input fails here, before training."""
     if name not in REGISTRY:
-        raise KeyError(f"unknown experiment {name!r}; valid names: {', '.join(REGISTRY)}")
+        raise UsageError(f"unknown experiment {name!r}; valid names: {', '.join(REGISTRY)}")
     if profile not in PROFILES:
-        raise KeyError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        raise UsageError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     bad = sorted(set(overrides) - set(OVERRIDABLE))
     if bad:
-        raise TypeError(f"unknown parameter(s) {bad}; overridable: {', '.join(OVERRIDABLE)}")
+        raise UsageError(f"unknown parameter(s) {bad}; overridable: {', '.join(OVERRIDABLE)}")
     overrides.pop("device", None)
+    from .checkpoint import canonical_encoder
     e, p = REGISTRY[name], PROFILES[profile]
     cfg = dict(
         experiment=name, profile=profile, seed=DEFAULT_SEED if seed is None else int(seed),
-        encoder=encoder or "default", train_tasks=e.train_tasks, eval_tasks=e.eval_tasks, mode=e.mode,
+        encoder=canonical_encoder(encoder), train_tasks=e.train_tasks, eval_tasks=e.eval_tasks, mode=e.mode,
         para_head=e.para_head, sts_head=e.sts_head, pooling=e.pooling, epochs=p.epochs, batch_size=e.batch_size,
         lr=1e-3 if e.mode == "pretrain" else 1e-5, lr_decay=e.lr_decay, dropout=0.3, weight_decay=0.01, max_length=512,
         quora_per_epoch=p.quora_per_epoch, n_train={t: p.n_train[t] for t in e.train_tasks},
@@ -216,6 +225,10 @@ def _cap_ok(v) -> bool:
     return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
 
 
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
+
 def _validate(c: RunConfig):
     from .heads import PARA_HEADS, POOLINGS, STS_HEADS
     checks = [
@@ -225,11 +238,13 @@ def _validate(c: RunConfig):
         (c.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {c.pooling!r}"),
         (isinstance(c.epochs, int) and c.epochs >= 1, f"epochs must be a positive integer, got {c.epochs!r}"),
         (isinstance(c.batch_size, int) and c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size!r}"),
-        (0 < c.lr < 1, f"lr must be in (0, 1), got {c.lr!r}"),
-        (0 < c.lr_decay <= 1, f"lr_decay (xi) must be in (0, 1], got {c.lr_decay!r}"),
-        (0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout!r}"),
-        (8 <= c.max_length <= 512, f"max_length must be in [8, 512], got {c.max_length!r}"),
-        (c.quora_per_epoch >= 1, "quora_per_epoch must be >= 1"),
+        (_num(c.lr) and 0 < c.lr < 1, f"lr must be in (0, 1), got {c.lr!r}"),
+        (_num(c.lr_decay) and 0 < c.lr_decay <= 1, f"lr_decay (xi) must be in (0, 1], got {c.lr_decay!r}"),
+        (_num(c.dropout) and 0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout!r}"),
+        (isinstance(c.max_length, int) and 8 <= c.max_length <= 512, f"max_length must be in [8, 512], got {c.max_length!r}"),
+        (isinstance(c.quora_per_epoch, int) and c.quora_per_epoch >= 1,
+         f"quora_per_epoch must be an integer >= 1, got {c.quora_per_epoch!r}"),
+        (_num(c.weight_decay) and 0 <= c.weight_decay < 1, f"weight_decay must be a number in [0, 1), got {c.weight_decay!r}"),
         (isinstance(c.n_train, dict) and set(c.n_train) <= set(TASKS) and all(map(_cap_ok, c.n_train.values())),
          f"n_train must map task names to row caps (int >= 1 or null), got {c.n_train!r}"),
     ] + [(_cap_ok(v) or (isinstance(v, dict) and set(v) <= set(TASKS) and all(map(_cap_ok, v.values()))),
@@ -237,9 +252,15 @@ def _validate(c: RunConfig):
          for f, v in (("n_dev", c.n_dev), ("n_test", c.n_test), ("n_predict", c.n_predict))]
     for ok, msg in checks:
         if not ok:
-            raise ValueError(f"experiment {c.experiment}: {msg}")
+            raise UsageError(f"experiment {c.experiment}: {msg}")
 
 
 def experiments_for(table: str | None = None) -> list[str]:
     """Experiment names of one paper table ("1".."5", "X" for extensions), or all of them."""
+    if table is not None and not any(str(table) in e.tables for e in REGISTRY.values()):
+        valid = sorted({t for e in REGISTRY.values() for t in e.tables})
+        raise UsageError(f"unknown table {table!r}; valid tables: {', '.join(valid)} (X: beyond the paper)")
     return [n for n, e in REGISTRY.items() if table is None or table in e.tables]
+
+
+assert tuple(PROFILES) == PROFILE_NAMES, "settings.PROFILE_NAMES must list the profiles of PROFILES"

@@ -1,17 +1,15 @@
-"""Figures of the report, each saved as PNG and SVG under figures/ (or $MTBERT_REPORT_DIR/figures).
+"""Figures of the report, each saved as PNG and SVG under figures/<profile>/ (see mtbert.settings).
 
 Every function returns (fig, data) where `data` is the DataFrame that was plotted, so notebooks can check
 it; the figure stays open so the notebook's inline backend shows it.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from .data import repo_root
+from . import store
+from .settings import Settings
 from .tables import curves as curves_df
 
 import matplotlib.pyplot as plt
@@ -20,31 +18,20 @@ TASK_LABEL = {"sst": "SST (accuracy)", "quora": "Quora (accuracy)", "sts": "STS 
               "cfimdb": "CFIMDB (accuracy)"}
 
 
-def figures_dir() -> Path:
-    d = os.environ.get("MTBERT_REPORT_DIR")
-    return Path(d) / "figures" if d else repo_root() / "figures"
+def figure_paths(name: str, S: Settings) -> dict:
+    return {"png": S.figures_dir / f"{name}.png", "svg": S.figures_dir / f"{name}.svg"}
 
 
-def figure_paths(name: str, out_dir=None) -> dict:
-    d = Path(out_dir) if out_dir else figures_dir()
-    return {"png": d / f"{name}.png", "svg": d / f"{name}.svg"}
-
-
-def save_figure(fig, name: str, out_dir=None) -> dict:
-    """Write <figures dir>/<name>.png and .svg; returns the paths."""
-    paths = figure_paths(name, out_dir)
+def save_figure(fig, name: str, S: Settings) -> dict:
+    """Write figures/<profile>/<name>.png and .svg; returns the paths."""
+    paths = figure_paths(name, S)
     paths["png"].parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(paths["png"], dpi=120, bbox_inches="tight")
+    fig.savefig(paths["png"], dpi=120, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(paths["svg"], bbox_inches="tight", metadata={"Date": None})
     return paths
 
 
-def _repo_path(p: str) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else repo_root() / p
-
-
-def training_curves(result: dict, name: str | None = None, out_dir=None):
+def training_curves(result: dict, S: Settings, name: str | None = None):
     """Train and dev metric per epoch for each task (top row) and the training loss (bottom row), as in
     paper §6. Saved as curves_<run_id>."""
     df = curves_df(result)
@@ -70,21 +57,21 @@ def training_curves(result: dict, name: str | None = None, out_dir=None):
                 ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     fig.suptitle(f"Training curves: {result['run_id']} ({result['profile']} profile; dotted line = best epoch)")
     fig.tight_layout()
-    save_figure(fig, name or f"curves_{result['run_id']}", out_dir)
+    save_figure(fig, name or f"curves_{result['run_id']}", S)
     return fig, df
 
 
-def _scores(result: dict, task: str) -> pd.DataFrame:
+def _scores(result: dict, task: str, S: Settings) -> pd.DataFrame:
     p = result.get("predictions", {}).get(task, {}).get("dev_scores")
     if not p:
         raise FileNotFoundError(f"{result['run_id']} has no dev scores for {task} (predictions not written)")
-    return pd.read_csv(_repo_path(p))
+    return pd.read_csv(store.stored_file(p, S))
 
 
-def error_analysis(result: dict, name: str | None = None, out_dir=None, bins=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
+def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
     """Three dev-set panels: SST confusion matrix, Quora accuracy by confidence bin, STS predicted vs gold.
     Saved as errors_<run_id>. Returns (fig, {"sst": confusion, "quora": by_bin, "sts": scatter})."""
-    sst, quora, sts = _scores(result, "sst"), _scores(result, "quora"), _scores(result, "sts")
+    sst, quora, sts = _scores(result, "sst", S), _scores(result, "quora", S), _scores(result, "sts", S)
     conf = pd.crosstab(pd.Categorical(sst["gold"], categories=range(5)),
                        pd.Categorical(sst["pred"], categories=range(5)), dropna=False)
     conf.index.name, conf.columns.name = "gold", "pred"
@@ -119,11 +106,11 @@ def error_analysis(result: dict, name: str | None = None, out_dir=None, bins=(0.
     ax.set_title(f"STS dev predicted vs gold (r = {r:.3f})")
     fig.suptitle(f"Error analysis: {result['run_id']} ({result['profile']} profile, dev set)")
     fig.tight_layout()
-    save_figure(fig, name or f"errors_{result['run_id']}", out_dir)
+    save_figure(fig, name or f"errors_{result['run_id']}", S)
     return fig, {"sst": conf, "quora": by_bin, "sts": sts}
 
 
-def ours_vs_paper(df: pd.DataFrame, name: str, title: str | None = None, out_dir=None):
+def ours_vs_paper(df: pd.DataFrame, name: str, S: Settings, title: str | None = None):
     """Horizontal bars: paper vs ours for each row of a comparison table (error bars = std over seeds)."""
     labels = [f"T{t} {d}: {v}" for t, d, v in zip(df["table"], df["dataset"], df["variant"])]
     y = np.arange(len(df))
@@ -138,12 +125,12 @@ def ours_vs_paper(df: pd.DataFrame, name: str, title: str | None = None, out_dir
     ax.set_title(title or name)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    save_figure(fig, name, out_dir)
+    save_figure(fig, name, S)
     return fig, df
 
 
-def scores_bars(df: pd.DataFrame, name: str, title: str | None = None,
-                keys=("sst", "quora", "sts", "overall"), out_dir=None):
+def scores_bars(df: pd.DataFrame, name: str, S: Settings, title: str | None = None,
+                keys=("sst", "quora", "sts", "overall")):
     """Grouped bars: one group per experiment (row of a scores_table), one bar per task key."""
     keys = [k for k in keys if k in df]
     x = np.arange(len(df))
@@ -156,5 +143,5 @@ def scores_bars(df: pd.DataFrame, name: str, title: str | None = None,
     ax.set_title(title or name)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, name, out_dir)
+    save_figure(fig, name, S)
     return fig, df

@@ -90,7 +90,9 @@ class MultitaskBert(nn.Module):
             return F.cross_entropy(raw, y)
         if task == "quora":
             return F.binary_cross_entropy_with_logits(raw, y.float())
-        return F.mse_loss(raw, y.float() / 5)
+        if task == "sts":
+            return F.mse_loss(raw, y.float() / 5)
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join([*N_CLASSES, 'quora', 'sts'])}")
 
     def head_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith("encoder.")]

@@ -25,9 +25,9 @@ def leaderboard_text(task: str, ids, preds) -> str:
     return "".join(lines)
 
 
-def write_predictions(runner, cfg, dev_sets) -> dict:
+def write_predictions(runner, cfg, dev_sets, S) -> dict:
     """Write dev and test-student predictions for cfg.predictions; return {task: {split: path}}."""
-    out_dir = store.predictions_dir(cfg.profile) / cfg.run_id
+    out_dir = S.predictions_dir / cfg.run_id
     written = {}
     for task in cfg.predictions:
         paths = {}
@@ -35,7 +35,7 @@ def write_predictions(runner, cfg, dev_sets) -> dict:
         raw, pred = runner.predict(td)
         p = out_dir / f"{PREFIX[task]}-dev-output.csv"
         store.write_text(p, leaderboard_text(task, td.ids, pred))
-        paths["dev"] = store.recorded_path(p)
+        paths["dev"] = store.recorded_path(p, S)
         scores = pd.DataFrame({"id": td.ids, "gold": td.labels, "pred": pred})
         if raw.ndim == 2:  # class logits
             for k in range(raw.shape[1]):
@@ -44,7 +44,7 @@ def write_predictions(runner, cfg, dev_sets) -> dict:
             scores["score"] = raw
         p = out_dir / f"{PREFIX[task]}-dev-scores.csv"
         store.write_text(p, scores.to_csv(index=False, float_format="%.5f"))
-        paths["dev_scores"] = store.recorded_path(p)
+        paths["dev_scores"] = store.recorded_path(p, S)
         try:
             ts = runner.data(task, "test-student", cfg.cap("n_predict", task))
         except D.DataError as e:  # e.g. quora-test-student.csv is not in the mirror
@@ -53,7 +53,7 @@ def write_predictions(runner, cfg, dev_sets) -> dict:
             _, pred = runner.predict(ts)
             p = out_dir / f"{PREFIX[task]}-test-output.csv"
             store.write_text(p, leaderboard_text(task, ts.ids, pred))
-            paths["test"] = store.recorded_path(p)
+            paths["test"] = store.recorded_path(p, S)
             paths["test_rows"] = len(ts)
         written[task] = paths
     return written

@@ -1,68 +1,39 @@
-"""`python -m mtbert report --profile P [--no-train]`: train (or load) every experiment, execute the five
-notebooks with papermill, and export one self-contained HTML report.
-
-Outputs (under $MTBERT_REPORT_DIR when set, else <repo>/report; figures under <that>/figures when the env
-var is set, else <repo>/figures):
+"""`python -m mtbert report`: train (or load) every experiment, execute the five notebooks with papermill,
+and export one self-contained HTML report. Everything goes under the profile's folders (mtbert.settings):
 
 * report/<profile>/NN_name.ipynb  - the executed notebooks
-* report/tables/<name>.csv|.md    - every table (written by the notebooks)
-* report/report.html              - the five notebooks as one reader-friendly page (code hidden,
+* report/<profile>/tables/        - every table (written by the notebooks)
+* figures/<profile>/              - every figure (written by the notebooks)
+* report/<profile>/report.html    - the five notebooks as one reader-friendly page (code hidden,
                                     images embedded), opened by a setup section
+
+The prose of the report lives in Markdown files under lib/mtbert/text/ and in the notebooks.
 """
 from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from string import Template
 
 from . import data as D
 from . import store
-from .experiments import CHOICES, DEFAULT_SEED, PROFILES, REGISTRY
+from .experiments import CHOICES, PROFILES, REGISTRY, SUBMISSIONS
+from .settings import DEFAULT_SEED, Settings, repo_root
 
 NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb",
              "05_analysis.ipynb")
-DROP_TAGS = {"parameters", "injected-parameters", "setup", "differences"}
-
-DIFFERENCES_MD = """\
-* **Encoder.** The paper fine-tuned `bert-base-uncased` (12 layers, hidden 768). We use
-  `all-MiniLM-L6-v2` (6 layers, hidden 384, about 22.7M parameters) in our own BERT implementation. That
-  checkpoint was *contrastively trained on paraphrase and similarity data, including Quora duplicate
-  questions*, so our Quora and STS numbers (zero-shot ones especially) are **not comparable** to the paper's:
-  they mostly reflect what the checkpoint already knows.
-* **Quora data.** Unless the official `quora-train.csv` (141,506 pairs) is present, Quora training uses
-  the partial official file `quora-train-partial.csv` (pairs counted above), minus the held-out rows.
-* **Test split.** The official test files are unlabelled and the CS224N leaderboard is gone: every "test"
-  number is on a *held-out labelled split carved out of each train file* (SST 1,000, CFIMDB 200,
-  STS 600, Quora 2,000 rows; never used for training or model selection), not the hidden leaderboard set.
-* **Scale.** `smoke` and `quick` subsample the data and train 1-2 epochs; only `full` approaches the paper's
-  scale (all data, 10 epochs, 14,150 Quora pairs per epoch).
-* **Unstated choices.** Where the paper is silent we use CS224N starter defaults or a stated choice (below).
-"""
+# cells the combined report leaves out: papermill parameters, each notebook's own setup preamble, checks
+DROP_TAGS = {"parameters", "injected-parameters", "setup", "checks"}
+TEXT = Path(__file__).with_name("text")
 
 
-# -- settings --------------------------------------------------------------------------------------------
-
-def default_profile() -> str:
-    p = os.environ.get("MTBERT_PROFILE")
-    if p:
-        return p
-    import torch
-    return "full" if torch.cuda.is_available() else "quick"
-
-
-def report_dir() -> Path:
-    d = os.environ.get("MTBERT_REPORT_DIR")
-    return Path(d) if d else D.repo_root() / "report"
-
-
-def env_seeds() -> list[int]:
-    """Submission seeds from $MTBERT_SEEDS ("11711 1 2" or "11711,1,2"); default: the default seed."""
-    s = os.environ.get("MTBERT_SEEDS", "").replace(",", " ").split()
-    return [int(x) for x in s] or [DEFAULT_SEED]
+def text(name: str, **values) -> str:
+    """A Markdown file of lib/mtbert/text/, with $placeholders filled in."""
+    return Template((TEXT / name).read_text()).substitute(**values)
 
 
 def _fmt_s(s) -> str:
@@ -73,10 +44,9 @@ def _fmt_s(s) -> str:
 
 # -- markdown --------------------------------------------------------------------------------------------
 
-def _any_result(profile: str, encoder=None):
-    from .tables import _load
+def _any_result(S: Settings):
     for n in REGISTRY:
-        r = _load(n, profile, None, encoder)
+        r = store.load_result(n, S)
         if r is not None:
             return r
     return None
@@ -92,27 +62,32 @@ def _quora_line(data_dir=None) -> str:
             f"{q['heldout_pairs']:,} are held out as the labelled test split and {q['train_pairs']:,} train")
 
 
-def _encoder_line(profile: str, encoder="default") -> str:
-    r = _any_result(profile, None if encoder in (None, "default") else encoder)
+def _encoder_line(S: Settings) -> str:
+    r = _any_result(S)
     if r is None:
-        return f"Encoder: `{encoder}` (all-MiniLM-L6-v2 by default; no stored result yet to describe it)"
+        return f"Encoder: `{S.encoder}` (all-MiniLM-L6-v2 by default; no stored result yet to describe it)"
     e = r["encoder"]
     name = "all-MiniLM-L6-v2" if e["name"] == "default" else e["name"]
     line = f"Encoder: {name} ({e['layers']} layers, hidden {e['hidden_size']}, {e['params']:,} parameters)"
-    if "from-fp16" in e.get("dir", ""):
+    if e.get("transfer") == "fp16":
         line += (" (carried to the GPU machine in float16, as the 91 MB float32 file is over the 64 MiB transfer "
                  "limit, and restored to float32 there; its measured effect is in the run notes below)")
     return line
 
 
-def setup_markdown(profile: str, encoder="default", data_dir=None) -> str:
+def setup_markdown(S: Settings) -> str:
     """The short setup block at the top of each notebook."""
-    p = PROFILES[profile]
+    p = PROFILES[S.profile]
     return "\n".join([
-        f"**Profile `{profile}`**: {p.description} ({p.epochs} epoch{'s' if p.epochs > 1 else ''}).  ",
-        _encoder_line(profile, encoder) + ".  ",
-        _quora_line(data_dir) + ".",
+        f"**Profile `{S.profile}`**: {p.description} ({p.epochs} epoch{'s' if p.epochs > 1 else ''}).  ",
+        _encoder_line(S) + ".  ",
+        _quora_line(S.data_dir) + ".",
     ])
+
+
+def preamble_markdown(S: Settings) -> str:
+    """What every notebook opens with: its setup and how our setup differs from the paper (written once)."""
+    return text("notebook_preamble.md", setup=setup_markdown(S), differences=text("differences.md"))
 
 
 def _caps(v) -> str:
@@ -121,9 +96,10 @@ def _caps(v) -> str:
     return ", ".join(f"{t} {n}" for t, n in v.items()) if isinstance(v, dict) else str(v)
 
 
-def _partial_line(profile: str) -> str:
+def _partial_line(S: Settings) -> str:
     """Runs cut off by a time budget keep their per-epoch history under results/<profile>/partial/."""
-    d = store.results_dir(profile) / "partial"
+    profile = S.profile
+    d = S.results_dir / "partial"
     parts = sorted(d.glob("*.json")) if d.is_dir() else []
     if not parts:
         return ""
@@ -137,58 +113,47 @@ def _partial_line(profile: str) -> str:
             f"kept in `results/{profile}/partial/`)")
 
 
-def _run_notes(profile: str) -> list[str]:
+def _run_notes(S: Settings) -> str:
     """results/<profile>/RUN_NOTES.md, written by whoever ran the profile (e.g. on a lent GPU), if any."""
-    p = store.results_dir(profile) / "RUN_NOTES.md"
-    return ["### How these results were produced", "", p.read_text(), ""] if p.exists() else []
+    p = S.results_dir / "RUN_NOTES.md"
+    return f"### How these results were produced\n\n{p.read_text()}\n" if p.exists() else ""
 
 
-def summary_markdown(profile: str, seeds, encoder="default", data_dir=None, notebook_times=None,
-                     total_s=None) -> str:
+def choices(profile: str) -> dict:
+    """CHOICES, with the entries that a profile scales stated for that profile."""
+    p, out = PROFILES[profile], dict(CHOICES)
+    if profile != "full":
+        out["epochs"] = f"{p.epochs} in this profile (10 in the full profile: the CS224N starter default)"
+        out["quora per epoch"] = (f"{p.quora_per_epoch:,} pairs per epoch in this profile (full profile: 14,150, "
+                                  "1/10 of the official train split)")
+    return out
+
+
+def summary_markdown(S: Settings, notebook_times=None, total_s=None) -> str:
     """The report's first section: profile, encoder, data, device, seeds, wall times, differences."""
-    from .tables import SUBMISSIONS, runs_table, stored_seeds, submission_seeds
-    enc = None if encoder in (None, "default") else encoder
-    runs = runs_table(profile, seeds, enc)
-    seeds = submission_seeds(profile, seeds, enc)
-    r = _any_result(profile, enc)
+    from .tables import runs_table
+    runs = runs_table(S)
+    r = _any_result(S)
     env = (r or {}).get("environment", {})
     device = env.get("gpu") or env.get("cpu") or "-"
     device = f"{env.get('device', '-')} ({device}), torch {env.get('torch', '-')}, {env.get('threads', '-')} threads"
-    p = PROFILES[profile]
-    lines = [
-        f"# Multitask BERT: a re-run of \"A Rigorous Analysis on Bert's Language Capabilities\" "
-        f"(profile `{profile}`)",
-        "",
-        "This report re-runs every experiment of the CS224N paper (SST sentiment, Quora paraphrase, STS "
-        "similarity with a shared BERT encoder) and puts each of our numbers next to the paper's. It is "
-        "generated by `python -m mtbert report`; sections 1-5 are the executed notebooks in `notebooks/`.",
-        "",
-        "## Setup of this run",
-        "",
-        f"* **Profile:** `{profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
+    p = PROFILES[S.profile]
+    setup = [
+        f"* **Profile:** `{S.profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
         + f", dev rows {_caps(p.n_dev)}, test rows {_caps(p.n_test)}.",
-        f"* **Encoder:** {_encoder_line(profile, encoder).removeprefix('Encoder: ')}.",
-        f"* **Data:** {_quora_line(data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
+        f"* **Encoder:** {_encoder_line(S).removeprefix('Encoder: ')}.",
+        f"* **Data:** {_quora_line(S.data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",
         f"* **Seeds:** {DEFAULT_SEED} for every experiment; "
-        + "; ".join(f"{n}: {', '.join(map(str, stored_seeds(n, profile, enc) or [DEFAULT_SEED]))}" for n in SUBMISSIONS)
-        + _partial_line(profile) + ".",
+        + "; ".join(f"{n}: {', '.join(map(str, store.stored_seeds(n, S) or [DEFAULT_SEED]))}" for n in SUBMISSIONS)
+        + _partial_line(S) + ".",
         f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {int(runs['stored'].sum())} "
         f"stored runs (per run below)."
         + (f" Report build (training + notebooks + export): {_fmt_s(total_s)}." if total_s else ""),
-        "",
-        *_run_notes(profile),
-        "### How this differs from the paper",
-        "",
-        DIFFERENCES_MD,
-        "### Choices where the paper is silent",
-        "",
-        *[f"* **{k}:** {v}" for k, v in CHOICES.items()],
-        "",
-        "### Runs and wall times",
-        "",
+    ]
+    table = [
         "| run | tables | device | epochs | best epoch | wall time |",
         "|---|---|---|---|---|---|",
         *[f"| `{x.run_id}` | {x.tables} | {x.device} | {x.epochs if x.stored else '-'} | "
@@ -197,27 +162,24 @@ def summary_markdown(profile: str, seeds, encoder="default", data_dir=None, note
         f"| **total** | | | | | **{_fmt_s(runs['wall_time_s'].sum())}** |",
     ]
     if notebook_times:
-        lines += ["", "Notebook execution: " + ", ".join(f"{n} {_fmt_s(s)}" for n, s in notebook_times.items())
+        table += ["", "Notebook execution: " + ", ".join(f"{n} {_fmt_s(s)}" for n, s in notebook_times.items())
                   + "."]
-    lines += ["", "### Contents", "",
-              "1. Base BERT on sentiment (Table 1)", "2. Multitask baseline (Table 2)",
-              "3. Multitask fine-tuning on all three tasks (\"+ train data\" rows)",
-              "4. Cosine heads and the submissions (Tables 3, 4, 5; mean pooling beyond the paper)",
-              "5. Analysis: training curves, every paper number vs ours, error analysis"]
-    return "\n".join(lines)
+    return text("report_intro.md", profile=S.profile, setup="\n".join(setup), run_notes=_run_notes(S),
+                differences=text("differences.md"),
+                choices="\n".join(f"* **{k}:** {v}" for k, v in choices(S.profile).items()),
+                runs="\n".join(table))
 
 
 # -- steps -----------------------------------------------------------------------------------------------
 
-def train_all(profile: str, seeds, encoder="default", data_dir=None, force=False) -> None:
+def train_all(S: Settings, force=False) -> None:
     """Run (or load) every experiment of the registry; submissions once per seed."""
     from .train import run
-    jobs = [(n, s) for n in REGISTRY for s in (seeds if n.startswith("submission") else [DEFAULT_SEED])]
+    jobs = [(n, s) for n in REGISTRY for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
     t0 = time.time()
     for i, (n, s) in enumerate(jobs, 1):
         t = time.time()
-        r = run(n, profile, seed=s, encoder=None if encoder == "default" else encoder, force=force,
-                data_dir=data_dir)
+        r = run(n, S, seed=s, force=force)
         dev = ", ".join(f"{k} {v:.3f}" for k, v in r["dev"].items())
         took = time.time() - t
         how = f"trained in {took:.1f}s" if took >= 0.5 * r["wall_time_s"] else \
@@ -231,13 +193,26 @@ def ensure_kernel(name: str = "python3") -> None:
         subprocess.check_call([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", name])
 
 
-def execute(profile: str, seeds, encoder="default", data_dir=None, out_dir=None) -> dict:
-    """Execute the five notebooks with papermill into <out_dir>; returns {notebook: seconds}."""
+def notebook_parameters(S: Settings) -> dict:
+    """Papermill parameters that reproduce S in a kernel. Defaults are passed as None, so that no machine
+    path is written into the executed notebooks."""
+    default = Settings.resolve(profile=S.profile)
+    def path(name):
+        v = getattr(S, name)
+        return None if v == getattr(default, name) else str(v)
+    return {"profile": S.profile, "encoder": S.encoder, "seeds": list(S.seeds), "data_dir": path("data_dir"),
+            "device": S.device, "store_dir": path("store_root"), "output_dir": path("output_root"),
+            "train": S.train}
+
+
+def execute(S: Settings) -> dict:
+    """Execute the five notebooks with papermill into report/<profile>/; returns {notebook: seconds}."""
+    import nbformat
     import papermill as pm
-    src = D.repo_root() / "notebooks"
-    out_dir = Path(out_dir)
+    src = repo_root() / "notebooks"
+    out_dir = S.report_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "encoder": encoder, "seeds": list(seeds), "data_dir": data_dir, "force": False}
+    params = notebook_parameters(S)
     times = {}
     for nb in NOTEBOOKS:
         t = time.time()
@@ -245,6 +220,12 @@ def execute(profile: str, seeds, encoder="default", data_dir=None, out_dir=None)
         pm.execute_notebook(str(src / nb), str(out_dir / nb), parameters=params, kernel_name="python3",
                             cwd=str(src), progress_bar=False, log_output=False)
         times[nb] = time.time() - t
+        # papermill records absolute paths of this machine; keep them relative to the repository
+        done = nbformat.read(str(out_dir / nb), as_version=4)
+        pmeta = done.metadata.get("papermill", {})
+        pmeta["input_path"] = f"notebooks/{nb}"
+        pmeta["output_path"] = f"report/{S.profile}/{nb}"
+        nbformat.write(done, str(out_dir / nb))
     return times
 
 
@@ -282,39 +263,29 @@ def export_html(nb, path: Path, title: str) -> Path:
     return path
 
 
-def build(profile: str, seeds=None, encoder="default", data_dir=None, train=True, out=None) -> Path:
+def build(S: Settings) -> Path:
     t0 = time.time()
-    seeds = list(seeds or [DEFAULT_SEED])
-    out = Path(out) if out else report_dir()
-    if train:
-        print(f"== training / loading every experiment of profile {profile} (submission seeds {seeds})", flush=True)
-        train_all(profile, seeds, encoder, data_dir)
+    if S.train:
+        print(f"== training / loading every experiment of profile {S.profile} (submission seeds {list(S.seeds)})",
+              flush=True)
+        train_all(S)
     ensure_kernel()
-    nb_dir = out / profile
-    print(f"== executing notebooks into {nb_dir}", flush=True)
-    times = execute(profile, seeds, encoder, data_dir, nb_dir)
-    title = f"Multitask BERT reproduction report (profile {profile})"
-    intro = summary_markdown(profile, seeds, encoder, data_dir, times, time.time() - t0)
-    nb = combine([nb_dir / n for n in NOTEBOOKS], intro, title)
-    html = export_html(nb, out / "report.html", title)
+    print(f"== executing notebooks into {S.report_dir}", flush=True)
+    times = execute(S)
+    title = f"Multitask BERT reproduction report (profile {S.profile})"
+    intro = summary_markdown(S, times, time.time() - t0)
+    nb = combine([S.report_dir / n for n in NOTEBOOKS], intro, title)
+    html = export_html(nb, S.report_dir / "report.html", title)
     print(f"== wrote {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.1f}s", flush=True)
     return html
 
 
-def main(args) -> int:
-    profile = args.profile or default_profile()
-    if profile not in PROFILES:
-        raise SystemExit(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
-    os.environ["MTBERT_PROFILE"] = profile
-    if getattr(args, "no_train", False):  # the notebooks' kernels inherit it: load stored results, never train
-        os.environ["MTBERT_NO_TRAIN"] = "1"
-    encoder = os.environ.get("MTBERT_ENCODER") or "default"
+def main(S: Settings) -> int:
+    from papermill.exceptions import PapermillExecutionError
     try:
-        build(profile, env_seeds(), encoder, None, train=not getattr(args, "no_train", False))
-    except Exception as e:
-        if type(e).__name__ == "PapermillExecutionError":
-            print(f"report failed: a notebook cell raised {e.ename}: {e.evalue}\n(see the executed notebook "
-                  f"under {report_dir() / profile})", file=sys.stderr)
-            return 1
-        raise
+        build(S)
+    except PapermillExecutionError as e:
+        print(f"report failed: a notebook cell raised {e.ename}: {e.evalue}\n(see the executed notebook "
+              f"under {S.report_dir})", file=sys.stderr)
+        return 1
     return 0

@@ -1,35 +1,61 @@
-"""Where results, checkpoints and predictions live, and atomic writes (a crash never leaves half a file)."""
+"""The results store: reading and writing run results (one JSON per run), with atomic writes (a crash never
+leaves half a file). Where the store lives is a setting (`Settings.store_root`); tables, figures, the report
+and the tests read results through this module, never through the training engine."""
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 import tempfile
 from pathlib import Path
 
-from .data import repo_root
+from .experiments import DEFAULT_SEED, RunConfig, run_config
+from .settings import Settings
 
 
-def results_dir(profile: str, root=None) -> Path:
-    base = Path(root) if root else Path(os.environ.get("MTBERT_RESULTS_DIR", repo_root() / "results"))
-    return base / profile
+def result_path(cfg: RunConfig, S: Settings) -> Path:
+    return S.results_dir / f"{cfg.run_id}.json"
 
 
-def checkpoints_dir(profile: str) -> Path:
-    return Path(os.environ.get("MTBERT_CHECKPOINTS_DIR", repo_root() / "checkpoints")) / profile
+def stored(cfg: RunConfig, S: Settings):
+    """The stored result of exactly this config, else None."""
+    path = result_path(cfg, S)
+    if path.exists():
+        r = read_json(path)
+        if r.get("config_hash") == cfg.hash():
+            return r
+    return None
 
 
-def predictions_dir(profile: str) -> Path:
-    return Path(os.environ.get("MTBERT_PREDICTIONS_DIR", repo_root() / "predictions")) / profile
+def load_result(name: str, S: Settings, seed=None, **overrides):
+    """The stored result of a run, or None when it has not been run with this exact config."""
+    return stored(run_config(name, S.profile, seed, S.encoder, **overrides), S)
 
 
-def recorded_path(p) -> str:
-    """How a result JSON names a file: relative to the repository when inside it (portable), else absolute."""
+def stored_seeds(name: str, S: Settings) -> list[int]:
+    """Seeds with a stored (config-matching) result of `name`."""
+    seeds = set()
+    if S.results_dir.is_dir():
+        for p in S.results_dir.glob(f"{name}*.json"):
+            m = re.fullmatch(re.escape(name) + r"(?:__seed(\d+))?(?:__.*)?\.json", p.name)
+            if m:
+                seeds.add(int(m.group(1)) if m.group(1) else DEFAULT_SEED)
+    return sorted(s for s in seeds if load_result(name, S, s) is not None)
+
+
+def recorded_path(p, S: Settings) -> str:
+    """How a result JSON names a file of the store: relative to the store root (portable, no machine path)."""
     p = Path(p).resolve()
     try:
-        return str(p.relative_to(repo_root()))
+        return str(p.relative_to(Path(S.store_root).resolve()))
     except ValueError:
-        return str(p)
+        return p.name
+
+
+def stored_file(recorded: str, S: Settings) -> Path:
+    """The path of a file a result names (see recorded_path)."""
+    return Path(S.store_root) / recorded
 
 
 def _atomic(path: Path, write):

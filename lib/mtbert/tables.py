@@ -1,49 +1,22 @@
 """Results -> pandas DataFrames: every paper table with our number next to the paper's.
 
-Pure functions over stored results (``mtbert.train.load_result``): nothing here trains. A run that has
-not been stored gives NaN in the ``ours`` column, which the notebooks' checks turn into a failure.
+Pure functions over the results store (``mtbert.store``): nothing here trains. A run that has not been
+stored gives NaN in the ``ours`` column, which the notebooks' checks turn into a failure. The paper's numbers
+are read from ``paper_tables.csv`` beside this module (a copy of ``shared/paper/paper_tables.csv``).
 """
 from __future__ import annotations
 
-import io
 import math
-import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import store
-from .data import repo_root
-from .experiments import DEFAULT_SEED, PAPER_ROWS, REGISTRY, experiments_for, run_config
+from .experiments import FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS, experiments_for
+from .settings import DEFAULT_SEED, Settings
 
-# A copy of ../shared/paper/paper_tables.csv, used when that file is not next to the repository.
-PAPER_TABLES_CSV = """\
-table,section,task,dataset,metric,split,variant,score
-1,4.2,sentiment,SST,accuracy,dev,pretrain (frozen encoder),0.399521
-1,4.2,sentiment,SST,accuracy,dev,finetune,0.521
-1,4.2,sentiment,CFIMDB,accuracy,dev,pretrain (frozen encoder),0.796
-1,4.2,sentiment,CFIMDB,accuracy,dev,finetune,0.967
-2,4.3,sentiment,SST,accuracy,dev,multitask baseline (trained on SST only),0.527
-2,4.3,paraphrase,Quora,accuracy,dev,multitask baseline (trained on SST only),0.393
-2,4.3,similarity,STS,pearson,dev,multitask baseline (trained on SST only),0.120
-3,5.4,similarity,STS,pearson,dev,baseline,0.120
-3,5.4,similarity,STS,pearson,dev,cosine + sigmoid,0.446
-3,5.4,similarity,STS,pearson,dev,cosine + sigmoid + train data,0.473
-3,5.4,similarity,STS,pearson,dev,cosine + relu + train data,0.532
-4,5.4,paraphrase,Quora,accuracy,dev,baseline,0.393
-4,5.4,paraphrase,Quora,accuracy,dev,baseline + train data,0.825
-4,5.4,paraphrase,Quora,accuracy,dev,baseline + train data + cosine,0.841
-5,5.4,sentiment,SST,accuracy,test,submission 1 (no cosine on paraphrase),0.500
-5,5.4,paraphrase,Quora,accuracy,test,submission 1 (no cosine on paraphrase),0.824
-5,5.4,similarity,STS,pearson,test,submission 1 (no cosine on paraphrase),0.452
-5,5.4,overall,all,overall,test,submission 1 (no cosine on paraphrase),0.683
-5,5.4,sentiment,SST,accuracy,test,submission 2 (all best settings),0.517
-5,5.4,paraphrase,Quora,accuracy,test,submission 2 (all best settings),0.839
-5,5.4,similarity,STS,pearson,test,submission 2 (all best settings),0.498
-5,5.4,overall,all,overall,test,submission 2 (all best settings),0.702
-"""
+PAPER_TABLES = Path(__file__).with_name("paper_tables.csv")
 
 TABLE_TITLES = {
     "1": "Table 1: base BERT on the sentiment tasks (dev accuracy)",
@@ -52,9 +25,6 @@ TABLE_TITLES = {
     "4": "Table 4: Quora variants (dev accuracy)",
     "5": "Table 5: the two submissions (held-out test)",
 }
-# the three "+ train data" experiments of notebook 03 (multitask fine-tuning on all three tasks)
-FINETUNE_EXPERIMENTS = ("mt_all_baseline", "mt_all_sts_cos_sigmoid", "mt_all_para_cos")
-SUBMISSIONS = ("submission1", "submission2")
 METRIC_RANGE = {"accuracy": (0.0, 1.0), "pearson": (-1.0, 1.0), "overall": (0.0, 1.0)}
 TASK_METRIC = {"sst": "accuracy", "cfimdb": "accuracy", "quora": "accuracy", "sts": "pearson",
                "overall": "overall", "aggregate": "overall"}
@@ -62,17 +32,9 @@ TASK_METRIC = {"sst": "accuracy", "cfimdb": "accuracy", "quora": "accuracy", "st
 
 # -- paper ---------------------------------------------------------------------------------------------
 
-def paper_tables_path() -> Path | None:
-    p = Path(os.environ.get("MTBERT_PAPER_TABLES", repo_root().parent / "shared" / "paper" / "paper_tables.csv"))
-    return p if p.is_file() else None
-
-
 def paper_tables() -> pd.DataFrame:
-    """Every row of the paper's tables (the shared CSV when present, else the copy above)."""
-    p = paper_tables_path()
-    src = p.read_text() if p else PAPER_TABLES_CSV
-    df = pd.read_csv(io.StringIO(src), dtype={"table": str, "section": str})
-    return df
+    """Every row of the paper's tables."""
+    return pd.read_csv(PAPER_TABLES, dtype={"table": str, "section": str})
 
 
 def paper_rows(table: str) -> pd.DataFrame:
@@ -82,28 +44,10 @@ def paper_rows(table: str) -> pd.DataFrame:
 
 # -- results -------------------------------------------------------------------------------------------
 
-def _load(name, profile, seed=None, encoder=None, results_root=None):
-    from .train import load_result
-    enc = None if encoder in (None, "default") else encoder
-    return load_result(name, profile, seed=seed, encoder=enc, results_root=results_root)
-
-
-def stored_seeds(name: str, profile: str, encoder=None, results_root=None) -> list[int]:
-    """Seeds with a stored (config-matching) result of `name` in the results dir."""
-    d = store.results_dir(profile, results_root)
-    seeds = set()
-    if d.is_dir():
-        for p in d.glob(f"{name}*.json"):
-            m = re.fullmatch(re.escape(name) + r"(?:__seed(\d+))?(?:__.*)?\.json", p.name)
-            if m:
-                seeds.add(int(m.group(1)) if m.group(1) else DEFAULT_SEED)
-    return sorted(s for s in seeds if _load(name, profile, s, encoder, results_root) is not None)
-
-
-def submission_seeds(profile: str, seeds=None, encoder=None, results_root=None) -> list[int]:
-    """The seeds given plus every seed both submissions have stored results for."""
-    found = set.intersection(*(set(stored_seeds(n, profile, encoder, results_root)) for n in SUBMISSIONS))
-    return sorted(set(int(s) for s in (seeds or [DEFAULT_SEED])) | found)
+def submission_seeds(S: Settings) -> list[int]:
+    """The seeds of the settings plus every seed both submissions have stored results for."""
+    found = set.intersection(*(set(store.stored_seeds(n, S)) for n in SUBMISSIONS))
+    return sorted(set(S.seeds) | found)
 
 
 def _value(result, split, key):
@@ -113,14 +57,18 @@ def _value(result, split, key):
     return float("nan") if v is None else float(v)
 
 
-def _rows(table: str, profile: str, seeds=None, encoder=None, results_root=None) -> pd.DataFrame:
+def paper_table(table: str, S: Settings) -> pd.DataFrame:
+    """One paper table ("1".."5"): each paper row with our number, the difference, and, over seeds, the std
+    and the number of seeds (table 5: the settings' seeds plus every seed stored for the submission; other
+    tables: the default seed)."""
+    table = str(table)
     out = []
     for _, row in paper_rows(table).iterrows():
         name, key = PAPER_ROWS[(row["table"], row["dataset"], row["variant"])]
         run_seeds = [DEFAULT_SEED]
-        if name in SUBMISSIONS and table == "5":  # the seeds asked for plus every seed stored for this run
-            run_seeds = sorted(set(seeds or [DEFAULT_SEED]) | set(stored_seeds(name, profile, encoder, results_root)))
-        vals = [_value(_load(name, profile, s, encoder, results_root), row["split"], key) for s in run_seeds]
+        if name in SUBMISSIONS and table == "5":
+            run_seeds = sorted(set(S.seeds) | set(store.stored_seeds(name, S)))
+        vals = [_value(store.load_result(name, S, s), row["split"], key) for s in run_seeds]
         got = [v for v in vals if not math.isnan(v)]
         mean = float(np.mean(got)) if got else float("nan")
         std = float(np.std(got, ddof=1)) if len(got) > 1 else float("nan")
@@ -128,35 +76,11 @@ def _rows(table: str, profile: str, seeds=None, encoder=None, results_root=None)
                     "split": row["split"], "variant": row["variant"], "experiment": name,
                     "paper": float(row["score"]), "ours": mean, "diff": mean - float(row["score"]),
                     "std": std, "n_seeds": len(got)})
-    return pd.DataFrame(out)
-
-
-def table1(profile: str, encoder=None, results_root=None) -> pd.DataFrame:
-    """Table 1: SST / CFIMDB dev accuracy, frozen encoder (pretrain) vs fine-tuned."""
-    return _rows("1", profile, None, encoder, results_root).drop(columns=["std", "n_seeds"])
-
-
-def table2(profile: str, encoder=None, results_root=None) -> pd.DataFrame:
-    """Table 2: multitask baseline trained on SST only, dev scores on all three tasks."""
-    return _rows("2", profile, None, encoder, results_root).drop(columns=["std", "n_seeds"])
-
-
-def table3(profile: str, encoder=None, results_root=None) -> pd.DataFrame:
-    """Table 3: STS dev Pearson of the four STS variants."""
-    return _rows("3", profile, None, encoder, results_root).drop(columns=["std", "n_seeds"])
-
-
-def table4(profile: str, encoder=None, results_root=None) -> pd.DataFrame:
-    """Table 4: Quora dev accuracy of the three paraphrase variants."""
-    return _rows("4", profile, None, encoder, results_root).drop(columns=["std", "n_seeds"])
-
-
-def table5(profile: str, seeds=None, encoder=None, results_root=None) -> pd.DataFrame:
-    """Table 5: the submissions on the held-out test split (SST, Quora, STS, overall); mean ± std over
-    `seeds` and every other seed stored for that submission (n_seeds says how many)."""
-    df = _rows("5", profile, seeds or [DEFAULT_SEED], encoder, results_root)
-    df["ours (mean ± std)"] = [_pm(m, s) for m, s in zip(df["ours"], df["std"])]
-    return df
+    df = pd.DataFrame(out)
+    if table == "5":
+        df["ours (mean ± std)"] = [_pm(m, s) for m, s in zip(df["ours"], df["std"])]
+        return df
+    return df.drop(columns=["std", "n_seeds"])
 
 
 def _pm(mean, std) -> str:
@@ -165,47 +89,42 @@ def _pm(mean, std) -> str:
     return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 
-def paper_comparison(profile: str, seeds=None, encoder=None, results_root=None) -> pd.DataFrame:
+def paper_comparison(S: Settings) -> pd.DataFrame:
     """EVERY row of paper_tables.csv with our number and the difference (table 5 averaged over seeds)."""
-    parts = [table1(profile, encoder, results_root), table2(profile, encoder, results_root),
-             table3(profile, encoder, results_root), table4(profile, encoder, results_root),
-             table5(profile, seeds, encoder, results_root)]
-    df = pd.concat(parts, ignore_index=True)
+    df = pd.concat([paper_table(t, S) for t in "12345"], ignore_index=True)
     cols = ["table", "dataset", "metric", "split", "variant", "experiment", "paper", "ours", "diff", "std",
             "n_seeds"]
     df["n_seeds"] = df["n_seeds"].astype("Int64")  # blank (not NaN) for tables 1-4
     return df[cols]
 
 
-def finetune_table(profile: str, encoder=None, results_root=None) -> pd.DataFrame:
+def finetune_table(S: Settings) -> pd.DataFrame:
     """The "+ train data" rows of tables 3 and 4 (notebook 03), next to the paper's numbers."""
-    df = pd.concat([table3(profile, encoder, results_root), table4(profile, encoder, results_root)],
-                   ignore_index=True)
+    df = pd.concat([paper_table("3", S), paper_table("4", S)], ignore_index=True)
     return df[df["experiment"].isin(FINETUNE_EXPERIMENTS)].reset_index(drop=True)
 
 
-def scores_table(names, profile: str, split: str = "dev", seed=None, encoder=None,
-                 results_root=None) -> pd.DataFrame:
+def scores_table(names, S: Settings, split: str = "dev", seed=None) -> pd.DataFrame:
     """One row per experiment: its `split` scores on every task it evaluates (wide), best epoch, wall time."""
     rows = []
     for n in names:
-        r = _load(n, profile, seed, encoder, results_root)
+        r = store.load_result(n, S, seed)
         row = {"experiment": n, "description": REGISTRY[n].description}
         if r is not None:
-            row.update({k: v for k, v in r.get(split, {}).items()})
+            row.update({k: v for k, v in r.get(split, {}).items() if k != "aggregate"})
             row.update({"best_epoch": r["best_epoch"], "wall_time_s": r["wall_time_s"]})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def extension_table(profile: str, seeds=None, encoder=None, results_root=None) -> pd.DataFrame:
+def extension_table(S: Settings) -> pd.DataFrame:
     """Beyond the paper: submission 2 next to its variants (table "X" of the registry: mean pooling,
     layer-wise learning-rate decay), dev and held-out test (no paper numbers)."""
     rows = []
     variants = [("submission2", "submission 2 ([CLS] pooling, no lr decay)")]
     variants += [(n, REGISTRY[n].description) for n in experiments_for("X")]
     for n, label in variants:
-        r = _load(n, profile, None, encoder, results_root)
+        r = store.load_result(n, S)
         for split in ("dev", "test"):
             for key in ("sst", "quora", "sts", "overall"):
                 rows.append({"variant": label, "experiment": n, "split": split, "dataset": key,
@@ -227,12 +146,12 @@ def curves(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "task", "kind", "metric", "loss"])
 
 
-def runs_table(profile: str, seeds=None, encoder=None, results_root=None) -> pd.DataFrame:
+def runs_table(S: Settings) -> pd.DataFrame:
     """Every run of the profile (submissions once per seed): device, epochs, best epoch, wall time."""
     rows = []
     for n in REGISTRY:
-        for s in (submission_seeds(profile, seeds, encoder, results_root) if n in SUBMISSIONS else [DEFAULT_SEED]):
-            r = _load(n, profile, s, encoder, results_root)
+        for s in (submission_seeds(S) if n in SUBMISSIONS else [DEFAULT_SEED]):
+            r = store.load_result(n, S, s)
             env = (r or {}).get("environment", {})
             rows.append({"run_id": r["run_id"] if r else n, "experiment": n, "seed": s,
                          "tables": ",".join(REGISTRY[n].tables),
@@ -258,16 +177,6 @@ def check_table(df: pd.DataFrame, table: str) -> None:
                                       f"is not in [{lo}, {hi}] (missing result?)"
 
 
-def output_root() -> Path:
-    """Where tables and figures go: $MTBERT_REPORT_DIR when set (tests, CI), else the repository."""
-    d = os.environ.get("MTBERT_REPORT_DIR")
-    return Path(d) if d else repo_root() / "report"
-
-
-def tables_dir() -> Path:
-    return output_root() / "tables"
-
-
 def _markdown(df: pd.DataFrame) -> str:
     try:
         import tabulate  # noqa: F401
@@ -284,13 +193,11 @@ def _markdown(df: pd.DataFrame) -> str:
         return "\n".join(lines)
 
 
-def save_table(df: pd.DataFrame, name: str, out_dir=None) -> dict:
-    """Write <tables dir>/<name>.csv and .md; returns the two paths."""
-    d = Path(out_dir) if out_dir else tables_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    csv_p, md_p = d / f"{name}.csv", d / f"{name}.md"
-    df.to_csv(csv_p, index=False)
-    md_p.write_text(_markdown(df) + "\n")
+def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
+    """Write report/<profile>/tables/<name>.csv and .md (atomically); returns the two paths."""
+    csv_p, md_p = S.tables_dir / f"{name}.csv", S.tables_dir / f"{name}.md"
+    store.write_text(csv_p, df.to_csv(index=False))
+    store.write_text(md_p, _markdown(df) + "\n")
     return {"csv": csv_p, "md": md_p}
 
 

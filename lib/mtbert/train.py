@@ -6,7 +6,6 @@ from __future__ import annotations
 from .errors import MtbertError
 
 import contextlib
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -15,19 +14,20 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns in kernels without ipywidgets
 
 from . import data as D
+from .data import PAIR_TASKS
 from . import store
 from .checkpoint import load_encoder
 from .experiments import REGISTRY, RunConfig, run_config
+from .settings import Settings
 from .heads import N_CLASSES, MultitaskBert
 from .metrics import accuracy, aggregate, pearson, with_overall
 from .model import layer_index
 from .tokenizer import Tokenizer
 
 DATA_SEED = 0          # which rows a profile's subsample keeps: the same for every experiment and seed
-PAIR_TASKS = ("quora", "sts")
 
 
 class TrainingDiverged(MtbertError):
@@ -130,8 +130,7 @@ def make_optimizer(model: MultitaskBert, cfg: RunConfig, device) -> torch.optim.
         return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def resolve_device(device=None) -> torch.device:
-    device = device or os.environ.get("MTBERT_DEVICE") or "auto"
+def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
@@ -140,21 +139,21 @@ def resolve_device(device=None) -> torch.device:
 class Runner:
     """Holds the model and the tokenised data of one run, and knows how to embed and score batches."""
 
-    def __init__(self, cfg: RunConfig, device, data_dir=None):
-        self.cfg, self.device, self.data_dir = cfg, device, data_dir
+    def __init__(self, cfg: RunConfig, S: Settings, device):
+        self.cfg, self.S, self.device, self.data_dir = cfg, S, device, S.data_dir
         torch.manual_seed(cfg.seed)
-        encoder, self.ckpt_dir = load_encoder(None if cfg.encoder == "default" else cfg.encoder)
+        encoder, self.ckpt_dir = load_encoder(cfg.encoder, encoder_dir=S.encoder_dir)
         # CPU: skip padding tokens in the position-wise layers (same outputs at real tokens). On CUDA this small
         # encoder is launch-bound and the extra gathers/syncs cost more than the padding (bench/README.md).
-        encoder.unpad = device.type == "cpu" and os.environ.get("MTBERT_UNPAD", "1") != "0"  # 0: for timing it
+        encoder.unpad = device.type == "cpu" and S.unpad
         self.tok = _tokenizer(str(self.ckpt_dir), cfg.max_length)
         sentiment = tuple(t for t in cfg.eval_tasks if t in N_CLASSES)
         self.model = MultitaskBert(encoder, cfg.pooling, cfg.dropout, cfg.para_head, cfg.sts_head,
                                    sentiment).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
-        # bf16 autocast on CUDA; MTBERT_AMP=1 forces it elsewhere (CPU rehearsals of the GPU path)
-        self.amp = device.type == "cuda" or os.environ.get("MTBERT_AMP") == "1"
+        # bf16 autocast on CUDA; the amp setting forces it on or off (CPU rehearsals of the GPU path)
+        self.amp = device.type == "cuda" if S.amp is None else S.amp
         self.eval_bs = 512 if device.type == "cuda" else 128
         self.features: dict[tuple, tuple] = {}
 
@@ -228,60 +227,36 @@ def metric(task: str, preds, labels) -> float:
 
 # -- the run ---------------------------------------------------------------------------------------------
 
-def result_path(cfg: RunConfig, results_root=None):
-    return store.results_dir(cfg.profile, results_root) / f"{cfg.run_id}.json"
-
-
-def _stored(cfg: RunConfig, path):
-    """The result at `path` if it was produced by exactly this config, else None."""
-    if path.exists():
-        r = store.read_json(path)
-        if r.get("config_hash") == cfg.hash():
-            return r
-    return None
-
-
-def load_result(name: str, profile: str, seed=None, encoder=None, results_root=None, **overrides):
-    """The stored result of a run, or None when it has not been run with this exact config."""
-    cfg = run_config(name, profile, seed, encoder, **overrides)
-    return _stored(cfg, result_path(cfg, results_root))
-
-
-def save_partials(profile: str) -> list[str]:
+def save_partials(S: Settings) -> list[str]:
     """Runs cut off before their last epoch (e.g. by a GPU lease) keep their per-epoch history: one JSON per
     resume checkpoint under results/<profile>/partial/, which the report lists but puts in no table."""
     written = []
-    for ck in sorted(store.checkpoints_dir(profile).glob("*.last.pt")):
+    for ck in sorted(S.checkpoints_dir.glob("*.last.pt")):
         st = torch.load(ck, map_location="cpu", weights_only=False)
         rid = ck.name[:-len(".last.pt")]
-        store.write_json(store.results_dir(profile) / "partial" / f"{rid}.json", {
+        store.write_json(S.results_dir / "partial" / f"{rid}.json", {
             "run_id": rid, "partial": True, "config_hash": st["config_hash"], "epochs_done": st["epoch"] + 1,
             "best": st["best"], "history": st["history"], "seconds": st.get("seconds")})
         written.append(f"{rid}: {st['epoch'] + 1} epochs done")
     return written
 
 
-def run(name: str, profile: str = "quick", seed: int | None = None, encoder: str | None = None, force=False,
-        data_dir=None, device=None, progress: bool | None = None, results_root=None, on_step=None,
-        **overrides) -> dict:
-    """Run (or load) one experiment and return its result dict.
+def run(name: str, S: Settings, seed: int | None = None, force=False, on_step=None, **overrides) -> dict:
+    """Run (or load) one experiment under settings S and return its result dict.
 
     `force` re-runs even when a result with the same config exists. `on_step(epoch, step)` is called after
     every optimizer step (tests use it to interrupt a run)."""
-    cfg = run_config(name, profile, seed, encoder, **overrides)
-    path = result_path(cfg, results_root)
-    if not force and (r := _stored(cfg, path)) is not None:
+    cfg = run_config(name, S.profile, seed, S.encoder, **overrides)
+    path = store.result_path(cfg, S)
+    if not force and (r := store.stored(cfg, S)) is not None:
         return r
-    if os.environ.get("MTBERT_NO_TRAIN") == "1":
+    if not S.train:
         raise MissingResult(
             f"no stored result for {cfg.run_id} (profile {cfg.profile}, config {cfg.hash()}) in {path.parent}, and "
-            f"training is off (MTBERT_NO_TRAIN=1, e.g. `report --no-train`). Train it with "
+            f"training is off (`--no-train`, notebook parameter train=False). Train it with "
             f"`python -m mtbert run {cfg.experiment} --profile {cfg.profile}"
             + (f" --seeds {cfg.seed}" if cfg.run_id != cfg.experiment else "") + "` (full: on a GPU).")
-    device = resolve_device(device or overrides.get("device"))
-    if progress is None:
-        progress = os.environ.get("MTBERT_PROGRESS", "1" if sys.stderr.isatty() else "0") == "1"
-    return _train(cfg, device, data_dir, progress, path, force, on_step)
+    return _train(cfg, S, resolve_device(S.device), path, force, on_step)
 
 
 def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
@@ -338,9 +313,11 @@ def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConf
     return losses, seen, len(plan), step
 
 
-def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> dict:
+def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
     t_start = time.time()
-    R = Runner(cfg, device, data_dir)
+    progress = S.progress
+    data_dir = S.data_dir
+    R = Runner(cfg, S, device)
     model = R.model
     train = {t: R.data(t, "train", cfg.n_train.get(t)) for t in cfg.train_tasks}
     dev = {t: R.data(t, "dev", cfg.cap("n_dev", t)) for t in cfg.eval_tasks}
@@ -348,7 +325,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
         R.cache_features(td)
     opt = make_optimizer(model, cfg, device)
 
-    ckdir = store.checkpoints_dir(cfg.profile)
+    ckdir = S.checkpoints_dir
     last_ck, best_ck = ckdir / f"{cfg.run_id}.last.pt", ckdir / f"{cfg.run_id}.best.pt"
     history, best, start_epoch, prior_seconds = [], None, 0, 0.0
     if last_ck.exists() and not force:
@@ -404,7 +381,7 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
     test = with_overall(test)
 
     from .predict import write_predictions
-    preds = write_predictions(R, cfg, dev) if cfg.predictions else {}
+    preds = write_predictions(R, cfg, dev, S) if cfg.predictions else {}
 
     e = REGISTRY[cfg.experiment]
     enc = model.encoder
@@ -412,7 +389,10 @@ def _train(cfg: RunConfig, device, data_dir, progress, path, force, on_step) -> 
         "run_id": cfg.run_id, "experiment": cfg.experiment, "profile": cfg.profile, "seed": cfg.seed,
         "tables": list(e.tables), "description": e.description,
         "config": cfg.to_dict(), "config_hash": cfg.hash(),
-        "encoder": {"name": cfg.encoder, "dir": str(R.ckpt_dir), "hidden_size": enc.config.hidden_size,
+        "encoder": {"name": cfg.encoder, "weights_sha256": _weights_sha256(R.ckpt_dir),
+                    # a copy carried in float16 and restored (scripts/gpu_full_run.sh leaves TRANSFER.json)
+                    **({"transfer": "fp16"} if (R.ckpt_dir / "TRANSFER.json").exists() else {}),
+                    "hidden_size": enc.config.hidden_size,
                     "layers": enc.config.num_hidden_layers, "params": sum(p.numel() for p in enc.parameters())},
         "data": {
             "quora_train": D.quora_train_info(data_dir) if "quora" in cfg.eval_tasks else None,
@@ -440,3 +420,10 @@ def _trainable_state(model: MultitaskBert, cfg: RunConfig) -> dict:
         sd = {k: v for k, v in sd.items() if not k.startswith("encoder.")}
     return {k: v.detach().clone() for k, v in sd.items()}
 
+
+
+@lru_cache(maxsize=8)
+def _weights_sha256(ckpt_dir) -> str:
+    from .checkpoint import weights_file
+    from .fetch import sha256_file
+    return sha256_file(weights_file(ckpt_dir))

@@ -1,0 +1,31 @@
+"""The notebooks' edge: turn a notebook's papermill parameters into Settings, once, at the top of the notebook.
+
+Every notebook calls `setup(...)` with its parameters right after its parameters cell. Parameters left at None
+fall back to the environment variables of `mtbert.settings.SPEC` (e.g. MTBERT_PROFILE=smoke under nbval),
+then to the defaults. `setup` also shows the preamble every notebook shares (setup + differences from the
+paper), written once in lib/mtbert/text/.
+"""
+from __future__ import annotations
+
+import os
+
+from .settings import Settings
+
+
+def setup(profile=None, encoder=None, seeds=None, data_dir=None, device=None, store_dir=None, output_dir=None,
+          train=True, show=True) -> Settings:
+    S = Settings.resolve(environ=os.environ, profile=profile, encoder=encoder, seeds=seeds, data_dir=data_dir,
+                         device=device, store_root=store_dir, output_root=output_dir, train=train)
+    theme()
+    if show:
+        from IPython.display import Markdown, display
+
+        from .report import preamble_markdown
+        display(Markdown(preamble_markdown(S)))
+    return S
+
+
+def theme() -> None:
+    """One look for every figure: seaborn's whitegrid theme, inline PNGs at a readable size."""
+    import seaborn as sns
+    sns.set_theme(style="whitegrid", context="notebook")

