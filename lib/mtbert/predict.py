@@ -47,8 +47,8 @@ def write_predictions(runner, cfg, dev_sets, S) -> dict:
         paths["dev_scores"] = store.recorded_path(p, S)
         try:
             ts = runner.data(task, "test-student", cfg.cap("n_predict", task))
-        except D.DataError as e:  # e.g. quora-test-student.csv is not in the mirror
-            paths["test"] = f"not written: {e}"
+        except D.DataError:  # e.g. quora-test-student.csv is not in the mirror
+            paths["test"] = f"not written: {_test_student_name(task)} is not in the data folder"
         else:
             _, pred = runner.predict(ts)
             p = out_dir / f"{PREFIX[task]}-test-output.csv"
@@ -58,3 +58,7 @@ def write_predictions(runner, cfg, dev_sets, S) -> dict:
         written[task] = paths
     return written
 
+
+
+def _test_student_name(task: str) -> str:
+    return D.QUORA_TEST_STUDENT if task == "quora" else f"the {task} test-student file"
