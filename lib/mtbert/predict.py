@@ -3,7 +3,8 @@
     id \t Predicted_Sentiment
     <id> , <prediction>
 
-plus, for dev, a CSV of gold label, prediction and raw score per row (for error analysis).
+plus, for every evaluated task, CSVs of gold label, prediction and raw score per example on dev and on the held-out
+test split (for error analysis and paired statistics).
 """
 from __future__ import annotations
 
@@ -25,39 +26,49 @@ def leaderboard_text(task: str, ids, preds) -> str:
     return "".join(lines)
 
 
-def write_predictions(runner, cfg, dev_sets, S) -> dict:
-    """Write dev and test-student predictions for cfg.predictions; return {task: {split: path}}."""
+def scores_frame(td, raw, pred) -> pd.DataFrame:
+    """Per-example outputs of one split: id, gold, prediction, and the raw score (or one column per class logit)."""
+    scores = pd.DataFrame({"id": td.ids, "gold": td.labels, "pred": pred})
+    if raw.ndim == 2:  # class logits
+        for k in range(raw.shape[1]):
+            scores[f"logit_{k}"] = raw[:, k]
+    else:
+        scores["score"] = raw
+    return scores
+
+
+def write_predictions(runner, cfg, splits: dict, S) -> dict:
+    """For every evaluated task: per-example outputs on dev and on the held-out test split
+    (`<prefix>-<split>-scores.csv`, for paired statistics and error analysis); for the tasks in
+    cfg.predictions also the leaderboard-format files of dev and of the official test-student file.
+    `splits` maps "dev"/"test" to {task: TaskData}. Returns {task: {kind: recorded path}}."""
     out_dir = S.predictions_dir / cfg.run_id
     written = {}
-    for task in cfg.predictions:
+    for task in cfg.eval_tasks:
         paths = {}
-        td = dev_sets.get(task) or runner.data(task, "dev", cfg.cap("n_dev", task))
-        raw, pred = runner.predict(td)
-        p = out_dir / f"{PREFIX[task]}-dev-output.csv"
-        store.write_text(p, leaderboard_text(task, td.ids, pred))
-        paths["dev"] = store.recorded_path(p, S)
-        scores = pd.DataFrame({"id": td.ids, "gold": td.labels, "pred": pred})
-        if raw.ndim == 2:  # class logits
-            for k in range(raw.shape[1]):
-                scores[f"logit_{k}"] = raw[:, k]
-        else:
-            scores["score"] = raw
-        p = out_dir / f"{PREFIX[task]}-dev-scores.csv"
-        store.write_text(p, scores.to_csv(index=False, float_format="%.5f"))
-        paths["dev_scores"] = store.recorded_path(p, S)
-        try:
-            ts = runner.data(task, "test-student", cfg.cap("n_predict", task))
-        except D.DataError:  # e.g. quora-test-student.csv is not in the mirror
-            paths["test"] = f"not written: {_test_student_name(task)} is not in the data folder"
-        else:
-            _, pred = runner.predict(ts)
-            p = out_dir / f"{PREFIX[task]}-test-output.csv"
-            store.write_text(p, leaderboard_text(task, ts.ids, pred))
-            paths["test"] = store.recorded_path(p, S)
-            paths["test_rows"] = len(ts)
+        for split, sets in splits.items():
+            td = sets[task]
+            raw, pred = runner.predict(td)
+            if split == "dev" and task in cfg.predictions:
+                p = out_dir / f"{PREFIX[task]}-dev-output.csv"
+                store.write_text(p, leaderboard_text(task, td.ids, pred))
+                paths["dev"] = store.recorded_path(p, S)
+            p = out_dir / f"{PREFIX[task]}-{split}-scores.csv"
+            store.write_text(p, scores_frame(td, raw, pred).to_csv(index=False, float_format="%.5f"))
+            paths[f"{split}_scores"] = store.recorded_path(p, S)
+        if task in cfg.predictions:
+            try:
+                ts = runner.data(task, "test-student", cfg.cap("n_predict", task))
+            except D.DataError:  # e.g. quora-test-student.csv is not in the mirror
+                paths["test"] = f"not written: {_test_student_name(task)} is not in the data folder"
+            else:
+                _, pred = runner.predict(ts)
+                p = out_dir / f"{PREFIX[task]}-test-output.csv"
+                store.write_text(p, leaderboard_text(task, ts.ids, pred))
+                paths["test"] = store.recorded_path(p, S)
+                paths["test_rows"] = len(ts)
         written[task] = paths
     return written
-
 
 
 def _test_student_name(task: str) -> str:

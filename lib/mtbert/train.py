@@ -381,7 +381,7 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
     test = with_overall(test)
 
     from .predict import write_predictions
-    preds = write_predictions(R, cfg, dev, S) if cfg.predictions else {}
+    preds = write_predictions(R, cfg, {"dev": dev, "test": test_sets}, S)
 
     e = REGISTRY[cfg.experiment]
     enc = model.encoder
