@@ -1,6 +1,7 @@
 """Where results, checkpoints and predictions live, and atomic writes (a crash never leaves half a file)."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -8,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from .data import repo_root
+from .errors import MtbertError
 
 
 def results_dir(profile: str, root=None) -> Path:
@@ -32,9 +34,28 @@ def recorded_path(p) -> str:
         return str(p)
 
 
+class ResultFileError(MtbertError, ValueError):
+    """A results JSON that cannot be read (truncated, not JSON, not an object)."""
+
+
+def remove_stale_tmp(path) -> list[Path]:
+    """Remove the temporary files that an atomic write of `path` left when it was killed (SIGKILL, power loss):
+    `.<name>.*.tmp` next to it. Called before every write of `path` and when a run starts."""
+    path = Path(path)
+    gone = []
+    for t in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+        try:
+            os.unlink(t)
+            gone.append(Path(t))
+        except FileNotFoundError:
+            pass
+    return gone
+
+
 def _atomic(path: Path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -63,6 +84,20 @@ def torch_save(path, obj):
 
 def read_json(path):
     return json.loads(Path(path).read_text())
+
+
+def read_result(path) -> dict:
+    """A results JSON as a dict; ResultFileError naming the file and the fix when it is damaged."""
+    path = Path(path)
+    fix = ("delete it, or re-run the experiment with --force (`force=True`), which replaces it")
+    try:
+        r = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ResultFileError(f"results file {path} is damaged (not valid JSON: {e}); {fix}") from e
+    if not isinstance(r, dict) or not isinstance(r.get("config_hash"), str):
+        what = "a JSON object" if isinstance(r, dict) else f"JSON {type(r).__name__}"
+        raise ResultFileError(f"results file {path} is not a result ({what} without a config_hash); {fix}")
+    return r
 
 
 def _jsonable(o):
