@@ -178,7 +178,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
     last = store.checkpoints_dir(PROFILE) / f"{cfg.run_id}.last.pt"
     assert last.exists()
     assert not T.result_path(cfg).exists()
-    st = torch.load(last, weights_only=False)
+    st = torch.load(last, weights_only=True)  # plain tensors and Python values (issue 13)
     assert st["epoch"] == 0 and len(st["history"]) == 1 and st["config_hash"] == cfg.hash()
     assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(PROFILE))
     part = store.read_json(store.results_dir(PROFILE) / "partial" / f"{cfg.run_id}.json")
