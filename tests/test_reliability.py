@@ -392,13 +392,22 @@ def test_silent_hub_times_out(tmp_path):
     assert "within 2 s" in p.stdout and "TimeoutError" in p.stdout and "local directory" in p.stdout
 
 
-@pytest.mark.parametrize("typo", ["defualt", "Default", "DEFAULT", "deafult", "all-minilm-l6-v2", "All-MiniLM-L6-v3"])
+@pytest.mark.parametrize("typo", ["defualt", "Default", "DEFAULT", "deafult", "dafault", "default ", "all-minilm-l6-v2",
+                                  "sentence-transformers/ALL-MiniLM-L6-V2"])
 def test_default_typos_are_not_sent_to_the_hub(typo, monkeypatch):
     import huggingface_hub
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("sent to the hub"))
     with pytest.raises(CheckpointError) as ei:
         resolve_encoder(typo)
     assert repr(typo) in str(ei.value) and "did you mean 'default'" in str(ei.value)
+
+
+@pytest.mark.parametrize("hub_id", ["sentence-transformers/all-MiniLM-L12-v2", "bert-base-uncased", "prajjwal1/bert-tiny"])
+def test_real_hub_ids_are_not_taken_for_typos(hub_id, monkeypatch, tmp_path):
+    from mtbert import checkpoint as C
+    asked = []
+    monkeypatch.setattr(C, "_hub_download", lambda name, timeout: asked.append(name) or tmp_path)
+    assert resolve_encoder(hub_id) == tmp_path and asked == [hub_id]
 
 
 # -- 7. damaged files are named ----------------------------------------------------------------------

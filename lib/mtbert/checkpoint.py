@@ -34,12 +34,21 @@ class CheckpointError(MtbertError):
 
 
 def _alias_typo(name: str) -> str | None:
-    """The alias `name` looks like a typo of ('Default', 'defualt', 'all-minilm-l6-v2', ...), else None."""
+    """The alias that `name` is a near-miss of, else None: a typo of 'default' ('defualt', 'Default', 'dafault'),
+    or an alias written with other case or punctuation ('ALL-MiniLM-L6-V2', 'all_minilm_l6_v2'). Other models of
+    the same family ('all-MiniLM-L12-v2') are not near-misses."""
     import difflib
-    low = name.strip().lower()
+
+    def norm(x):
+        return "".join(c for c in x.lower() if c.isalnum())
+    n = norm(name)
+    if name in ENCODER_ALIASES:
+        return None
     for alias in ENCODER_ALIASES:
-        if low == alias.lower() or difflib.SequenceMatcher(None, low, alias.lower()).ratio() >= 0.8:
+        if n == norm(alias):
             return alias
+    if difflib.SequenceMatcher(None, n, "default").ratio() >= 0.7:
+        return "default"
     return None
 
 
@@ -97,8 +106,9 @@ def resolve_encoder(name_or_path: str | os.PathLike | None = None, timeout: floa
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise CheckpointError(f"encoder {name!r} is not a checkpoint directory. {_choices()}")
     if (alias := _alias_typo(name)) is not None:
-        raise CheckpointError(f"encoder {name!r} is not a known name (did you mean 'default', i.e. {alias!r} "
-                              f"as written?); not sending it to the Hugging Face hub. {_choices()}")
+        raise CheckpointError(f"encoder {name!r} is not a known name (did you mean 'default'"
+                              + ("" if alias == "default" else f", i.e. {alias!r}") + "?); not sending it to the "
+                              f"Hugging Face hub. {_choices()}")
     try:
         from huggingface_hub import snapshot_download
     except ImportError as e:
