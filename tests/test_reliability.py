@@ -495,3 +495,29 @@ def test_force_removes_a_stale_resume_checkpoint_first(out, data):
     with pytest.raises(Interrupt):
         T.run(NAME, PROFILE, device="cpu", progress=False, data_dir=data, force=True, on_step=look, **TINY)
     assert seen == [False] and not result.exists()
+
+
+@needs_data
+def test_sigkill_during_checkpoint_write_leaves_nothing_after_the_next_run(out, data):
+    """A real SIGKILL in the middle of writing the resume checkpoint (in a child process), then the next run."""
+    code = f"""
+import os, signal, torch
+from mtbert import train as T
+real = torch.save
+def dying_save(obj, f, *a, **k):
+    if isinstance(obj, dict) and "optimizer" in obj:  # the resume checkpoint
+        f.write(b"half a checkpoint")
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(obj, f, *a, **k)
+torch.save = dying_save
+T.run({NAME!r}, {PROFILE!r}, device="cpu", progress=False, data_dir={str(data)!r}, **{TINY!r})
+"""
+    p = subprocess.run([PY, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO / "lib"), "OMP_NUM_THREADS": "1"},
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == -9, p.stderr
+    cfg, result, last = paths()
+    left = list(last.parent.glob(f".{last.name}.*.tmp"))
+    assert len(left) == 1 and not last.exists()  # what the kill leaves behind
+    r = run(data)
+    assert not list(last.parent.glob(".*.tmp")) and not last.exists() and r["run_id"] == cfg.run_id
