@@ -392,6 +392,23 @@ def test_silent_hub_times_out(tmp_path):
     assert "within 2 s" in p.stdout and "TimeoutError" in p.stdout and "local directory" in p.stdout
 
 
+def test_silent_data_server_times_out(tmp_path, monkeypatch):
+    import socket
+    import time
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    monkeypatch.setattr(D, "UPSTREAM", f"http://127.0.0.1:{srv.getsockname()[1]}/data/")
+    t0 = time.time()
+    try:
+        with pytest.raises(D.DataError) as ei:
+            D._fetch_one("ids-sst-dev.csv", tmp_path, None, 1.0)
+    finally:
+        srv.close()
+    assert time.time() - t0 < 10 and "timeout 1 s" in str(ei.value) and "--mirror" in str(ei.value)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
 @pytest.mark.parametrize("typo", ["defualt", "Default", "DEFAULT", "deafult", "dafault", "default ", "all-minilm-l6-v2",
                                   "sentence-transformers/ALL-MiniLM-L6-V2"])
 def test_default_typos_are_not_sent_to_the_hub(typo, monkeypatch):
