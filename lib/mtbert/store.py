@@ -3,6 +3,7 @@ leaves half a file). Where the store lives is a setting (`Settings.store_root`);
 and the tests read results through this module, never through the training engine."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -10,6 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from .errors import MtbertError
 from .experiments import DEFAULT_SEED, RunConfig, run_config
 from .settings import Settings
 
@@ -19,12 +21,16 @@ def result_path(cfg: RunConfig, S: Settings) -> Path:
 
 
 def stored(cfg: RunConfig, S: Settings):
-    """The stored result of exactly this config, else None."""
+    """The stored result of exactly this config on exactly the current data files (their sha256, recorded as
+    `data.files`), else None. A damaged file is a ResultFileError naming it."""
     path = result_path(cfg, S)
     if path.exists():
-        r = read_json(path)
+        r = read_result(path)
         if r.get("config_hash") == cfg.hash():
-            return r
+            from . import datahash
+            recorded = (r.get("data") or {}).get("files")
+            if isinstance(recorded, dict) and recorded == datahash.current(cfg, S.data_dir):
+                return r
     return None
 
 
@@ -58,9 +64,28 @@ def stored_file(recorded: str, S: Settings) -> Path:
     return Path(S.store_root) / recorded
 
 
+class ResultFileError(MtbertError, ValueError):
+    """A results JSON that cannot be read (truncated, not JSON, not an object)."""
+
+
+def remove_stale_tmp(path) -> list[Path]:
+    """Remove the temporary files that an atomic write of `path` left when it was killed (SIGKILL, power loss):
+    `.<name>.*.tmp` next to it. Called before every write of `path` and when a run starts."""
+    path = Path(path)
+    gone = []
+    for t in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+        try:
+            os.unlink(t)
+            gone.append(Path(t))
+        except FileNotFoundError:
+            pass
+    return gone
+
+
 def _atomic(path: Path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -89,6 +114,20 @@ def torch_save(path, obj):
 
 def read_json(path):
     return json.loads(Path(path).read_text())
+
+
+def read_result(path) -> dict:
+    """A results JSON as a dict; ResultFileError naming the file and the fix when it is damaged."""
+    path = Path(path)
+    fix = ("delete it, or re-run the experiment with --force (`force=True`), which replaces it")
+    try:
+        r = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ResultFileError(f"results file {path} is damaged (not valid JSON: {e}); {fix}") from e
+    if not isinstance(r, dict) or not isinstance(r.get("config_hash"), str):
+        what = "a JSON object" if isinstance(r, dict) else f"JSON {type(r).__name__}"
+        raise ResultFileError(f"results file {path} is not a result ({what} without a config_hash); {fix}")
+    return r
 
 
 def _jsonable(o):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .errors import MtbertError
 
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from tqdm import tqdm  # the plain bar: tqdm.auto warns in kernels without ipywi
 
 from . import data as D
 from .data import PAIR_TASKS
-from . import store
-from .checkpoint import load_encoder
+from . import datahash, store
+from .checkpoint import CheckpointError, load_encoder
 from .experiments import REGISTRY, RunConfig, run_config
 from .settings import Settings
 from .heads import N_CLASSES, MultitaskBert
@@ -28,6 +29,15 @@ from .model import layer_index
 from .tokenizer import Tokenizer
 
 DATA_SEED = 0          # which rows a profile's subsample keeps: the same for every experiment and seed
+
+# Divergence rule (DivergenceGuard): per task, the reference is the loss of the task's first batch in the run
+# (before any step on that task: about ln(classes) for a fresh classification head), floored at LOSS_FLOOR.
+# Training stops when a loss is not finite, when the mean of the task's last DIVERGE_WINDOW batch losses (once it
+# has DIVERGE_MIN_BATCHES of them) or its mean epoch loss exceeds DIVERGE_FACTOR x the reference.
+DIVERGE_FACTOR = 10.0
+DIVERGE_WINDOW = 10
+DIVERGE_MIN_BATCHES = 5
+LOSS_FLOOR = 0.1
 
 
 class TrainingDiverged(MtbertError):
@@ -73,6 +83,12 @@ def _tokenizer(ckpt_dir: str, max_length: int) -> Tokenizer:
 def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | None, data_dir: str | None):
     """Load, subsample (deterministically) and tokenise a split once per process."""
     d = D.load(task, split, data_dir)
+    if len(d) == 0:
+        why = ", ".join(f"{n} {r}" for r, n in sorted(d.skip_reasons.items())) or "the file has no data rows"
+        raise D.DataError(
+            f"{task} {split} split is empty: data file '{os.path.basename(d.source)}' ({d.source}) has no usable "
+            f"row ({d.n_skipped} rows skipped: {why}). Fix: run `make data` (or `python -m mtbert data`) to "
+            f"restore the published file.")
     idx = _limit(len(d), limit, f"{task}/{split}")
     if idx is not None:
         d = d.subset(idx)
@@ -227,13 +243,31 @@ def metric(task: str, preds, labels) -> float:
 
 # -- the run ---------------------------------------------------------------------------------------------
 
+def _load_checkpoint(path, map_location="cpu") -> dict:
+    """A resume checkpoint, loaded with weights_only=True (tensors and plain Python values only, so a crafted
+    file cannot run code); CheckpointError naming the file when it cannot be loaded that way."""
+    try:
+        st = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # pickle with code (UnpicklingError), truncated file, not a torch file, ...
+        raise CheckpointError(
+            f"resume checkpoint {path} cannot be loaded safely ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            f"Delete it; the run then starts from its first epoch.") from e
+    if not isinstance(st, dict) or not {"config_hash", "epoch", "history", "best"} <= set(st):
+        raise CheckpointError(f"resume checkpoint {path} is not a resume checkpoint of this version; delete it.")
+    return st
+
+
 def save_partials(S: Settings) -> list[str]:
     """Runs cut off before their last epoch (e.g. by a GPU lease) keep their per-epoch history: one JSON per
     resume checkpoint under results/<profile>/partial/, which the report lists but puts in no table."""
     written = []
     for ck in sorted(S.checkpoints_dir.glob("*.last.pt")):
-        st = torch.load(ck, map_location="cpu", weights_only=False)
         rid = ck.name[:-len(".last.pt")]
+        try:
+            st = _load_checkpoint(ck)
+        except CheckpointError as e:  # one bad file must not cost the others their history
+            written.append(f"{rid}: skipped: {e}")
+            continue
         store.write_json(S.results_dir / "partial" / f"{rid}.json", {
             "run_id": rid, "partial": True, "config_hash": st["config_hash"], "epochs_done": st["epoch"] + 1,
             "best": st["best"], "history": st["history"], "seconds": st.get("seconds")})
@@ -256,7 +290,14 @@ def run(name: str, S: Settings, seed: int | None = None, force=False, on_step=No
             f"training is off (`--no-train`, notebook parameter train=False). Train it with "
             f"`python -m mtbert run {cfg.experiment} --profile {cfg.profile}"
             + (f" --seeds {cfg.seed}" if cfg.run_id != cfg.experiment else "") + "` (full: on a GPU).")
-    return _train(cfg, S, resolve_device(S.device), path, force, on_step)
+    data_files = datahash.verify(cfg, S.data_dir)  # DataError naming a truncated/changed file, before training
+    last_ck = S.checkpoints_dir / f"{cfg.run_id}.last.pt"
+    for p in (path, last_ck, S.checkpoints_dir / f"{cfg.run_id}.best.pt"):
+        store.remove_stale_tmp(p)  # left by a killed atomic write
+    if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
+        path.unlink(missing_ok=True)
+        last_ck.unlink(missing_ok=True)
+    return _train(cfg, S, resolve_device(S.device), path, force, on_step, data_files)
 
 
 def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
@@ -273,14 +314,54 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
     return [plan[i] for i in rng.permutation(len(plan))]
 
 
+class DivergenceGuard:
+    """Stops a diverging run (the rule is stated at DIVERGE_FACTOR): TrainingDiverged names the task, the value,
+    the learning rate, and the resume checkpoint only when one exists."""
+
+    def __init__(self, cfg: RunConfig, last_ck=None, ref: dict | None = None):
+        self.cfg, self.last_ck = cfg, last_ck
+        self.ref = dict(ref or {})  # task -> first-batch loss (kept in the resume checkpoint)
+        self.recent: dict[str, list] = {}
+
+    def _fail(self, task, what, epoch, step):
+        kept = (f" Earlier epochs are kept in {self.last_ck} (lowering lr changes the config, so that run starts "
+                f"afresh)." if self.last_ck is not None and os.path.exists(self.last_ck)
+                else " No epoch had finished, so nothing was kept.")
+        raise TrainingDiverged(
+            f"experiment {self.cfg.run_id}: {task} {what} at epoch {epoch + 1}, step {step} (lr {self.cfg.lr:g}); "
+            f"lower the learning rate (e.g. --set lr=...) or check the data. Nothing was stored as a result." + kept)
+
+    def limit(self, task) -> float:
+        return DIVERGE_FACTOR * max(self.ref[task], LOSS_FLOOR)
+
+    def batch(self, task, loss: float, epoch, step):
+        if not np.isfinite(loss):
+            self._fail(task, f"loss is {loss}", epoch, step)
+        self.ref.setdefault(task, loss)
+        w = self.recent.setdefault(task, [])
+        w.append(loss)
+        del w[:-DIVERGE_WINDOW]
+        if len(w) >= DIVERGE_MIN_BATCHES and np.mean(w) > self.limit(task):
+            self._fail(task, f"running loss (mean of the last {len(w)} batches) is {np.mean(w):.4g}, over "
+                             f"{DIVERGE_FACTOR:g}x its starting value {self.ref[task]:.4g}", epoch, step)
+
+    def epoch_end(self, losses: dict, epoch, step):
+        for t, v in losses.items():
+            if v and np.mean(v) > self.limit(t):
+                self._fail(t, f"mean epoch loss is {np.mean(v):.4g}, over {DIVERGE_FACTOR:g}x its starting value "
+                              f"{self.ref[t]:.4g}", epoch, step)
+
+
 def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConfig, epoch: int, step: int = 0,
-                progress: bool = False, on_step=None, last_ck=None):
-    """One epoch of optimizer steps over `epoch_plan` (no evaluation).
+                progress: bool = False, on_step=None, last_ck=None, guard: DivergenceGuard | None = None):
+    """One epoch of optimizer steps over `epoch_plan` (no evaluation); `guard` (default: a fresh one) stops a
+    diverging run with TrainingDiverged.
 
     Returns (losses, seen, n_steps, step): per-task training losses, per-task (predictions, labels) lists,
     the number of batches in the epoch, and the running step count (`step` plus this epoch's steps)."""
     model = R.model
     device = R.device
+    guard = guard if guard is not None else DivergenceGuard(cfg, last_ck)
     plan = epoch_plan(train, cfg, epoch)
     model.train()
     if cfg.mode == "pretrain":
@@ -296,24 +377,22 @@ def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConf
             u, v = R.embed(td, idx)
             raw, pred = model.task_outputs(t, u, v)
             loss = model.loss(t, raw, y)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"experiment {cfg.run_id}: {t} loss is {loss.item()} at epoch {epoch + 1}, step {step} "
-                f"(lr {cfg.lr:g}); lower the learning rate or check the data. Earlier epochs are kept "
-                f"in {last_ck}.")
+        loss_value = loss.item()
+        guard.batch(t, loss_value, epoch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses[t].append(loss.item())
+        losses[t].append(loss_value)
         seen[t][0].append(pred.detach().cpu().numpy())
         seen[t][1].append(td.labels[idx])
         step += 1
         if on_step is not None:
             on_step(epoch, step)
+    guard.epoch_end(losses, epoch, step)
     return losses, seen, len(plan), step
 
 
-def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
+def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files=None) -> dict:
     t_start = time.time()
     progress = S.progress
     data_dir = S.data_dir
@@ -327,9 +406,9 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
 
     ckdir = S.checkpoints_dir
     last_ck, best_ck = ckdir / f"{cfg.run_id}.last.pt", ckdir / f"{cfg.run_id}.best.pt"
-    history, best, start_epoch, prior_seconds = [], None, 0, 0.0
+    history, best, start_epoch, prior_seconds, loss_ref = [], None, 0, 0.0, {}
     if last_ck.exists() and not force:
-        st = torch.load(last_ck, map_location=device, weights_only=False)
+        st = _load_checkpoint(last_ck, device)
         if st.get("config_hash") == cfg.hash():
             model.load_state_dict(st["model"], strict=False)
             opt.load_state_dict(st["optimizer"])
@@ -337,14 +416,16 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
             if device.type == "cuda" and st.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(st["cuda_rng"].cpu())
             history, best, start_epoch = st["history"], st["best"], st["epoch"] + 1
-            prior_seconds = st.get("seconds", 0.0)
+            prior_seconds, loss_ref = st.get("seconds", 0.0), st.get("loss_ref", {})
             if progress:
                 print(f"[{cfg.run_id}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
 
     step = sum(h["steps"] for h in history)  # optimizer steps so far, across a resume too
+    guard = DivergenceGuard(cfg, last_ck, loss_ref)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
-        losses, seen, n_steps, step = train_epoch(R, train, opt, cfg, epoch, step, progress, on_step, last_ck)
+        losses, seen, n_steps, step = train_epoch(R, train, opt, cfg, epoch, step, progress, on_step, last_ck,
+                                                  guard)
 
         dev_m = {}
         for t, td in dev.items():
@@ -367,7 +448,8 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
             "config_hash": cfg.hash(), "epoch": epoch, "model": _trainable_state(model, cfg),
             "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-            "history": history, "best": best, "seconds": prior_seconds + time.time() - t_start})
+            "history": history, "best": best, "seconds": prior_seconds + time.time() - t_start,
+            "loss_ref": dict(guard.ref)})  # plain tensors and Python values: loads with weights_only=True
         if progress:
             print(f"[{cfg.run_id}] epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev_m.items()),
                   file=sys.stderr)
@@ -401,6 +483,7 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step) -> dict:
             "skipped_rows": {f"{t}/{td.split}": td.n_skipped for sets in (train, dev, test_sets)
                              for t, td in sets.items()},
             "holdout_sizes": dict(D.HOLDOUT_SIZES),
+            "files": dict(data_files if data_files is not None else datahash.verify(cfg, data_dir)),
         },
         "history": history, "best_epoch": best["epoch"],
         "dev": history[best["epoch"] - 1]["dev"], "test": test,
