@@ -434,7 +434,16 @@ def test_leaderboard_prediction_files(name, smoke_runs):
     cfg = run_config(name, PROFILE, **registry_overrides(name))
     out = run.root / "predictions" / PROFILE / cfg.run_id
     preds = r["predictions"]
-    assert set(preds) == set(cfg.predictions)
+    assert set(preds) == set(cfg.eval_tasks)  # per-example outputs for every evaluated task
+    for task in cfg.eval_tasks:  # dev and held-out test: one row per example, for paired statistics
+        for split in ("dev", "test"):
+            f = run.root / preds[task][f"{split}_scores"]
+            scores = __import__("pandas").read_csv(f, dtype={"id": str})
+            assert len(scores) == r["data"]["sizes"][split][task] and scores["id"].is_unique
+            assert {"id", "gold", "pred"} <= set(scores.columns)
+            from mtbert.train import metric
+            assert metric(task, scores["pred"].to_numpy(), scores["gold"].to_numpy()) == pytest.approx(
+                r[split][task] if split == "test" else r["dev"][task], abs=1e-4)
     for task in cfg.predictions:
         prefix = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}[task]
         assert (out / f"{prefix}-dev-output.csv").exists() and (out / f"{prefix}-dev-scores.csv").exists()

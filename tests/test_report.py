@@ -100,3 +100,22 @@ def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
     line = _partial_line(S)
     assert "`submission2__seed1` (5 of the epochs)" in line
     assert "`stray` (unreadable" in line
+
+
+def test_reads_like_a_paper(report):
+    """Findings first (headline numbers, the claims table with verdicts), the five sections, a conclusion; the
+    contents list links to unique headings; every image has alternative text."""
+    _, h = report
+    t = _text(h)
+    assert t.index("Findings") < t.index("1. Base BERT") < t.index("5. Analysis") < t.index("Conclusion")
+    assert "scaled-down check" in t  # the smoke profile says what it is
+    findings = t.split("Our reading")[0]
+    assert "verdict" in findings and any(v in findings for v in ("holds", "does not hold", "cannot be decided"))
+    ids = re.findall(r'\bid="([^"]+)"', h)
+    dup = {i for i in ids if ids.count(i) > 1}
+    assert not dup, f"duplicate ids: {sorted(dup)[:5]}"
+    for target in re.findall(r'href="#([^"]+)"', h):
+        assert target in ids, f"contents link #{target} has no target"
+    alts = re.findall(r"<img [^>]*alt=\"([^\"]*)\"", h)
+    assert len(alts) >= 9 and not any("No description" in a for a in alts), alts[:3]
+    assert "IProgress" not in h and "[nan" not in t and "NaN" not in t.split("Setup of this run")[0]

@@ -1,12 +1,13 @@
-"""Figures of the report, each saved as PNG and SVG under figures/<profile>/ (see mtbert.settings).
+"""Figures of the report (seaborn), each saved as PNG and SVG under figures/<profile>/ (see mtbert.settings).
 
-Every function returns (fig, data) where `data` is the DataFrame that was plotted, so notebooks can check
-it; the figure stays open so the notebook's inline backend shows it.
+Every function returns (fig, data) where `data` is the DataFrame that was plotted, so notebooks can check it.
+In a notebook the figure is shown once, as a PNG with alternative text (the report's HTML keeps it).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from . import store
 from .settings import Settings
@@ -15,133 +16,194 @@ from .tables import curves as curves_df
 import matplotlib.pyplot as plt
 
 TASK_LABEL = {"sst": "SST (accuracy)", "quora": "Quora (accuracy)", "sts": "STS (Pearson r)",
-              "cfimdb": "CFIMDB (accuracy)"}
+              "cfimdb": "CFIMDB (accuracy)", "overall": "overall score"}
+LOSS_LABEL = {"sst": "cross-entropy", "cfimdb": "cross-entropy", "quora": "binary cross-entropy",
+              "sts": "MSE on similarity / 5"}
+PALETTE = {"paper": "0.6", "ours": "C0"}
 
 
 def figure_paths(name: str, S: Settings) -> dict:
     return {"png": S.figures_dir / f"{name}.png", "svg": S.figures_dir / f"{name}.svg"}
 
 
-def save_figure(fig, name: str, S: Settings) -> dict:
-    """Write figures/<profile>/<name>.png and .svg; returns the paths."""
+def save_figure(fig, name: str, S: Settings, alt: str = "") -> dict:
+    """Write figures/<profile>/<name>.png and .svg; in a notebook, show it once with `alt` as its text."""
     paths = figure_paths(name, S)
     paths["png"].parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(paths["png"], dpi=120, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(paths["svg"], bbox_inches="tight", metadata={"Date": None})
+    _show(fig, paths["png"], alt or name)
     return paths
 
 
-def training_curves(result: dict, S: Settings, name: str | None = None):
-    """Train and dev metric per epoch for each task (top row) and the training loss (bottom row), as in
-    paper §6. Saved as curves_<run_id>."""
-    df = curves_df(result)
+def _show(fig, png, alt: str) -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    from IPython.display import Image, display
+    display(Image(filename=str(png), metadata={"alt": alt}))
+    plt.close(fig)
+
+
+def _legend_outside(ax, title=None):
+    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+
+
+def _long_curves(results, label: str | None = None) -> pd.DataFrame:
+    parts = []
+    for r in results:
+        d = curves_df(r)
+        d["seed"] = r.get("seed")
+        d["run"] = label or r["experiment"]
+        parts.append(d)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def training_curves(results, S: Settings, name: str | None = None):
+    """Train and dev metric per epoch for each task (top row) and the training loss (bottom row), as in paper
+    §6; with several seeds, the line is their mean and the band one standard deviation. Saved as
+    curves_<experiment>."""
+    results = [results] if isinstance(results, dict) else list(results)
+    df = _long_curves(results)
     tasks = list(dict.fromkeys(df["task"]))
-    fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 6.2), squeeze=False)
+    exp = results[0]["experiment"]
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.4 * len(tasks), 6.6), squeeze=False)
     for j, t in enumerate(tasks):
+        d = df[df.task == t]
         ax = axes[0, j]
-        for kind, style in (("train", "-o"), ("dev", "--s")):
-            d = df[(df.task == t) & (df.kind == kind)]
-            ax.plot(d["epoch"], d["metric"], style, label=kind)
-        ax.axvline(result.get("best_epoch", 0), color="grey", lw=0.8, ls=":")
+        sns.lineplot(d, x="epoch", y="metric", hue="kind", style="kind", markers=True, errorbar="sd", ax=ax,
+                     hue_order=["train", "dev"], style_order=["train", "dev"])
+        for r in results[:1]:
+            ax.axvline(r.get("best_epoch", 0), color="grey", lw=0.8, ls=":")
         ax.set_title(TASK_LABEL.get(t, t))
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
-        d = df[(df.task == t) & (df.kind == "train")]
-        axes[1, j].plot(d["epoch"], d["loss"], "-o", color="C3")
-        axes[1, j].set_title(f"{t} training loss")
-        axes[1, j].set_xlabel("epoch")
-        epochs = sorted(df["epoch"].unique())
-        for ax in axes[:, j]:
-            ax.set_xticks(epochs if len(epochs) <= 12 else epochs[::max(1, len(epochs) // 10)])
+        ax.set_ylabel(TASK_LABEL.get(t, t).split("(")[-1].rstrip(")"))
+        _legend_outside(ax) if j == len(tasks) - 1 else ax.get_legend().remove()
+        ax = axes[1, j]
+        sns.lineplot(d[d.kind == "train"], x="epoch", y="loss", marker="o", errorbar="sd", color="C3", ax=ax)
+        ax.set_title(f"{t} training loss")
+        ax.set_ylabel(LOSS_LABEL.get(t, "loss"))
+        for a in axes[:, j]:
+            epochs = sorted(df["epoch"].unique())
+            a.set_xticks(epochs if len(epochs) <= 12 else epochs[::max(1, len(epochs) // 10)])
             if len(epochs) == 1:
-                ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
-    fig.suptitle(f"Training curves: {result['run_id']} ({result['profile']} profile; dotted line = best epoch)")
+                a.set_xlim(epochs[0] - 1, epochs[0] + 1)
+    n = len(results)
+    fig.suptitle(f"Training curves: {exp} ({results[0]['profile']} profile; "
+                 f"{n} seed{'s' if n > 1 else ''}{', band = ±1 sd' if n > 1 else ''}; dotted = best epoch)")
     fig.tight_layout()
-    save_figure(fig, name or f"curves_{result['run_id']}", S)
+    save_figure(fig, name or f"curves_{exp}", S,
+                alt=f"Training and dev metric and training loss per epoch for {exp}, per task")
     return fig, df
 
 
-def _scores(result: dict, task: str, S: Settings) -> pd.DataFrame:
-    p = result.get("predictions", {}).get(task, {}).get("dev_scores")
+def curves_overlay(groups: dict, S: Settings, name: str = "curves_submissions", kind: str = "dev"):
+    """§6's comparison: the dev curve of each task for several experiments on one axis (mean over seeds, band
+    ±1 sd). `groups` maps a label to a list of results."""
+    df = pd.concat([_long_curves(rs, label) for label, rs in groups.items()], ignore_index=True)
+    df = df[df.kind == kind]
+    tasks = list(dict.fromkeys(df["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.8), squeeze=False)
+    for j, t in enumerate(tasks):
+        ax = axes[0, j]
+        sns.lineplot(df[df.task == t], x="epoch", y="metric", hue="run", style="run", markers=True, errorbar="sd",
+                     ax=ax)
+        ax.set_title(TASK_LABEL.get(t, t))
+        ax.set_ylabel(f"{kind} " + TASK_LABEL.get(t, t).split("(")[-1].rstrip(")"))
+        _legend_outside(ax) if j == len(tasks) - 1 else ax.get_legend().remove()
+    fig.suptitle(f"{kind.capitalize()} curves per task, overlaid ({S.profile} profile; band = ±1 sd over seeds)")
+    fig.tight_layout()
+    save_figure(fig, name, S, alt=f"{kind} metric per epoch per task for " + " and ".join(groups))
+    return fig, df
+
+
+def _scores(result: dict, task: str, S: Settings, split: str = "dev") -> pd.DataFrame:
+    p = result.get("predictions", {}).get(task, {}).get(f"{split}_scores")
     if not p:
-        raise FileNotFoundError(f"{result['run_id']} has no dev scores for {task} (predictions not written)")
+        raise FileNotFoundError(f"{result['run_id']} has no {split} outputs for {task} (predictions not written)")
     return pd.read_csv(store.stored_file(p, S))
 
 
 def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
-    """Three dev-set panels: SST confusion matrix, Quora accuracy by confidence bin, STS predicted vs gold.
-    Saved as errors_<run_id>. Returns (fig, {"sst": confusion, "quora": by_bin, "sts": scatter})."""
+    """Three dev-set panels: the SST confusion matrix (heatmap), Quora accuracy by the model's confidence, and
+    STS predicted vs gold. Saved as errors_<run_id>. Returns (fig, {"sst": confusion, "quora": by_bin,
+    "sts": scatter})."""
     sst, quora, sts = _scores(result, "sst", S), _scores(result, "quora", S), _scores(result, "sts", S)
     conf = pd.crosstab(pd.Categorical(sst["gold"], categories=range(5)),
                        pd.Categorical(sst["pred"], categories=range(5)), dropna=False)
-    conf.index.name, conf.columns.name = "gold", "pred"
+    conf.index.name, conf.columns.name = "gold label", "predicted label"
     p = 1 / (1 + np.exp(-quora["score"].to_numpy()))
     q = pd.DataFrame({"confidence": np.maximum(p, 1 - p), "correct": quora["gold"] == quora["pred"]})
     q["bin"] = pd.cut(q["confidence"], bins=list(bins), include_lowest=True)
     by_bin = q.groupby("bin", observed=False).agg(accuracy=("correct", "mean"), n=("correct", "size")).reset_index()
     by_bin["bin"] = by_bin["bin"].astype(str)
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    ax = axes[0]
-    im = ax.imshow(conf.to_numpy(), cmap="Blues")
-    for (i, j), v in np.ndenumerate(conf.to_numpy()):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=9,
-                color="white" if v > conf.to_numpy().max() / 2 else "black")
-    ax.set_xticks(range(5)), ax.set_yticks(range(5))
-    ax.set_xlabel("predicted label"), ax.set_ylabel("gold label")
-    ax.set_title(f"SST dev confusion (acc {np.mean(sst.gold == sst.pred):.3f})")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    sns.heatmap(conf, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "examples"}, ax=axes[0])
+    axes[0].set_title(f"SST dev confusion (accuracy {np.mean(sst.gold == sst.pred):.3f})")
     ax = axes[1]
-    ax.bar(range(len(by_bin)), by_bin["accuracy"].fillna(0), color="C0")
+    sns.barplot(by_bin, x="bin", y="accuracy", color="C0", ax=ax)
     for i, (a, n) in enumerate(zip(by_bin["accuracy"], by_bin["n"])):
         ax.text(i, (0 if np.isnan(a) else a) + 0.02, f"n={n}", ha="center", fontsize=8)
-    ax.set_xticks(range(len(by_bin)), by_bin["bin"], rotation=20, fontsize=8)
-    ax.set_ylim(0, 1.1), ax.set_xlabel("confidence max(p, 1-p)"), ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("model confidence max(p, 1 - p)")
+    ax.set_ylabel("accuracy")
+    ax.tick_params(axis="x", rotation=20)
     ax.set_title("Quora dev accuracy by confidence")
     ax = axes[2]
-    ax.scatter(sts["gold"], sts["pred"], s=10, alpha=0.5)
+    sns.scatterplot(sts, x="gold", y="pred", s=12, alpha=0.5, ax=ax)
     ax.plot([0, 5], [0, 5], color="grey", lw=0.8, ls="--")
     r = np.corrcoef(sts["gold"], sts["pred"])[0, 1] if sts["pred"].std() > 0 else float("nan")
-    ax.set_xlabel("gold similarity"), ax.set_ylabel("predicted similarity")
+    ax.set_xlabel("gold similarity (0-5)")
+    ax.set_ylabel("predicted similarity (0-5)")
     ax.set_title(f"STS dev predicted vs gold (r = {r:.3f})")
     fig.suptitle(f"Error analysis: {result['run_id']} ({result['profile']} profile, dev set)")
     fig.tight_layout()
-    save_figure(fig, name or f"errors_{result['run_id']}", S)
+    save_figure(fig, name or f"errors_{result['run_id']}", S,
+                alt=f"SST confusion matrix, Quora accuracy by confidence and STS predictions vs gold, {result['run_id']}")
     return fig, {"sst": conf, "quora": by_bin, "sts": sts}
 
 
 def ours_vs_paper(df: pd.DataFrame, name: str, S: Settings, title: str | None = None):
-    """Horizontal bars: paper vs ours for each row of a comparison table (error bars = std over seeds)."""
+    """Horizontal bars: paper vs ours for each row of a comparison table (error bars: our 95% interval when the
+    table has one, else ±1 sd over seeds). The legend sits outside the bars."""
     labels = [f"T{t} {d}: {v}" for t, d, v in zip(df["table"], df["dataset"], df["variant"])]
     y = np.arange(len(df))
-    fig, ax = plt.subplots(figsize=(9, 0.42 * len(df) + 1.4))
-    ax.barh(y - 0.2, df["paper"], height=0.4, label="paper", color="C7")
-    err = df["std"].fillna(0).to_numpy() if "std" in df else None
-    ax.barh(y + 0.2, df["ours"].fillna(0), height=0.4, xerr=err, label="ours", color="C0")
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(df) + 1.6))
+    ax.barh(y - 0.2, df["paper"], height=0.4, label="paper", color=PALETTE["paper"])
+    ours = df["ours"].fillna(0).to_numpy()
+    if {"ci_low", "ci_high"} <= set(df):
+        err = np.vstack([ours - df["ci_low"].fillna(df["ours"]).to_numpy(),
+                         df["ci_high"].fillna(df["ours"]).to_numpy() - ours]).clip(min=0)
+        err_label = "ours (95% CI)"
+    else:
+        err = df["std"].fillna(0).to_numpy() if "std" in df else None
+        err_label = "ours (± sd)"
+    ax.barh(y + 0.2, ours, height=0.4, xerr=err, label=err_label, color=PALETTE["ours"], capsize=2)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.6)
-    ax.set_xlabel("score (accuracy, Pearson r or overall)")
+    ax.set_xlabel("score (accuracy, Pearson r or overall score)")
     ax.set_title(title or name)
-    ax.legend(loc="lower right")
+    _legend_outside(ax)
     fig.tight_layout()
-    save_figure(fig, name, S)
+    save_figure(fig, name, S, alt=f"{title or name}: the paper's number and ours for each row")
     return fig, df
 
 
 def scores_bars(df: pd.DataFrame, name: str, S: Settings, title: str | None = None,
                 keys=("sst", "quora", "sts", "overall")):
-    """Grouped bars: one group per experiment (row of a scores_table), one bar per task key."""
+    """Grouped bars: one group per experiment (row of a scores_table), one bar per task key; legend outside."""
     keys = [k for k in keys if k in df]
-    x = np.arange(len(df))
-    w = 0.8 / max(len(keys), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(df)), 4))
-    for i, k in enumerate(keys):
-        ax.bar(x + (i - (len(keys) - 1) / 2) * w, df[k].fillna(0), width=w, label=k)
-    ax.set_xticks(x, df["experiment"], fontsize=8)
-    ax.set_ylabel("dev score")
+    long = df.melt(id_vars=["experiment"], value_vars=keys, var_name="task", value_name="score")
+    fig, ax = plt.subplots(figsize=(max(7, 2.4 * len(df)), 4))
+    sns.barplot(long, x="experiment", y="score", hue="task", ax=ax)
+    ax.set_ylabel("dev score (accuracy, Pearson r, overall)")
+    ax.set_xlabel("")
     ax.set_title(title or name)
-    ax.legend(fontsize=8)
+    _legend_outside(ax, "task")
     fig.tight_layout()
-    save_figure(fig, name, S)
-    return fig, df
+    save_figure(fig, name, S, alt=f"{title or name}: dev score per task for each experiment")
+    return fig, long

@@ -129,26 +129,69 @@ def choices(profile: str) -> dict:
     return out
 
 
-def summary_markdown(S: Settings, notebook_times=None, total_s=None) -> str:
-    """The report's first section: profile, encoder, data, device, seeds, wall times, differences."""
+def _md_table(df) -> str:
+    from .tables import _markdown
+    return _markdown(df)
+
+
+def headline_markdown(S: Settings) -> str:
+    from .tables import paper_table
+    t5 = paper_table("5", S)
+    t5 = t5.assign(submission=t5["variant"].str.extract(r"^(submission \d)")[0])
+    view = t5[["submission", "dataset", "paper", "ours (mean ± std, n)", "95% CI", "diff"]]
+    return _md_table(view.round(3))
+
+
+def reading_markdown(cl) -> str:
+    """Our reading, generated from the claims table: which claims hold, which do not, which stay open."""
+    out = []
+    for verdict, label in (("holds", "Hold on our runs"), ("does not hold", "Do not hold on our runs"),
+                           ("cannot be decided", "Cannot be decided at our sample size")):
+        rows = cl[cl["verdict"] == verdict]
+        if len(rows):
+            items = "; ".join(f"{r['claim']} ({r['source']}: difference {r['difference [95% CI]']})"
+                              if r["difference [95% CI]"] != "-" else f"{r['claim']} ({r['source']})"
+                              for _, r in rows.iterrows())
+            out.append(f"* **{label} ({len(rows)} of {len(cl)}):** {items}.")
+    out.append("* **Why the pair tasks differ from the paper.** The encoder (all-MiniLM-L6-v2) was trained on "
+               "paraphrase pairs, Quora duplicates among them: its zero-shot cosine is already a good STS and "
+               "paraphrase score, so the cosine rows start high and the learnable `[|u-v|, u*v]` heads, trained from "
+               "scratch at lr 1e-5, lag behind it. SST is a real fine-tuning result, a little below the paper's "
+               "bert-base numbers as expected from a 6-layer, 384-wide encoder.")
+    return "\n".join(out)
+
+
+def _scale_note(S: Settings) -> str:
+    if S.profile == "full":
+        return ("**Profile `full`:** all data, 10 epochs, the paper's scale (run on a lent GPU).")
+    return (f"**Profile `{S.profile}`: a scaled-down check.** Data are subsampled and training is short, so the "
+            "numbers below are not the paper-scale results (see the full profile's report, "
+            "`report/full/report.html`); the claims table says what this small run can and cannot resolve.")
+
+
+def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) -> str:
+    """The report's opening: findings (headline numbers, the claims table, our reading), then the setup of the
+    run (profile, encoder, data, device, seeds, wall times, differences, choices)."""
+    from . import claims as C
+    from . import stats as st
     from .tables import runs_table
     runs = runs_table(S)
+    cl = C.claims_table(S) if cl is None else cl
     r = _any_result(S)
     env = (r or {}).get("environment", {})
     device = env.get("gpu") or env.get("cpu") or "-"
     device = f"{env.get('device', '-')} ({device}), torch {env.get('torch', '-')}, {env.get('threads', '-')} threads"
     p = PROFILES[S.profile]
+    seeds = "; ".join(f"`{n}`: {', '.join(map(str, store.stored_seeds(n, S) or [DEFAULT_SEED]))}" for n in REGISTRY)
     setup = [
         f"* **Profile:** `{S.profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
-        + f", dev rows {_caps(p.n_dev)}, test rows {_caps(p.n_test)}.",
+        + f", Quora pairs per epoch {p.quora_per_epoch:,}, dev rows {_caps(p.n_dev)}, test rows {_caps(p.n_test)}.",
         f"* **Encoder:** {_encoder_line(S).removeprefix('Encoder: ')}.",
         f"* **Data:** {_quora_line(S.data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",
-        f"* **Seeds:** {DEFAULT_SEED} for every experiment; "
-        + "; ".join(f"{n}: {', '.join(map(str, store.stored_seeds(n, S) or [DEFAULT_SEED]))}" for n in SUBMISSIONS)
-        + _partial_line(S) + ".",
+        f"* **Seeds with stored results:** {seeds}" + _partial_line(S) + ".",
         f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {int(runs['stored'].sum())} "
         f"stored runs (per run below)."
         + (f" Report build (training + notebooks + export): {_fmt_s(total_s)}." if total_s else ""),
@@ -164,10 +207,27 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None) -> str:
     if notebook_times:
         table += ["", "Notebook execution: " + ", ".join(f"{n} {_fmt_s(s)}" for n, s in notebook_times.items())
                   + "."]
-    return text("report_intro.md", profile=S.profile, setup="\n".join(setup), run_notes=_run_notes(S),
-                differences=text("differences.md"),
+    return text("report_intro.md", profile=S.profile, scale_note=_scale_note(S), headline=headline_markdown(S),
+                verdict_rule=st.VERDICT_RULE.format(margin=st.NEAR_MARGIN),
+                claims=_md_table(C.display_columns(cl)), reading=reading_markdown(cl),
+                setup="\n".join(setup), run_notes=_run_notes(S), differences=text("differences.md"),
                 choices="\n".join(f"* **{k}:** {v}" for k, v in choices(S.profile).items()),
                 runs="\n".join(table))
+
+
+def conclusion_markdown(S: Settings, cl) -> str:
+    counts = cl["verdict"].value_counts()
+    summary = (f"Of the paper's {len(cl)} claims we test, {counts.get('holds', 0)} hold on our `{S.profile}` runs, "
+               f"{counts.get('does not hold', 0)} do not hold, and {counts.get('cannot be decided', 0)} cannot be "
+               "decided at our sample size (the findings at the top list them).")
+    if S.profile == "full":
+        scale = ("These are paper-scale runs (all data, 10 epochs); most rows have one seed, and the GPU runs "
+                 "stored per-example outputs only for the submissions, so most intervals come from the metric and "
+                 "the number of examples (stated in the method column).")
+    else:
+        scale = (f"The `{S.profile}` profile is a scaled-down check: short training on subsampled data. Its "
+                 "verdicts say what a small run shows; the full profile's report is the comparison with the paper.")
+    return text("conclusion.md", summary=summary, scale_sentence=scale)
 
 
 # -- steps -----------------------------------------------------------------------------------------------
@@ -229,23 +289,40 @@ def execute(S: Settings) -> dict:
     return times
 
 
-def combine(paths, intro_md: str, title: str):
+def _with_alt(output):
+    """An image output with alternative text (from its metadata) as an HTML <img>, so the exported report keeps
+    the text; nbconvert's lab template drops it."""
+    import html
+    from nbformat.v4 import new_output
+    data = output.get("data", {})
+    alt = (output.get("metadata", {}).get("image/png") or {}).get("alt") or output.get("metadata", {}).get("alt")
+    if "image/png" not in data or not alt:
+        return output
+    tag = f'<img src="data:image/png;base64,{data["image/png"].strip()}" alt="{html.escape(alt)}">'
+    return new_output("display_data", data={"text/html": tag})
+
+
+def combine(paths, intro_md: str, title: str, outro_md: str = ""):
     """One notebook: the intro, then every executed notebook's cells minus parameters, setup boilerplate,
-    stderr and code cells without output."""
+    checks, stderr and code cells without output, then the outro."""
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook
     out = new_notebook(cells=[new_markdown_cell(intro_md)])
-    for p in paths:
+    for k, p in enumerate(paths, 1):
         nb = nbformat.read(str(p), as_version=4)
-        for c in nb.cells:
+        for i, c in enumerate(nb.cells):
             if DROP_TAGS & set(c.metadata.get("tags", [])):
                 continue
+            c = copy.deepcopy(c)
+            c["id"] = f"s{k}-{i}"  # unique across the combined notebooks
             if c.cell_type == "code":
-                c = copy.deepcopy(c)
-                c.outputs = [o for o in c.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+                c.outputs = [_with_alt(o) for o in c.outputs
+                             if not (o.output_type == "stream" and o.name == "stderr")]
                 if not c.outputs:
                     continue
             out.cells.append(c)
+    if outro_md:
+        out.cells.append(new_markdown_cell(outro_md))
     out.metadata["title"] = title
     out.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return out
@@ -258,8 +335,9 @@ def export_html(nb, path: Path, title: str) -> Path:
     exp.exclude_input_prompt = True
     exp.exclude_output_prompt = True
     html, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    store.write_text(path, html)
+
+
     return path
 
 
@@ -273,8 +351,10 @@ def build(S: Settings) -> Path:
     print(f"== executing notebooks into {S.report_dir}", flush=True)
     times = execute(S)
     title = f"Multitask BERT reproduction report (profile {S.profile})"
-    intro = summary_markdown(S, times, time.time() - t0)
-    nb = combine([S.report_dir / n for n in NOTEBOOKS], intro, title)
+    from .claims import claims_table
+    cl = claims_table(S)
+    intro = summary_markdown(S, times, time.time() - t0, cl)
+    nb = combine([S.report_dir / n for n in NOTEBOOKS], intro, title, conclusion_markdown(S, cl))
     html = export_html(nb, S.report_dir / "report.html", title)
     print(f"== wrote {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.1f}s", flush=True)
     return html

@@ -37,14 +37,18 @@ class Arm:
     def seeds(self) -> list:
         return sorted(self.preds)
 
-    def metric_at(self, idx=None) -> float:
-        """Mean over seeds of the task metric on examples idx (all when None)."""
-        g = self.gold if idx is None else self.gold[idx]
-        vals = [_metric(self.task, g, p if idx is None else p[idx]) for p in self.preds.values()]
-        return float(np.mean(vals))
+    def matrix(self) -> np.ndarray:
+        """seeds x examples: correctness (accuracy tasks) or predictions (STS)."""
+        P = np.stack([np.asarray(self.preds[s], dtype=float) for s in self.seeds])
+        return P if self.task == "sts" else (P == np.asarray(self.gold, dtype=float)).astype(float)
+
+    def metric_at(self, idx=None):
+        """Mean over seeds of the task metric on examples idx; idx may be a batch of index vectors (..., n), then
+        the result has shape (...)."""
+        return metric_of(self.task, np.asarray(self.gold, dtype=float), self.matrix(), idx)
 
     def per_seed(self) -> list[float]:
-        return [_metric(self.task, self.gold, p) for p in self.preds.values()]
+        return [_metric(self.task, self.gold, self.preds[s]) for s in self.seeds]
 
 
 def _metric(task: str, gold, pred) -> float:
@@ -53,6 +57,25 @@ def _metric(task: str, gold, pred) -> float:
             return 0.0
         return float(np.corrcoef(pred, gold)[0, 1])
     return float(np.mean(np.asarray(pred) == np.asarray(gold)))
+
+
+def metric_of(task: str, gold: np.ndarray, M: np.ndarray, idx=None):
+    """The mean over seeds of the metric, vectorised over a batch of index vectors. M is seeds x examples as in
+    Arm.matrix (correctness, or STS predictions)."""
+    if idx is None:
+        idx = np.arange(M.shape[1])
+    idx = np.asarray(idx, dtype=int)
+    if task != "sts":
+        return M.mean(0)[idx].mean(-1)
+    g = gold[idx]
+    g = g - g.mean(-1, keepdims=True)
+    out = 0.0
+    for P in M:
+        q = P[idx]
+        q = q - q.mean(-1, keepdims=True)
+        den = np.sqrt((g * g).sum(-1) * (q * q).sum(-1))
+        out = out + np.where(den > 0, (g * q).sum(-1) / np.where(den > 0, den, 1), 0.0)
+    return out / len(M)
 
 
 def arm_from_frames(task: str, frames: dict) -> Arm:
@@ -68,19 +91,21 @@ def arm_from_frames(task: str, frames: dict) -> Arm:
     return arm
 
 
-def _bootstrap(statistic, n: int):
-    """Percentile bootstrap over example indices (scipy.stats.bootstrap): (low, high)."""
-    idx = np.arange(n)
-    res = stats.bootstrap((idx,), lambda i: statistic(i.astype(int)), vectorized=False, paired=False,
-                          n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE, method="percentile",
+def bootstrap_ci(statistic, sizes) -> tuple[float, float, np.ndarray]:
+    """Percentile bootstrap (scipy.stats.bootstrap) over the examples of one or more samples, each resampled on
+    its own; `statistic(*index_batches)` gets index arrays of shape (..., n_k) and returns shape (...).
+    Returns (low, high, bootstrap distribution)."""
+    data = tuple(np.arange(n) for n in sizes)
+    res = stats.bootstrap(data, lambda *ix, axis=-1: statistic(*ix), vectorized=True, paired=False,
+                          n_resamples=N_RESAMPLES, batch=100, confidence_level=CONFIDENCE, method="percentile",
                           random_state=np.random.default_rng(RNG_SEED))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high), res.bootstrap_distribution
 
 
 def metric_ci(arm: Arm) -> dict:
     """The arm's metric (mean over seeds) with its 95% bootstrap interval over examples."""
-    lo, hi = _bootstrap(arm.metric_at, len(arm.ids))
-    return {"value": arm.metric_at(), "low": lo, "high": hi, "n_examples": len(arm.ids),
+    lo, hi, _ = bootstrap_ci(arm.metric_at, [len(arm.ids)])
+    return {"value": float(arm.metric_at()), "low": lo, "high": hi, "n_examples": len(arm.ids),
             "n_seeds": len(arm.preds), "method": "bootstrap"}
 
 
@@ -92,56 +117,27 @@ def _aligned(a: Arm, b: Arm):
 
 
 def paired_difference(a: Arm, b: Arm) -> dict:
-    """metric(a) - metric(b) over the same examples: 95% paired-bootstrap interval, and a two-sided p-value from
-    a paired permutation test (scipy.stats.permutation_test; per example, the two arms' outputs of every seed
-    are swapped together)."""
+    """metric(a) - metric(b) over the same examples: a 95% paired-bootstrap interval (the same resampled examples
+    for both arms and every seed), and a two-sided p-value from a paired permutation test
+    (scipy.stats.permutation_test: per example, the two arms' outputs are swapped; with unequal numbers of seeds,
+    their seed-averaged outputs)."""
     _aligned(a, b)
     n = len(a.ids)
-    diff = lambda idx: a.metric_at(idx) - b.metric_at(idx)
-    lo, hi = _bootstrap(diff, n)
-    A = np.stack([a.preds[s] for s in a.seeds])  # seeds x examples
-    B = np.stack([b.preds[s] for s in b.seeds])
-    gold = a.gold
+    lo, hi, _ = bootstrap_ci(lambda i: a.metric_at(i) - b.metric_at(i), [n])
+    gold = np.asarray(a.gold, dtype=float)
+    MA, MB = a.matrix(), b.matrix()
+    if MA.shape != MB.shape:
+        MA, MB = MA.mean(0, keepdims=True), MB.mean(0, keepdims=True)
+    pool = np.concatenate([MA, MB], axis=1)  # seeds x 2n: example i of arm a at i, of arm b at n + i
+    gpool = np.concatenate([gold, gold])
 
-    def stat_swapped(x, y):
-        return _arm_metric(a.task, gold, x) - _arm_metric(a.task, gold, y)
-
-    if A.shape == B.shape:
-        res = stats.permutation_test((A.T, B.T), stat_swapped_rows(a.task, gold), permutation_type="samples",
-                                     vectorized=False, n_resamples=N_RESAMPLES, alternative="two-sided",
-                                     random_state=np.random.default_rng(RNG_SEED))
-        p = float(res.pvalue)
-    else:  # different numbers of seeds: swap seed-averaged outputs (accuracy: mean correctness per example)
-        p = _permutation_averaged(a, b)
-    return {"diff": a.metric_at() - b.metric_at(), "low": lo, "high": hi, "p": p, "n_examples": n,
-            "method": "paired bootstrap + permutation"}
-
-
-def _arm_metric(task, gold, P) -> float:
-    return float(np.mean([_metric(task, gold, p) for p in P]))
-
-
-def stat_swapped_rows(task, gold):
-    """permutation_test's statistic on (examples x seeds) matrices: mean-over-seeds metric difference."""
-    def f(x, y):
-        return _arm_metric(task, gold, x.T) - _arm_metric(task, gold, y.T)
-    return f
-
-
-def _permutation_averaged(a: Arm, b: Arm) -> float:
-    gold = a.gold
-    if a.task == "sts":
-        xa = np.mean([a.preds[s] for s in a.seeds], 0)
-        xb = np.mean([b.preds[s] for s in b.seeds], 0)
-        f = lambda x, y: _metric("sts", gold, x) - _metric("sts", gold, y)
-    else:
-        xa = np.mean([a.preds[s] == gold for s in a.seeds], 0)
-        xb = np.mean([b.preds[s] == gold for s in b.seeds], 0)
-        f = lambda x, y: float(np.mean(x) - np.mean(y))
-    res = stats.permutation_test((xa, xb), f, permutation_type="samples", vectorized=False,
-                                 n_resamples=N_RESAMPLES, alternative="two-sided",
+    def stat(x, y, axis=-1):
+        return metric_of(a.task, gpool, pool, x) - metric_of(a.task, gpool, pool, y)
+    res = stats.permutation_test((np.arange(n), np.arange(n) + n), stat, permutation_type="samples",
+                                 vectorized=True, n_resamples=N_RESAMPLES, batch=100, alternative="two-sided",
                                  random_state=np.random.default_rng(RNG_SEED))
-    return float(res.pvalue)
+    return {"diff": float(a.metric_at() - b.metric_at()), "low": lo, "high": hi, "p": float(res.pvalue),
+            "n_examples": n, "method": "paired bootstrap + permutation test"}
 
 
 def difference_to_constant(a: Arm, constant: float) -> dict:
@@ -239,6 +235,8 @@ def verdict_near(low: float, high: float, margin: float = NEAR_MARGIN) -> str:
 def fmt_ci(value, low, high, digits=3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.{digits}f} (no interval)"
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 

@@ -57,44 +57,49 @@ def _value(result, split, key):
     return float("nan") if v is None else float(v)
 
 
-def paper_table(table: str, S: Settings) -> pd.DataFrame:
-    """One paper table ("1".."5"): each paper row with our number, the difference, and, over seeds, the std
-    and the number of seeds (table 5: the settings' seeds plus every seed stored for the submission; other
-    tables: the default seed)."""
+def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame:
+    """One paper table ("1".."5"): each paper row with our number (the mean over every stored seed of the
+    experiment, and the settings' seeds for the submissions), its standard deviation over seeds and the number of
+    seeds, the difference to the paper, and (intervals=True) a 95% interval of our number (mtbert.claims)."""
+    from .claims import metric_interval
     table = str(table)
     out = []
     for _, row in paper_rows(table).iterrows():
         name, key = PAPER_ROWS[(row["table"], row["dataset"], row["variant"])]
-        run_seeds = [DEFAULT_SEED]
-        if name in SUBMISSIONS and table == "5":
-            run_seeds = sorted(set(S.seeds) | set(store.stored_seeds(name, S)))
+        run_seeds = sorted({DEFAULT_SEED} | set(store.stored_seeds(name, S))
+                           | (set(S.seeds) if name in SUBMISSIONS else set()))
         vals = [_value(store.load_result(name, S, s), row["split"], key) for s in run_seeds]
         got = [v for v in vals if not math.isnan(v)]
         mean = float(np.mean(got)) if got else float("nan")
         std = float(np.std(got, ddof=1)) if len(got) > 1 else float("nan")
-        out.append({"table": row["table"], "dataset": row["dataset"], "metric": row["metric"],
-                    "split": row["split"], "variant": row["variant"], "experiment": name,
-                    "paper": float(row["score"]), "ours": mean, "diff": mean - float(row["score"]),
-                    "std": std, "n_seeds": len(got)})
-    df = pd.DataFrame(out)
-    if table == "5":
-        df["ours (mean ± std)"] = [_pm(m, s) for m, s in zip(df["ours"], df["std"])]
-        return df
-    return df.drop(columns=["std", "n_seeds"])
+        rec = {"table": row["table"], "dataset": row["dataset"], "metric": row["metric"],
+               "split": row["split"], "variant": row["variant"], "experiment": name,
+               "paper": float(row["score"]), "ours": mean, "diff": mean - float(row["score"]),
+               "std": std, "n_seeds": len(got), "ours (mean ± std, n)": _pm(mean, std, len(got))}
+        if intervals:
+            ci = metric_interval(name, key, row["split"], S) if got else {}
+            rec.update({"ci_low": ci.get("low", float("nan")), "ci_high": ci.get("high", float("nan")),
+                        "95% CI": f"[{ci['low']:.3f}, {ci['high']:.3f}]" if got else "-",
+                        "CI method": ci.get("method", "-")})
+        out.append(rec)
+    return pd.DataFrame(out)
 
 
-def _pm(mean, std) -> str:
+SHOW_COLUMNS = ["dataset", "split", "variant", "paper", "ours (mean ± std, n)", "95% CI", "diff"]
+
+
+def _pm(mean, std, n) -> str:
+    """'0.485 ± 0.012 (n=3)'; a single seed says so: '0.485 (1 seed)'."""
     if math.isnan(mean):
         return "missing"
-    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
+    return f"{mean:.3f} (1 seed)" if n == 1 or math.isnan(std) else f"{mean:.3f} ± {std:.3f} (n={n})"
 
 
 def paper_comparison(S: Settings) -> pd.DataFrame:
-    """EVERY row of paper_tables.csv with our number and the difference (table 5 averaged over seeds)."""
+    """EVERY row of paper_tables.csv with our number, its interval, and the difference."""
     df = pd.concat([paper_table(t, S) for t in "12345"], ignore_index=True)
     cols = ["table", "dataset", "metric", "split", "variant", "experiment", "paper", "ours", "diff", "std",
-            "n_seeds"]
-    df["n_seeds"] = df["n_seeds"].astype("Int64")  # blank (not NaN) for tables 1-4
+            "n_seeds", "ci_low", "ci_high", "CI method"]
     return df[cols]
 
 
@@ -104,15 +109,28 @@ def finetune_table(S: Settings) -> pd.DataFrame:
     return df[df["experiment"].isin(FINETUNE_EXPERIMENTS)].reset_index(drop=True)
 
 
-def scores_table(names, S: Settings, split: str = "dev", seed=None) -> pd.DataFrame:
-    """One row per experiment: its `split` scores on every task it evaluates (wide), best epoch, wall time."""
+def seeds_of(name: str, S: Settings) -> list[int]:
+    """Every seed an experiment has (or should have) a result for: the default seed, every stored seed, and the
+    settings' seeds for the submissions (the default seed first)."""
+    others = set(store.stored_seeds(name, S)) | (set(S.seeds) if name in SUBMISSIONS else set())
+    return [DEFAULT_SEED] + sorted(others - {DEFAULT_SEED})  # the default seed first
+
+
+def scores_table(names, S: Settings, split: str = "dev") -> pd.DataFrame:
+    """One row per experiment: its `split` scores on every task it evaluates (mean over stored seeds; the std
+    over seeds in `<task> sd`), the number of seeds, and the mean training wall time."""
     rows = []
     for n in names:
-        r = store.load_result(n, S, seed)
-        row = {"experiment": n, "description": REGISTRY[n].description}
-        if r is not None:
-            row.update({k: v for k, v in r.get(split, {}).items() if k != "aggregate"})
-            row.update({"best_epoch": r["best_epoch"], "wall_time_s": r["wall_time_s"]})
+        rs = [r for s in seeds_of(n, S) if (r := store.load_result(n, S, s)) is not None]
+        row = {"experiment": n, "description": REGISTRY[n].description, "n_seeds": len(rs)}
+        if rs:
+            for k in rs[0].get(split, {}):
+                if k == "aggregate":
+                    continue
+                v = [float(r[split][k]) for r in rs]
+                row[k] = float(np.mean(v))
+                row[f"{k} sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+            row["wall_time_s"] = float(np.mean([r["wall_time_s"] for r in rs]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -124,11 +142,15 @@ def extension_table(S: Settings) -> pd.DataFrame:
     variants = [("submission2", "submission 2 ([CLS] pooling, no lr decay)")]
     variants += [(n, REGISTRY[n].description) for n in experiments_for("X")]
     for n, label in variants:
-        r = store.load_result(n, S)
+        rs = [r for s in seeds_of(n, S) if (r := store.load_result(n, S, s)) is not None]
         for split in ("dev", "test"):
             for key in ("sst", "quora", "sts", "overall"):
+                v = [_value(r, split, key) for r in rs]
+                m = float(np.mean(v)) if v else float("nan")
+                sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
                 rows.append({"variant": label, "experiment": n, "split": split, "dataset": key,
-                             "metric": TASK_METRIC[key], "ours": _value(r, split, key)})
+                             "metric": TASK_METRIC[key], "ours": m, "std": sd, "n_seeds": len(v),
+                             "ours (mean ± std, n)": _pm(m, sd, len(v))})
     return pd.DataFrame(rows)
 
 
@@ -150,7 +172,7 @@ def runs_table(S: Settings) -> pd.DataFrame:
     """Every run of the profile (submissions once per seed): device, epochs, best epoch, wall time."""
     rows = []
     for n in REGISTRY:
-        for s in (submission_seeds(S) if n in SUBMISSIONS else [DEFAULT_SEED]):
+        for s in seeds_of(n, S):
             r = store.load_result(n, S, s)
             env = (r or {}).get("environment", {})
             rows.append({"run_id": r["run_id"] if r else n, "experiment": n, "seed": s,
@@ -204,3 +226,8 @@ def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
 def show(df: pd.DataFrame, digits: int = 3):
     """For display in notebooks: floats to `digits` places, NaN as '-', no index column."""
     return df.style.format(precision=digits, na_rep="-").hide(axis="index")
+
+
+def table_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns a reader needs of a paper table: the row, the paper, ours (mean ± std, n), 95% CI, diff."""
+    return df[[c for c in SHOW_COLUMNS if c in df]]
