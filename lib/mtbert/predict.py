@@ -37,18 +37,20 @@ def scores_frame(td, raw, pred) -> pd.DataFrame:
     return scores
 
 
-def write_predictions(runner, cfg, splits: dict, S) -> dict:
+def write_predictions(runner, cfg, splits: dict, S, outputs: dict | None = None) -> dict:
     """For every evaluated task: per-example outputs on dev and on the held-out test split
     (`<prefix>-<split>-scores.csv`, for paired statistics and error analysis); for the tasks in
     cfg.predictions also the leaderboard-format files of dev and of the official test-student file.
-    `splits` maps "dev"/"test" to {task: TaskData}. Returns {task: {kind: recorded path}}."""
+    `splits` maps "dev"/"test" to {task: TaskData}; `outputs` may hold (raw, pred) already computed per
+    (split, task) with the selected model. Returns {task: {kind: recorded path}}."""
+    outputs = outputs or {}
     out_dir = S.predictions_dir / cfg.run_id
     written = {}
     for task in cfg.eval_tasks:
         paths = {}
         for split, sets in splits.items():
             td = sets[task]
-            raw, pred = runner.predict(td)
+            raw, pred = outputs[(split, task)] if (split, task) in outputs else runner.predict(td)
             if split == "dev" and task in cfg.predictions:
                 p = out_dir / f"{PREFIX[task]}-dev-output.csv"
                 store.write_text(p, leaderboard_text(task, td.ids, pred))

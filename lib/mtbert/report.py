@@ -122,6 +122,11 @@ def _run_notes(S: Settings) -> str:
 def choices(profile: str) -> dict:
     """CHOICES, with the entries that a profile scales stated for that profile."""
     p, out = PROFILES[profile], dict(CHOICES)
+    if p.lr_scale != 1:
+        out["learning rate"] = (f"{1e-3 * p.lr_scale:g} in pretrain mode, {1e-5 * p.lr_scale:g} in finetune mode in this "
+                                f"profile ({p.lr_scale:g}x the paper's 1e-3 and 1e-5, which the full profile uses)")
+    if p.batch_size:
+        out["batch size"] = f"{p.batch_size} for every experiment in this profile (full profile: {CHOICES['batch size']})"
     if profile != "full":
         out["epochs"] = f"{p.epochs} in this profile (10 in the full profile: the CS224N starter default)"
         out["quora per epoch"] = (f"{p.quora_per_epoch:,} pairs per epoch in this profile (full profile: 14,150, "

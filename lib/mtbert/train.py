@@ -455,15 +455,15 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
                   file=sys.stderr)
 
     model.load_state_dict(torch.load(best_ck, map_location=device, weights_only=True), strict=False)
-    test = {}
+    test, outputs = {}, {}
     test_sets = {t: R.data(t, "test", cfg.cap("n_test", t)) for t in cfg.eval_tasks}
     for t, td in test_sets.items():
-        _, p = R.predict(td)
-        test[t] = metric(t, p, td.labels)
+        outputs[("test", t)] = raw_pred = R.predict(td)
+        test[t] = metric(t, raw_pred[1], td.labels)
     test = with_overall(test)
 
     from .predict import write_predictions
-    preds = write_predictions(R, cfg, {"dev": dev, "test": test_sets}, S)
+    preds = write_predictions(R, cfg, {"dev": dev, "test": test_sets}, S, outputs)
 
     e = REGISTRY[cfg.experiment]
     enc = model.encoder
