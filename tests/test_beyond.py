@@ -77,13 +77,14 @@ def test_a_new_field_off_its_default_changes_the_hash(field, value):
 
 def test_table_b_rows_change_one_thing_from_submission2():
     names = experiments_for("B")
-    assert "beyond_best" in names and len(names) >= 7
+    assert {"beyond_best", "beyond_best_cross"} <= set(names) and len(names) >= 8
+    assert B.rows(None)[0] == "submission2" and B.rows(None)[-2:] == ["beyond_best", "beyond_best_cross"]
     assert set(experiments_for("X")) == {"ext_submission2_mean", "ext_submission2_lrdecay"}
     s2 = run_config("submission2", "full").to_dict()
     for n in names:
         d = run_config(n, "full").to_dict()
         diff = {k for k in d if d[k] != s2[k]} - {"experiment"}
-        if n == "beyond_best":
+        if n.startswith("beyond_best"):
             assert len(diff) >= 5, diff
         elif n == "beyond_warmup":
             assert diff == {"warmup", "lr_schedule"}
@@ -203,7 +204,7 @@ def test_cross_encoder_trains_and_predicts(tmp_path, name, extra):
 def test_head_lr_goes_to_the_heads_only():
     enc, _ = load_encoder()
     m = MultitaskBert(enc, "mean", 0.3, "baseline+cos", "cos_relu", para_encoding="cross")
-    cfg = run_config("beyond_best", PROFILE)
+    cfg = run_config("beyond_best_cross", PROFILE)
     opt = T.make_optimizer(m, cfg, torch.device("cpu"))
     lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     for n, p in m.named_parameters():

@@ -118,9 +118,9 @@ def ensemble(name: str, S: Settings, seeds=None, tasks=("sst", "quora", "sts")) 
 # -- table and figure -----------------------------------------------------------------------------------
 
 def rows(S: Settings, split: str = "test") -> list[str]:
-    """The configurations compared: the paper's recipe, each table-B row (the all-changes row last)."""
+    """The configurations compared: the paper's recipe, each table-B row (the all-changes rows last)."""
     b = experiments_for("B")
-    return [PAPER_RECIPE] + [n for n in b if n != BEST] + ([BEST] if BEST in b else [])
+    return [PAPER_RECIPE] + [n for n in b if not n.startswith(BEST)] + [n for n in b if n.startswith(BEST)]
 
 
 def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True) -> pd.DataFrame:
