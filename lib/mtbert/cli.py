@@ -55,12 +55,12 @@ def settings_from_args(args, environ=None) -> Settings:
 # -- subcommands -------------------------------------------------------------------------------------------
 
 def _names(args) -> list[str]:
-    from .experiments import REGISTRY, experiments_for
+    from .experiments import CORE, REGISTRY, experiments_for
     names = list(args.names)
     for t in args.table or []:
         names += experiments_for(t)
-    if args.all:
-        names += list(REGISTRY)
+    if args.all:  # the paper's experiments and the X rows; table B (beyond the paper) only with --table B
+        names += list(CORE)
     if not names:
         raise UsageError("name experiments, or use --table T or --all (see `python -m mtbert list`)")
     unknown = [n for n in names if n not in REGISTRY]
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sp.add_parser("run", help="run experiments (results are cached under results/<profile>/)")
     r.add_argument("names", nargs="*")
     r.add_argument("--table", action="append", help="all experiments of a paper table (1-5, X)")
-    r.add_argument("--all", action="store_true")
+    r.add_argument("--all", action="store_true", help="every experiment of the paper and the X rows (not table B)")
     r.add_argument("--seeds-all", action="store_true", help="apply --seeds to every experiment")
     r.add_argument("--force", action="store_true", help="re-run even when a result exists")
     r.add_argument("--jobs", type=int, default=1, help="experiments run in parallel processes (>= 1)")

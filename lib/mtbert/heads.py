@@ -9,6 +9,12 @@ encoder's outputs.
     similarity    baseline: score = sigmoid(w_t · Dropout([|u - v|, u * v]))
                   cos_sigmoid: score = sigmoid(cos(u, v));  cos_relu: score = relu(cos(u, v))
                   score in [0, 1] is compared with label / 5 by MSE; prediction = 5 * score
+
+Cross-encoding (beyond the paper, `para_encoding` / `sts_encoding` = "cross"): a pair is one sequence
+[CLS] a [SEP] b [SEP] (token types 0 then 1), z is its pooled joint state, and u = z, v = None:
+
+    paraphrase    logit = w_p · Dropout(z)                                   -> binary cross-entropy
+    similarity    score = sigmoid(w_t · Dropout(z))                           -> MSE against label / 5
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ N_CLASSES = {"sst": 5, "cfimdb": 2}
 
 class MultitaskBert(nn.Module):
     def __init__(self, encoder: BertModel, pooling: str = "cls", dropout: float = 0.3,
-                 para_head: str = "baseline", sts_head: str = "baseline", sentiment_tasks=("sst",)):
+                 para_head: str = "baseline", sts_head: str = "baseline", sentiment_tasks=("sst",),
+                 para_encoding: str = "bi", sts_encoding: str = "bi"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -38,12 +45,17 @@ class MultitaskBert(nn.Module):
         self.encoder, self.pooling, self.para_head, self.sts_head = encoder, pooling, para_head, sts_head
         self.drop = nn.Dropout(dropout)
         self.sentiment = nn.ModuleDict({t: nn.Linear(H, N_CLASSES[t]) for t in sentiment_tasks})
-        self.paraphrase = nn.Linear(2 * H + (para_head == "baseline+cos"), 1)
-        self.similarity = nn.Linear(2 * H, 1) if sts_head == "baseline" else None
+        for enc in (para_encoding, sts_encoding):
+            if enc not in ("bi", "cross"):
+                raise ValueError(f"pair encoding must be 'bi' or 'cross', got {enc!r}")
+        self.cross = {"quora": para_encoding == "cross", "sts": sts_encoding == "cross"}
+        self.paraphrase = nn.Linear(H if self.cross["quora"] else 2 * H + (para_head == "baseline+cos"), 1)
+        self.similarity = (nn.Linear(H, 1) if self.cross["sts"]
+                           else nn.Linear(2 * H, 1) if sts_head == "baseline" else None)
 
     # -- encoder -> sentence embedding ------------------------------------------------------------
-    def embed(self, input_ids, attention_mask) -> torch.Tensor:
-        out = self.encoder(input_ids, attention_mask)
+    def embed(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        out = self.encoder(input_ids, attention_mask, token_type_ids)
         if self.pooling == "cls":
             return out.cls
         if self.pooling == "mean":
@@ -62,10 +74,14 @@ class MultitaskBert(nn.Module):
         return torch.cat(f, -1)
 
     def paraphrase_logit(self, u, v):
+        if self.cross["quora"]:  # u is the joint embedding of the pair
+            return self.paraphrase(self.drop(u)).squeeze(-1)
         return self.paraphrase(self.drop(self.features(u, v, self.para_head == "baseline+cos"))).squeeze(-1)
 
     def similarity_score(self, u, v):
         """Similarity in [0, 1] (times 5 gives the STS scale)."""
+        if self.cross["sts"]:  # u is the joint embedding of the pair
+            return torch.sigmoid(self.similarity(self.drop(u)).squeeze(-1))
         if self.sts_head == "baseline":
             return torch.sigmoid(self.similarity(self.drop(self.features(u, v, False))).squeeze(-1))
         cos = F.cosine_similarity(u.float(), v.float(), dim=-1)

@@ -21,7 +21,7 @@ from string import Template
 
 from . import data as D
 from . import store
-from .experiments import CHOICES, PROFILES, REGISTRY, SUBMISSIONS
+from .experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
 from .settings import DEFAULT_SEED, Settings, repo_root
 
 NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb",
@@ -187,7 +187,8 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
     device = env.get("gpu") or env.get("cpu") or "-"
     device = f"{env.get('device', '-')} ({device}), torch {env.get('torch', '-')}, {env.get('threads', '-')} threads"
     p = PROFILES[S.profile]
-    seeds = "; ".join(f"`{n}`: {', '.join(map(str, store.stored_seeds(n, S) or [DEFAULT_SEED]))}" for n in REGISTRY)
+    seeds = "; ".join(f"`{n}`: {', '.join(map(str, seeds))}" for n in REGISTRY
+                      if (seeds := store.stored_seeds(n, S)) or n in CORE)
     setup = [
         f"* **Profile:** `{S.profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
@@ -240,7 +241,7 @@ def conclusion_markdown(S: Settings, cl) -> str:
 def train_all(S: Settings, force=False) -> None:
     """Run (or load) every experiment of the registry; submissions once per seed."""
     from .train import run
-    jobs = [(n, s) for n in REGISTRY for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
+    jobs = [(n, s) for n in CORE for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
     t0 = time.time()
     for i, (n, s) in enumerate(jobs, 1):
         t = time.time()

@@ -172,6 +172,8 @@ def runs_table(S: Settings) -> pd.DataFrame:
     """Every run of the profile (submissions once per seed): device, epochs, best epoch, wall time."""
     rows = []
     for n in REGISTRY:
+        if "B" in REGISTRY[n].tables and not store.stored_seeds(n, S):
+            continue  # beyond-the-paper rows appear once run
         for s in seeds_of(n, S):
             r = store.load_result(n, S, s)
             env = (r or {}).get("environment", {})

@@ -136,6 +136,8 @@ def make_optimizer(model: MultitaskBert, cfg: RunConfig, device) -> torch.optim.
         lrs = {n: cfg.lr for n in params if not n.startswith("encoder.")}
     else:
         lrs = layerwise_lrs(model, cfg.lr, cfg.lr_decay)
+    if cfg.head_lr is not None:  # the task heads get their own rate
+        lrs = {n: cfg.head_lr if not n.startswith("encoder.") else lr for n, lr in lrs.items()}
     groups: dict[float, list] = {}
     for n, lr in lrs.items():
         groups.setdefault(lr, []).append(params[n])
@@ -144,6 +146,22 @@ def make_optimizer(model: MultitaskBert, cfg: RunConfig, device) -> torch.optim.
         return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: RunConfig, total_steps: int):
+    """Linear warm-up over `cfg.warmup` of all steps (from 1/W of the rate), then constant or linear decay to 0
+    at the last step; None for the paper's constant rate (no scheduler, so its runs are unchanged)."""
+    if cfg.warmup == 0 and cfg.lr_schedule == "constant":
+        return None
+    W = int(round(cfg.warmup * total_steps))
+
+    def factor(s: int) -> float:  # s = optimizer steps taken so far
+        if s < W:
+            return (s + 1) / W
+        if cfg.lr_schedule == "linear":
+            return max(0.0, (total_steps - s) / max(1, total_steps - W))
+        return 1.0
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -165,7 +183,7 @@ class Runner:
         self.tok = _tokenizer(str(self.ckpt_dir), cfg.max_length)
         sentiment = tuple(t for t in cfg.eval_tasks if t in N_CLASSES)
         self.model = MultitaskBert(encoder, cfg.pooling, cfg.dropout, cfg.para_head, cfg.sts_head,
-                                   sentiment).to(device)
+                                   sentiment, cfg.para_encoding, cfg.sts_encoding).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
         # bf16 autocast on CUDA; the amp setting forces it on or off (CPU rehearsals of the GPU path)
@@ -186,9 +204,31 @@ class Runner:
         ids, mask = self.tok.pad_batch(seqs, self.device)
         return self.model.embed(ids, mask)
 
+    def _encode_cross(self, td: TaskData, idx):
+        """Joint embeddings of pairs: [CLS] a [SEP] b [SEP] with token types 0 then 1, built from the two
+        sentences' token ids (b's [CLS] dropped); over max_length, a's and b's tokens are cut from the end."""
+        seqs, types = [], []
+        for i in idx:
+            a, b = td.a[i], td.b[i][1:]
+            while len(a) + len(b) > self.cfg.max_length:  # longest first, keeping each [SEP]
+                if len(a) >= len(b):
+                    a = a[:-2] + a[-1:]
+                else:
+                    b = b[:-2] + b[-1:]
+            seqs.append(a + b)
+            types.append([0] * len(a) + [1] * len(b))
+        ids, mask = self.tok.pad_batch(seqs, self.device)
+        tt = torch.zeros_like(ids)
+        for r, t in enumerate(types):
+            tt[r, :len(t)] = torch.as_tensor(t)
+        return self.model.embed(ids, mask, tt)
+
     def embed(self, td: TaskData, idx):
         """Sentence embeddings (u, v) of rows idx: cached frozen features in pretrain mode, else the encoder.
-        Pairs run through the encoder as one batch of 2B sentences."""
+        Pairs run through the encoder as one batch of 2B sentences; cross-encoded pairs as B joint sequences
+        (u = the joint embedding, v = None)."""
+        if td.b is not None and self.cfg.encoding(td.task) == "cross":
+            return self._encode_cross(td, idx), None
         if self.cfg.mode == "pretrain":
             U, V = self.features[(td.task, td.split)]
             t = torch.as_tensor(idx, device=U.device)
@@ -305,9 +345,17 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
     `quora_per_epoch`), cut into length-grouped batches, then all batches shuffled together."""
     rng = np.random.default_rng([cfg.seed, epoch])
     plan = []
+    sizes = {t: min(cfg.quora_per_epoch, len(td)) if t == "quora" else len(td) for t, td in train.items()}
+    if cfg.task_sampling == "sqrt":  # same number of steps, split between tasks by sqrt(size)
+        steps = sum(-(-n // cfg.batch_size) for n in sizes.values())
+        root = {t: np.sqrt(n) for t, n in sizes.items()}
+        rows = {t: max(1, int(round(steps * root[t] / sum(root.values())))) * cfg.batch_size for t in sizes}
     for t, td in train.items():
-        if t == "quora":
-            order = rng.choice(len(td), min(cfg.quora_per_epoch, len(td)), replace=False)
+        if cfg.task_sampling == "sqrt":  # whole shuffled passes over the task's rows, cut to its share
+            reps = -(-rows[t] // len(td))
+            order = np.concatenate([rng.permutation(len(td)) for _ in range(reps)])[:rows[t]]
+        elif t == "quora":
+            order = rng.choice(len(td), sizes[t], replace=False)
         else:
             order = rng.permutation(len(td))
         plan += [(t, b) for b in length_grouped_batches(td.lengths, order, cfg.batch_size)]
@@ -353,9 +401,10 @@ class DivergenceGuard:
 
 
 def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConfig, epoch: int, step: int = 0,
-                progress: bool = False, on_step=None, last_ck=None, guard: DivergenceGuard | None = None):
+                progress: bool = False, on_step=None, last_ck=None, guard: DivergenceGuard | None = None,
+                sched=None):
     """One epoch of optimizer steps over `epoch_plan` (no evaluation); `guard` (default: a fresh one) stops a
-    diverging run with TrainingDiverged.
+    diverging run with TrainingDiverged; `sched` (a learning-rate scheduler, or None) steps after each step.
 
     Returns (losses, seen, n_steps, step): per-task training losses, per-task (predictions, labels) lists,
     the number of batches in the epoch, and the running step count (`step` plus this epoch's steps)."""
@@ -382,6 +431,8 @@ def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConf
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         losses[t].append(loss_value)
         seen[t][0].append(pred.detach().cpu().numpy())
         seen[t][1].append(td.labels[idx])
@@ -403,6 +454,7 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
     for td in list(train.values()) + list(dev.values()):
         R.cache_features(td)
     opt = make_optimizer(model, cfg, device)
+    sched = make_scheduler(opt, cfg, cfg.epochs * len(epoch_plan(train, cfg, 0)))
 
     ckdir = S.checkpoints_dir
     last_ck, best_ck = ckdir / f"{cfg.run_id}.last.pt", ckdir / f"{cfg.run_id}.best.pt"
@@ -412,6 +464,8 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
         if st.get("config_hash") == cfg.hash():
             model.load_state_dict(st["model"], strict=False)
             opt.load_state_dict(st["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(st["scheduler"])
             torch.set_rng_state(st["torch_rng"].cpu())  # map_location moved it to the device
             if device.type == "cuda" and st.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(st["cuda_rng"].cpu())
@@ -425,7 +479,7 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         losses, seen, n_steps, step = train_epoch(R, train, opt, cfg, epoch, step, progress, on_step, last_ck,
-                                                  guard)
+                                                  guard, sched)
 
         dev_m = {}
         for t, td in dev.items():
@@ -446,7 +500,8 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
             store.torch_save(best_ck, _trainable_state(model, cfg))
         store.torch_save(last_ck, {
             "config_hash": cfg.hash(), "epoch": epoch, "model": _trainable_state(model, cfg),
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
+            "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
             "history": history, "best": best, "seconds": prior_seconds + time.time() - t_start,
             "loss_ref": dict(guard.ref)})  # plain tensors and Python values: loads with weights_only=True

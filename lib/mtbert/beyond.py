@@ -1,0 +1,214 @@
+"""Beyond the paper (issue 12): the table-B rows against the paper's recipe, a seed ensemble, and the search.
+
+* `beyond_table(S)`: submission 2 (the paper's recipe), each one-change row of table B, the row with all
+  changes, and -- where the per-example test outputs of at least two seeds are stored -- the ensemble of a
+  configuration's seeds; per task (held-out test) mean ± std over the stored seeds, and n.
+* `beyond_figure(S)`: the same numbers as a seaborn point plot (one dot per seed, mean ± std, ensemble marked).
+* `ensemble(name, S)`: averages the seeds' held-out test outputs of one configuration (SST class
+  probabilities, Quora probabilities, STS scores) and scores the average.
+* `search_table(S)`: the stored points of the CPU-scale search (mtbert.search) with their dev scores.
+
+Per-example held-out test outputs are read from predictions/<profile>/<run_id>/<prefix>-test-scores.csv, the
+format of the *-dev-scores.csv files that predict.py writes: columns id, gold, pred, and `logit_0..k` (SST:
+class logits) or `score` (Quora: the paraphrase logit; STS: the similarity in [0, 1], prediction 5 * score).
+<prefix> is predict.PREFIX's (sst, para, sts); a file named after the task (quora-test-scores.csv) is also read.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import store
+from .errors import MtbertError
+from .experiments import experiments_for, run_config
+from .metrics import accuracy, overall_score, pearson
+from .predict import PREFIX
+from .settings import Settings
+
+PAPER_RECIPE = "submission2"
+BEST = "beyond_best"
+TASK_KEYS = ("sst", "quora", "sts", "overall")
+
+
+class MissingTestScores(MtbertError):
+    pass
+
+
+# -- ensemble -------------------------------------------------------------------------------------------
+
+def test_scores_file(run_id: str, task: str, S: Settings):
+    d = S.predictions_dir / run_id
+    for name in (f"{PREFIX[task]}-test-scores.csv", f"{task}-test-scores.csv"):
+        if (d / name).exists():
+            return d / name
+    return None
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame (id, gold, pred, and prob / score) averaging per-seed outputs of one task, rows matched by id.
+
+    SST: mean of the softmax class probabilities, pred = argmax; Quora: mean of sigmoid(logit), pred = mean > 0.5;
+    STS: mean of the scores, pred = 5 * mean."""
+    if not frames:
+        raise ValueError("no per-seed outputs to combine")
+    base = frames[0].sort_values("id").reset_index(drop=True)
+    ids = base["id"].astype(str).to_numpy()
+    outs = []
+    for f in frames:
+        f = f.sort_values("id").reset_index(drop=True)
+        if len(f) != len(base) or not np.array_equal(f["id"].astype(str).to_numpy(), ids):
+            raise ValueError(f"{task}: the seeds' test outputs cover different rows; cannot average them")
+        if not np.allclose(f["gold"].to_numpy(dtype=float), base["gold"].to_numpy(dtype=float)):
+            raise ValueError(f"{task}: the seeds' gold labels differ")
+        if task == "sts":
+            outs.append(f["score"].to_numpy(dtype=float))
+        elif task == "quora":
+            outs.append(1 / (1 + np.exp(-f["score"].to_numpy(dtype=float))))
+        else:
+            cols = sorted((c for c in f.columns if c.startswith("logit_")), key=lambda c: int(c.split("_")[1]))
+            outs.append(_softmax(f[cols].to_numpy(dtype=float)))
+    mean = np.mean(outs, axis=0)
+    out = pd.DataFrame({"id": ids, "gold": base["gold"].to_numpy()})
+    if task == "sts":
+        out["score"], out["pred"] = mean, 5 * mean
+    elif task == "quora":
+        out["prob"], out["pred"] = mean, (mean > 0.5).astype(int)
+    else:
+        for k in range(mean.shape[1]):
+            out[f"prob_{k}"] = mean[:, k]
+        out["pred"] = mean.argmax(1)
+    return out
+
+
+def ensemble(name: str, S: Settings, seeds=None, tasks=("sst", "quora", "sts")) -> dict:
+    """Held-out test metrics of the average of `name`'s seeds (default: every stored seed with test outputs).
+
+    Returns {"sst": acc, "quora": acc, "sts": r, "overall": ..., "seeds": [...], "n": rows per task}."""
+    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
+    frames = {t: [] for t in tasks}
+    used = []
+    for s in seeds:
+        rid = run_config(name, S.profile, s, S.encoder).run_id
+        files = {t: test_scores_file(rid, t, S) for t in tasks}
+        if any(f is None for f in files.values()):
+            continue
+        used.append(s)
+        for t, f in files.items():
+            frames[t].append(pd.read_csv(f))
+    if not used:
+        raise MissingTestScores(f"no stored per-example test outputs of {name} (seeds {seeds}) under "
+                                f"{S.predictions_dir}")
+    out = {"seeds": used, "n": {}}
+    for t in tasks:
+        c = combine(t, frames[t])
+        out[t] = pearson(c["pred"], c["gold"]) if t == "sts" else accuracy(c["pred"], c["gold"].astype(int))
+        out["n"][t] = len(c)
+    if all(t in out for t in ("sst", "quora", "sts")):
+        out["overall"] = overall_score(out["sst"], out["quora"], out["sts"])
+    return out
+
+
+# -- table and figure -----------------------------------------------------------------------------------
+
+def rows(S: Settings, split: str = "test") -> list[str]:
+    """The configurations compared: the paper's recipe, each table-B row (the all-changes rows last)."""
+    b = experiments_for("B")
+    return [PAPER_RECIPE] + [n for n in b if not n.startswith(BEST)] + [n for n in b if n.startswith(BEST)]
+
+
+def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True) -> pd.DataFrame:
+    """One row per (configuration, seed, task) with the stored score; ensembles (seed = 'ensemble') of the
+    configurations whose test outputs of two or more seeds are stored."""
+    recs = []
+    for name in rows(S):
+        seeds = store.stored_seeds(name, S)
+        for s in seeds:
+            r = store.load_result(name, S, s)
+            for t in TASK_KEYS:
+                if t in r.get(split, {}):
+                    recs.append({"configuration": name, "seed": str(s), "task": t, "score": r[split][t]})
+        if with_ensemble and split == "test" and len(seeds) >= 2:
+            try:
+                e = ensemble(name, S, seeds)
+            except MissingTestScores:
+                continue
+            if len(e["seeds"]) >= 2:
+                recs += [{"configuration": name, "seed": "ensemble", "task": t, "score": e[t]}
+                         for t in TASK_KEYS if t in e]
+    return pd.DataFrame(recs, columns=["configuration", "seed", "task", "score"])
+
+
+def _pm(v: pd.Series) -> str:
+    if len(v) == 0:
+        return ""
+    std = v.std(ddof=1) if len(v) > 1 else math.nan
+    return f"{v.mean():.3f}" if math.isnan(std) else f"{v.mean():.3f} ± {std:.3f}"
+
+
+def beyond_table(S: Settings, split: str = "test") -> pd.DataFrame:
+    """Per configuration (and its ensemble): each task's mean ± std over stored seeds, and n seeds."""
+    df = long_scores(S, split)
+    out = []
+    for name in rows(S):
+        for kind in ("seeds", "ensemble"):
+            d = df[(df["configuration"] == name) & ((df["seed"] == "ensemble") == (kind == "ensemble"))]
+            if kind == "ensemble" and d.empty:
+                continue
+            row = {"configuration": name + (" (ensemble)" if kind == "ensemble" else ""),
+                   "n": int(d["seed"].nunique()) if kind == "seeds" else
+                   len(ensemble(name, S)["seeds"])}
+            for t in TASK_KEYS:
+                row[t] = _pm(d[d["task"] == t]["score"])
+            out.append(row)
+    return pd.DataFrame(out, columns=["configuration", "n", *TASK_KEYS])
+
+
+def beyond_figure(S: Settings, split: str = "test", path=None):
+    """Seaborn point plot, one panel per task: a dot per seed, the mean ± std, the ensemble as a star."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    df = long_scores(S, split)
+    fig, axes = plt.subplots(1, len(TASK_KEYS), figsize=(4 * len(TASK_KEYS), 0.35 * len(rows(S)) + 1.5),
+                             sharey=True)
+    order = rows(S)
+    for ax, t in zip(axes, TASK_KEYS):
+        d = df[df["task"] == t]
+        seeds, ens = d[d["seed"] != "ensemble"], d[d["seed"] == "ensemble"]
+        if not seeds.empty:
+            sns.stripplot(data=seeds, x="score", y="configuration", order=order, ax=ax, color="0.6", size=4)
+            sns.pointplot(data=seeds, x="score", y="configuration", order=order, ax=ax, errorbar="sd",
+                          linestyle="none", color="C0", markers="D")
+        if not ens.empty:
+            ax.scatter(ens["score"], [order.index(c) for c in ens["configuration"]], marker="*", s=120,
+                       color="C3", zorder=5, label="ensemble")
+            ax.legend(loc="lower right")
+        ax.set_title(f"{t} ({split})")
+        ax.set_xlabel("Pearson r" if t == "sts" else "score" if t == "overall" else "accuracy")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    return fig
+
+
+def search_table(S: Settings) -> pd.DataFrame:
+    """The stored points of the CPU-scale search: their fields, dev (and held-out test) scores, wall time."""
+    from .search import grid, point_id, stored_point
+    out = []
+    for p in grid():
+        r = stored_point(p, S)
+        if r is None:
+            continue
+        steps = sum(h["steps"] for h in r["history"])
+        train_s = sum(h["seconds"] for h in r["history"])
+        out.append({"point": point_id(p), **{f"dev {t}": r["dev"][t] for t in TASK_KEYS},
+                    **{f"test {t}": r["test"][t] for t in TASK_KEYS}, "steps": steps,
+                    "epoch s (train + dev)": train_s, "wall s": r["wall_time_s"]})
+    return pd.DataFrame(out)

@@ -1,0 +1,394 @@
+"""Beyond the paper (issue 12): cross-encoding, the recipe options (head lr, warm-up + decay, task sampling),
+config hashes of stored results, scheduler resume, the resumable search and the seed ensemble.
+
+Smoke profile, tiny overrides, every output in pytest's tmp dirs; one intra-op thread."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtbert import beyond as B
+from mtbert import data as D
+from mtbert import search as X
+from mtbert import store
+from mtbert import train as T
+from mtbert.checkpoint import load_encoder
+from mtbert.errors import UsageError
+from mtbert.experiments import BEYOND_DEFAULTS, REGISTRY, experiments_for, run_config
+from mtbert.heads import MultitaskBert
+from mtbert.metrics import accuracy, overall_score, pearson
+from mtbert.settings import Settings, repo_root
+
+PROFILE = "smoke"
+ROOT = repo_root()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def settings_for(root) -> Settings:
+    return Settings.resolve(profile=PROFILE, device="cpu", store_root=root, output_root=root, progress=False)
+
+
+def tiny(**extra) -> dict:
+    o = dict(n_train={"sst": 4, "quora": 4, "sts": 4}, batch_size=4, quora_per_epoch=4, n_dev=6, n_test=6,
+             n_predict=3, epochs=1)
+    o.update(extra)
+    return o
+
+
+# -- 1. config hashes of stored results stay valid ------------------------------------------------------
+
+def test_submission2_hash_matches_the_stored_full_result():
+    stored = json.loads((ROOT / "results" / "full" / "submission2.json").read_text())
+    cfg = run_config("submission2", "full", stored["seed"])
+    assert cfg.hash() == stored["config_hash"]
+    assert {k: getattr(cfg, k) for k in BEYOND_DEFAULTS} == BEYOND_DEFAULTS  # the new fields exist, at defaults
+
+
+@pytest.mark.parametrize("profile", ["full", "quick"])
+def test_every_stored_result_keeps_its_hash(profile):
+    paths = sorted((ROOT / "results" / profile).glob("*.json"))
+    assert paths
+    for p in paths:
+        r = json.loads(p.read_text())
+        c = r["config"]
+        cfg = run_config(c["experiment"], c["profile"], c["seed"], c["encoder"])
+        assert cfg.hash() == r["config_hash"], p.name
+        assert cfg.run_id == r["run_id"]
+
+
+@pytest.mark.parametrize("field,value", [("para_encoding", "cross"), ("sts_encoding", "cross"), ("head_lr", 1e-3),
+                                         ("warmup", 0.1), ("lr_schedule", "linear"), ("task_sampling", "sqrt")])
+def test_a_new_field_off_its_default_changes_the_hash(field, value):
+    base = run_config("submission2", "full")
+    assert run_config("submission2", "full", **{field: value}).hash() != base.hash()
+
+
+def test_table_b_rows_change_one_thing_from_submission2():
+    names = experiments_for("B")
+    assert {"beyond_best", "beyond_best_cross"} <= set(names) and len(names) >= 8
+    assert B.rows(None)[0] == "submission2" and B.rows(None)[-2:] == ["beyond_best", "beyond_best_cross"]
+    assert set(experiments_for("X")) == {"ext_submission2_mean", "ext_submission2_lrdecay"}
+    s2 = run_config("submission2", "full").to_dict()
+    for n in names:
+        d = run_config(n, "full").to_dict()
+        diff = {k for k in d if d[k] != s2[k]} - {"experiment"}
+        if n.startswith("beyond_best"):
+            assert len(diff) >= 5, diff
+        elif n == "beyond_warmup":
+            assert diff == {"warmup", "lr_schedule"}
+        else:
+            assert len(diff) == 1, (n, diff)
+
+
+def test_bad_beyond_values_fail_naming_the_field():
+    for field, value in [("para_encoding", "triple"), ("warmup", 1.5), ("head_lr", 0.0), ("lr_schedule", "cos"),
+                         ("task_sampling", "uniform")]:
+        with pytest.raises(UsageError, match=field):
+            run_config("submission2", PROFILE, **{field: value})
+    with pytest.raises(UsageError, match="cross-encoding needs mode 'finetune'"):
+        run_config("t1_sst_pretrain", PROFILE, para_encoding="cross")
+
+
+# -- 2. cross-encoding --------------------------------------------------------------------------------
+
+def test_token_types_with_unpadding_match_transformers():
+    """The engine's CPU path (unpad=True) with token types 0/1 against transformers' BertModel."""
+    transformers = pytest.importorskip("transformers")
+    ours, ckpt = load_encoder()
+    ours.eval().unpad = True
+    hf = transformers.BertModel.from_pretrained(ckpt, attn_implementation="sdpa").eval()
+    from mtbert.tokenizer import Tokenizer
+    tok = Tokenizer.from_checkpoint(ckpt)
+    ids, types = tok.encode_pairs_with_types(["how do i learn python?", "what is the capital of france"],
+                                             ["best way to learn python", "is paris the capital of france?"])
+    ids_p, mask = tok.pad_batch(ids + [ids[0][:5]])
+    tt = torch.zeros_like(ids_p)
+    for i, t in enumerate(types):
+        tt[i, :len(t)] = torch.as_tensor(t)
+    assert tt.any() and not mask.all()
+    with torch.no_grad():
+        o = ours(ids_p, mask, tt).last_hidden_state
+        h = hf(input_ids=ids_p, attention_mask=mask, token_type_ids=tt).last_hidden_state
+        o0 = ours(ids_p, mask).last_hidden_state  # token types all 0: must differ where types are 1
+    m = mask.bool()
+    assert (o - h).abs()[m].max().item() <= 1e-5
+    assert (o0 - h).abs()[tt.bool()].max().item() > 1e-3
+
+
+def test_cross_sequences_are_berts_pair_encoding(tmp_path):
+    """[CLS] a [SEP] b [SEP] with types 0/1, as the tokenizer encodes a pair (and as BERT was pre-trained)."""
+    S = settings_for(tmp_path)
+    cfg = run_config("beyond_para_cross", PROFILE, **tiny())
+    R = T.Runner(cfg, S, torch.device("cpu"))
+    td = R.data("quora", "dev", 6)
+    captured = {}
+
+    def embed(ids, mask, token_type_ids=None):
+        captured.update(ids=ids, mask=mask, types=token_type_ids)
+        return torch.zeros(len(ids), 384)
+    R.model.embed = embed
+    u, v = R.embed(td, np.arange(len(td)))
+    assert v is None and u.shape == (len(td), 384)
+    raw = D.load("quora", "dev")
+    pos = {i: k for k, i in enumerate(raw.ids)}
+    a = [raw.sents1[pos[i]] for i in td.ids]
+    b = [raw.sents2[pos[i]] for i in td.ids]
+    ref_ids, ref_types = R.tok.encode_pairs_with_types(a, b)
+    for r in range(len(td)):
+        n = int(captured["mask"][r].sum())
+        assert captured["ids"][r, :n].tolist() == ref_ids[r]
+        assert captured["types"][r, :n].tolist() == ref_types[r]
+    # truncation keeps both [SEP]s and the length limit
+    R.cfg = run_config("beyond_para_cross", PROFILE, **tiny(max_length=12))
+    R.embed(td, np.arange(len(td)))
+    ids, mask, types = captured["ids"], captured["mask"], captured["types"]
+    assert ids.shape[1] <= 12
+    for r in range(len(td)):
+        row = ids[r, : int(mask[r].sum())].tolist()
+        assert row[0] == R.tok.cls_id and row.count(R.tok.sep_id) == 2 and row[-1] == R.tok.sep_id
+
+
+def test_cross_heads_shapes():
+    enc, _ = load_encoder()
+    H = enc.config.hidden_size
+    m = MultitaskBert(enc, "mean", 0.0, "baseline+cos", "cos_relu", para_encoding="cross", sts_encoding="cross")
+    assert m.paraphrase.in_features == H and m.similarity.in_features == H
+    z = torch.randn(5, H)
+    logit, pred = m.task_outputs("quora", z)
+    score, sts_pred = m.task_outputs("sts", z)
+    assert logit.shape == (5,) and set(pred.tolist()) <= {0, 1}
+    assert ((score > 0) & (score < 1)).all() and torch.allclose(sts_pred, 5 * score)
+    mixed = MultitaskBert(enc, "mean", 0.0, "baseline+cos", "cos_relu", para_encoding="cross")
+    u, v = torch.randn(5, H), torch.randn(5, H)
+    assert mixed.similarity is None  # STS stays the bi-encoder cosine
+    assert torch.allclose(mixed.task_outputs("sts", u, v)[0], torch.relu(torch.cosine_similarity(u, v)))
+
+
+@pytest.mark.parametrize("name,extra", [("beyond_para_cross", dict(sts_encoding="cross")),
+                                        ("beyond_para_cross", {})])
+def test_cross_encoder_trains_and_predicts(tmp_path, name, extra):
+    S = settings_for(tmp_path)
+    o = tiny(**extra)
+    r = T.run(name, S, **o)
+    cfg = run_config(name, PROFILE, **o)
+    assert r["config"]["para_encoding"] == "cross" and r["config"]["sts_encoding"] == extra.get("sts_encoding", "bi")
+    for split in ("dev", "test"):
+        assert 0 <= r[split]["quora"] <= 1 and -1 <= r[split]["sts"] <= 1
+    assert np.isfinite(r["history"][0]["train_loss"]["quora"]) and np.isfinite(r["history"][0]["train_loss"]["sts"])
+    out = S.predictions_dir / cfg.run_id
+    for prefix in ("sst", "para", "sts"):
+        assert (out / f"{prefix}-dev-output.csv").exists()
+        sc = pd.read_csv(out / f"{prefix}-dev-scores.csv")
+        assert len(sc) == r["data"]["sizes"]["dev"][{"para": "quora"}.get(prefix, prefix)]
+    lines = (out / "sts-test-output.csv").read_text().splitlines()  # test-student file, leaderboard format
+    assert lines[0].strip() == "id \t Predicted_Similiary".strip() and len(lines) == 1 + cfg.cap("n_predict", "sts")
+    assert all(0.0 <= float(ln.split(" , ")[1]) <= 5.0 for ln in lines[1:])
+    # the stored result is found again (its hash includes the non-default fields)
+    assert store.load_result(name, S, **o)["finished_at"] == r["finished_at"]
+
+
+# -- 3. the recipe options -----------------------------------------------------------------------------
+
+def test_head_lr_goes_to_the_heads_only():
+    enc, _ = load_encoder()
+    m = MultitaskBert(enc, "mean", 0.3, "baseline+cos", "cos_relu", para_encoding="cross")
+    cfg = run_config("beyond_best_cross", PROFILE)
+    opt = T.make_optimizer(m, cfg, torch.device("cpu"))
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    for n, p in m.named_parameters():
+        assert lr_of[id(p)] == (cfg.lr if n.startswith("encoder.") else cfg.head_lr), n
+    assert cfg.head_lr == 1e-3 and cfg.lr == 3e-5
+
+
+def test_warmup_and_linear_decay_factors():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    cfg = run_config("submission2", PROFILE, warmup=0.25, lr_schedule="linear")
+    sched = T.make_scheduler(opt, cfg, total_steps=8)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+    assert T.make_scheduler(opt, run_config("submission2", PROFILE), 8) is None  # paper: constant, no scheduler
+    opt2 = torch.optim.SGD([p], lr=1.0)
+    s2 = T.make_scheduler(opt2, run_config("submission2", PROFILE, warmup=0.5), 4)  # warm-up, then constant
+    got = []
+    for _ in range(4):
+        got.append(opt2.param_groups[0]["lr"])
+        opt2.step()
+        s2.step()
+    assert got == pytest.approx([0.5, 1.0, 1.0, 1.0])
+
+
+def test_sqrt_sampling_keeps_steps_and_shifts_the_share():
+    cfg = run_config("beyond_sqrt_sampling", PROFILE, batch_size=4, quora_per_epoch=10**9)
+    prop = run_config("submission2", PROFILE, batch_size=4, quora_per_epoch=10**9)
+
+    class TD:
+        def __init__(self, n):
+            self.lengths = np.ones(n, int)
+
+        def __len__(self):
+            return len(self.lengths)
+    train = {"sst": TD(40), "quora": TD(400), "sts": TD(8)}
+    count = lambda plan: {t: sum(1 for u, _ in plan if u == t) for t in train}  # noqa: E731
+    a, b = count(T.epoch_plan(train, prop, 0)), count(T.epoch_plan(train, cfg, 0))
+    assert a == {"sst": 10, "quora": 100, "sts": 2}
+    assert sum(b.values()) == pytest.approx(sum(a.values()), abs=2)
+    assert b["sts"] > a["sts"] and b["quora"] < a["quora"]
+    rows = np.concatenate([i for t, i in T.epoch_plan(train, cfg, 0) if t == "sts"])
+    assert set(rows) == set(range(8))  # whole passes over the small task
+
+
+def test_scheduler_resumes_and_matches(tmp_path):
+    S = settings_for(tmp_path)
+    name = "beyond_warmup"
+    o = tiny(epochs=2, n_train={"sst": 4, "quora": 4, "sts": 4})  # 3 steps per epoch, 6 in all
+    seen = []
+
+    class Interrupt(Exception):
+        pass
+
+    def boom(epoch, step):
+        seen.append(step)
+        if epoch == 1 and step == 5:
+            raise Interrupt
+    with pytest.raises(Interrupt):
+        T.run(name, S, on_step=boom, **o)
+    cfg = run_config(name, PROFILE, **o)
+    st = torch.load(S.checkpoints_dir / f"{cfg.run_id}.last.pt", weights_only=False)
+    assert st["scheduler"] is not None and st["scheduler"]["last_epoch"] == 3  # after epoch 1's 3 steps
+    orig = T.train_epoch
+
+    def run_recording(S_):
+        """Run, recording (epoch, scheduler step, learning rates) at the start of every trained epoch."""
+        rec = []
+
+        def spy(R, train, opt, cfg_, epoch, step=0, progress=False, on_step=None, last_ck=None, sched=None):
+            rec.append((epoch, sched.last_epoch, [g["lr"] for g in opt.param_groups]))
+            return orig(R, train, opt, cfg_, epoch, step, progress, on_step, last_ck, sched)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(T, "train_epoch", spy)
+            return T.run(name, S_, **o), rec
+
+    r, lrs_resumed = run_recording(S)
+    assert [e for e, _, _ in lrs_resumed] == [1] and lrs_resumed[0][1] == 3
+    u, lrs_plain = run_recording(settings_for(tmp_path / "uninterrupted"))
+    assert [e for e, _, _ in lrs_plain] == [0, 1]
+    # warm-up 10% of 6 steps = 1 step, then linear decay: epoch 2 starts (after 3 steps) at (6 - 3) / (6 - 1)
+    assert lrs_plain[1][2] == pytest.approx([0.6 * x for x in lrs_plain[0][2]])
+    assert lrs_plain[1] == lrs_resumed[0]  # epoch 2 starts at the same step with the same rates
+    strip = lambda h: [{k: v for k, v in x.items() if k != "seconds"} for x in h]  # noqa: E731
+    assert strip(r["history"]) == strip(u["history"]) and r["dev"] == u["dev"] and r["test"] == u["test"]
+
+
+# -- 4. the search ------------------------------------------------------------------------------------------
+
+SCALE = dict(n_train={"sst": 4, "quora": 4, "sts": 4}, quora_per_epoch=4, epochs=1, n_dev=6, n_test=6,
+             predictions=(), batch_size=4)
+
+
+def test_search_grid_is_unique_and_starts_with_the_references():
+    g = X.grid()
+    ids = [X.point_id(p) for p in g]
+    assert len(set(ids)) == len(ids) and ids[0] == "paper" and ids[1] == "mean"
+    assert len(g) == 2 + 2 ** len(X.AXES)  # the references + the factorial grid (centre and its neighbours in it)
+    assert X.point_id(g[2]) == "mean_lr2e-05_hlr0.001_wu0.1_qcross_sbi" and g[2]["lr_schedule"] == "linear"
+    for p in g:
+        X.config_of(p)  # every point is a valid config
+
+
+def test_search_point_is_skipped_when_stored(tmp_path, monkeypatch):
+    S = X.search_settings(tmp_path)
+    p = {"pooling": "mean", "para_encoding": "cross", "head_lr": 1e-3}
+    r, trained = X.run_point(p, S, SCALE)
+    path = tmp_path / "results" / "search" / f"{X.point_id(p)}.json"
+    assert trained and path.exists() and store.read_json(path)["search_point"]["id"] == X.point_id(p)
+    assert not (tmp_path / "results" / "quick").exists()  # nothing lands in a profile's own results
+
+    def no_training(*a, **k):
+        raise AssertionError("a stored point was trained again")
+    monkeypatch.setattr(T, "_train", no_training)
+    again, trained = X.run_point(p, S, SCALE)
+    assert not trained and again["finished_at"] == r["finished_at"]
+    with pytest.raises(AssertionError, match="trained again"):  # another scale is another point config
+        X.run_point(p, S, {**SCALE, "n_dev": 5})
+
+
+# -- 5. the ensemble -----------------------------------------------------------------------------------
+
+def _fake_runs(S, name, seeds, outputs):
+    """Stored results (so the seeds count as stored) and <prefix>-test-scores.csv files for each seed."""
+    for s in seeds:
+        cfg = run_config(name, S.profile, s)
+        store.write_json(store.result_path(cfg, S), {"run_id": cfg.run_id, "config_hash": cfg.hash(),
+                                                     "test": {"sst": 0.5, "quora": 0.5, "sts": 0.5,
+                                                              "overall": 0.5}})
+        d = S.predictions_dir / cfg.run_id
+        d.mkdir(parents=True, exist_ok=True)
+        for prefix, df in outputs[s].items():
+            df.to_csv(d / f"{prefix}-test-scores.csv", index=False)
+
+
+def test_ensemble_averages_probabilities_and_scores(tmp_path):
+    S = settings_for(tmp_path)
+    rng = np.random.default_rng(0)
+    n, seeds = 7, [11711, 1, 2]
+    ids = [f"id{i}" for i in range(n)]
+    gold_sst, gold_q, gold_s = rng.integers(0, 5, n), rng.integers(0, 2, n), rng.uniform(0, 5, n)
+    outputs, logits, qlog, sscore = {}, {}, {}, {}
+    for s in seeds:
+        logits[s], qlog[s], sscore[s] = rng.normal(size=(n, 5)) * 2, rng.normal(size=n) * 2, rng.uniform(0, 1, n)
+        perm = rng.permutation(n)  # rows in another order per seed: matched by id
+        sst = pd.DataFrame({"id": ids, "gold": gold_sst, "pred": logits[s].argmax(1),
+                            **{f"logit_{k}": logits[s][:, k] for k in range(5)}}).iloc[perm]
+        para = pd.DataFrame({"id": ids, "gold": gold_q, "pred": (qlog[s] > 0).astype(int), "score": qlog[s]}).iloc[perm]
+        sts = pd.DataFrame({"id": ids, "gold": gold_s, "pred": 5 * sscore[s], "score": sscore[s]}).iloc[perm]
+        outputs[s] = {"sst": sst, "para": para, "sts": sts}
+    _fake_runs(S, "beyond_best", seeds, outputs)
+
+    e = B.ensemble("beyond_best", S)
+    order = np.argsort(ids)  # the ensemble's rows are sorted by id; metrics do not depend on the order
+    p = np.mean([np.exp(logits[s]) / np.exp(logits[s]).sum(1, keepdims=True) for s in seeds], 0)
+    q = np.mean([1 / (1 + np.exp(-qlog[s])) for s in seeds], 0)
+    sc = np.mean([sscore[s] for s in seeds], 0)
+    exp = {"sst": accuracy(p.argmax(1), gold_sst), "quora": accuracy((q > 0.5).astype(int), gold_q),
+           "sts": pearson(5 * sc, gold_s)}
+    assert e["seeds"] == sorted(seeds) and e["n"] == {"sst": n, "quora": n, "sts": n}
+    for t in exp:
+        assert e[t] == pytest.approx(exp[t]), t
+    assert e["overall"] == pytest.approx(overall_score(exp["sst"], exp["quora"], exp["sts"]))
+    c = B.combine("sst", [outputs[s]["sst"] for s in seeds])
+    assert np.allclose(c[[f"prob_{k}" for k in range(5)]].to_numpy(), p[order])
+
+    tab = B.beyond_table(S)
+    row = tab[tab["configuration"] == "beyond_best (ensemble)"].iloc[0]
+    assert row["n"] == 3 and row["sts"] == f"{exp['sts']:.3f}"
+    assert tab[tab["configuration"] == "beyond_best"].iloc[0]["n"] == 3
+    fig = B.beyond_figure(S, path=tmp_path / "beyond.png")
+    assert (tmp_path / "beyond.png").stat().st_size > 1000
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_ensemble_refuses_mismatched_rows(tmp_path):
+    a = pd.DataFrame({"id": ["x", "y"], "gold": [1.0, 2.0], "pred": [1.0, 2.0], "score": [0.2, 0.4]})
+    b = pd.DataFrame({"id": ["x", "z"], "gold": [1.0, 2.0], "pred": [1.0, 2.0], "score": [0.2, 0.4]})
+    with pytest.raises(ValueError, match="different rows"):
+        B.combine("sts", [a, b])
+    with pytest.raises(B.MissingTestScores):
+        B.ensemble("beyond_best", settings_for(tmp_path), seeds=[1])
