@@ -17,7 +17,8 @@ from mtbert import notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
-NAMES = ["01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb", "05_analysis.ipynb"]
+NAMES = ["01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb", "05_analysis.ipynb",
+         "06_beyond.ipynb"]
 # what JupyterLab (ipykernel) writes: opening a notebook must not change its metadata
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 

@@ -65,7 +65,7 @@ def test_no_code_and_checks_run_but_hidden(report):
     out, h = report
     assert "import torch" not in h and "paper_table(" not in h, "code cells should be hidden"
     assert "all checks passed" not in _text(h) and "Checks" not in _text(h), "checks are for us, not readers"
-    for nb in ("01_base_bert", "02_baselines", "03_finetune", "04_cosine", "05_analysis"):
+    for nb in ("01_base_bert", "02_baselines", "03_finetune", "04_cosine", "05_analysis", "06_beyond"):
         assert "all checks passed" in (out / "report" / "smoke" / f"{nb}.ipynb").read_text(), nb
 
 

@@ -25,7 +25,7 @@ from .experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
 from .settings import DEFAULT_SEED, Settings, repo_root
 
 NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb",
-             "05_analysis.ipynb")
+             "05_analysis.ipynb", "06_beyond.ipynb")
 # cells the combined report leaves out: papermill parameters, each notebook's own setup preamble, checks
 DROP_TAGS = {"parameters", "injected-parameters", "setup", "checks"}
 TEXT = Path(__file__).with_name("text")
@@ -166,6 +166,20 @@ def reading_markdown(cl) -> str:
     return "\n".join(out)
 
 
+def beyond_markdown(S: Settings) -> str:
+    """One sentence on the beyond-the-paper rows stored for this profile (section 6)."""
+    from . import beyond
+    from .experiments import experiments_for
+    stored = [n for n in experiments_for("B") if store.stored_seeds(n, S)]
+    if not stored:
+        return ("no row of table B (today's practice: mean pooling, head learning rate, warm-up, all Quora "
+                "pairs, cross-encoding) is stored for this profile yet; section 6 shows the CPU-scale search and "
+                "lists what is missing.")
+    bt = beyond.beyond_table(S)
+    return (f"{len(stored)} of {len(experiments_for('B'))} rows of table B are stored; their held-out test "
+            "scores against the paper's recipe are in section 6:\n\n" + _md_table(bt))
+
+
 def _scale_note(S: Settings) -> str:
     if S.profile == "full":
         return ("**Profile `full`:** all data, 10 epochs, the paper's scale (run on a lent GPU).")
@@ -215,7 +229,7 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
                   + "."]
     return text("report_intro.md", profile=S.profile, scale_note=_scale_note(S), headline=headline_markdown(S),
                 verdict_rule=st.VERDICT_RULE.format(margin=st.NEAR_MARGIN),
-                claims=_md_table(C.display_columns(cl)), reading=reading_markdown(cl),
+                claims=_md_table(C.display_columns(cl)), reading=reading_markdown(cl), beyond=beyond_markdown(S),
                 setup="\n".join(setup), run_notes=_run_notes(S), differences=text("differences.md"),
                 choices="\n".join(f"* **{k}:** {v}" for k, v in choices(S.profile).items()),
                 runs="\n".join(table))

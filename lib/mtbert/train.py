@@ -481,10 +481,10 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
         losses, seen, n_steps, step = train_epoch(R, train, opt, cfg, epoch, step, progress, on_step, last_ck,
                                                   guard, sched)
 
-        dev_m = {}
+        dev_m, dev_out = {}, {}
         for t, td in dev.items():
-            _, p = R.predict(td)
-            dev_m[t] = metric(t, p, td.labels)
+            dev_out[("dev", t)] = raw_pred = R.predict(td)
+            dev_m[t] = metric(t, raw_pred[1], td.labels)
         dev_m = with_overall(dev_m)
         dev_m["aggregate"] = aggregate(dev_m)
         history.append({
@@ -510,7 +510,9 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
                   file=sys.stderr)
 
     model.load_state_dict(torch.load(best_ck, map_location=device, weights_only=True), strict=False)
-    test, outputs = {}, {}
+    # the dev outputs of the last epoch trained here are those of the selected model when it is that epoch
+    outputs = dict(dev_out) if history and best["epoch"] == history[-1]["epoch"] and start_epoch < cfg.epochs else {}
+    test = {}
     test_sets = {t: R.data(t, "test", cfg.cap("n_test", t)) for t in cfg.eval_tasks}
     for t, td in test_sets.items():
         outputs[("test", t)] = raw_pred = R.predict(td)
