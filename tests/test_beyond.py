@@ -78,7 +78,8 @@ def test_a_new_field_off_its_default_changes_the_hash(field, value):
 def test_table_b_rows_change_one_thing_from_submission2():
     names = experiments_for("B")
     assert {"beyond_best", "beyond_best_cross"} <= set(names) and len(names) >= 8
-    assert B.rows(None)[0] == "submission2" and B.rows(None)[-2:] == ["beyond_best", "beyond_best_cross"]
+    assert B.rows(None)[0] == "submission2"
+    assert B.rows(None)[-3:] == ["beyond_best", "beyond_best_cross", "beyond_best_1epoch"]
     assert set(experiments_for("X")) == {"ext_submission2_mean", "ext_submission2_lrdecay"}
     s2 = run_config("submission2", "full").to_dict()
     for n in names:
@@ -278,9 +279,10 @@ def test_scheduler_resumes_and_matches(tmp_path):
         """Run, recording (epoch, scheduler step, learning rates) at the start of every trained epoch."""
         rec = []
 
-        def spy(R, train, opt, cfg_, epoch, step=0, progress=False, on_step=None, last_ck=None, sched=None):
+        def spy(R, train, opt, cfg_, epoch, step=0, progress=False, on_step=None, last_ck=None, guard=None,
+                sched=None):
             rec.append((epoch, sched.last_epoch, [g["lr"] for g in opt.param_groups]))
-            return orig(R, train, opt, cfg_, epoch, step, progress, on_step, last_ck, sched)
+            return orig(R, train, opt, cfg_, epoch, step, progress, on_step, last_ck, guard, sched)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(T, "train_epoch", spy)
             return T.run(name, S_, **o), rec
@@ -335,7 +337,9 @@ def _fake_runs(S, name, seeds, outputs):
     """Stored results (so the seeds count as stored) and <prefix>-test-scores.csv files for each seed."""
     for s in seeds:
         cfg = run_config(name, S.profile, s)
+        from mtbert import datahash
         store.write_json(store.result_path(cfg, S), {"run_id": cfg.run_id, "config_hash": cfg.hash(),
+                                                     "data": {"files": datahash.current(cfg, S.data_dir)},
                                                      "test": {"sst": 0.5, "quora": 0.5, "sts": 0.5,
                                                               "overall": 0.5}})
         d = S.predictions_dir / cfg.run_id

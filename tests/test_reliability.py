@@ -195,7 +195,7 @@ def test_crafted_resume_checkpoint_runs_no_code(out, data):
     lines = T.save_partials(S)
     assert not marker.exists()
     assert len(lines) == 1 and "skipped" in lines[0] and str(last) in lines[0]
-    assert not (store.results_dir(PROFILE) / "partial" / f"{cfg.run_id}.json").exists()
+    assert not (S.results_dir / "partial" / f"{cfg.run_id}.json").exists()
 
 
 @needs_data
@@ -399,18 +399,19 @@ def test_silent_data_server_times_out(tmp_path, monkeypatch):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(16)
-    monkeypatch.setattr(D, "UPSTREAM", f"http://127.0.0.1:{srv.getsockname()[1]}/data/")
+    from mtbert import fetch
+    monkeypatch.setattr(fetch, "UPSTREAM", f"http://127.0.0.1:{srv.getsockname()[1]}/data/")
     t0 = time.time()
     try:
         with pytest.raises(D.DataError) as ei:
-            D._fetch_one("ids-sst-dev.csv", tmp_path, None, 1.0)
+            fetch._fetch_one("ids-sst-dev.csv", tmp_path, None, 1.0)
     finally:
         srv.close()
     assert time.time() - t0 < 10 and "timeout 1 s" in str(ei.value) and "--mirror" in str(ei.value)
     assert list(tmp_path.iterdir()) == []  # no temporary file left
 
 
-@pytest.mark.parametrize("typo", ["defualt", "Default", "DEFAULT", "deafult", "dafault", "default ", "all-minilm-l6-v2",
+@pytest.mark.parametrize("typo", ["defualt", "Default", "DEFAULT", "deafult", "dafault", "all-minilm-l6-v2",
                                   "sentence-transformers/ALL-MiniLM-L6-V2"])
 def test_default_typos_are_not_sent_to_the_hub(typo, monkeypatch):
     import huggingface_hub
@@ -418,6 +419,11 @@ def test_default_typos_are_not_sent_to_the_hub(typo, monkeypatch):
     with pytest.raises(CheckpointError) as ei:
         resolve_encoder(typo)
     assert repr(typo) in str(ei.value) and "did you mean 'default'" in str(ei.value)
+
+
+def test_surrounding_spaces_are_not_a_typo():
+    from mtbert.checkpoint import canonical_encoder
+    assert canonical_encoder(" default ") == canonical_encoder("all-MiniLM-L6-v2") == "default"
 
 
 @pytest.mark.parametrize("hub_id", ["sentence-transformers/all-MiniLM-L12-v2", "bert-base-uncased", "prajjwal1/bert-tiny"])

@@ -43,7 +43,7 @@ def test_title_and_setup_section(report):
     _, h = report
     assert "<title>Multitask BERT reproduction report (profile smoke)</title>" in h
     t = _text(h)
-    for s in ("all-MiniLM-L6-v2", "Quora train file", "held-out", "Device:", "Seeds:", "wall time",
+    for s in ("all-MiniLM-L6-v2", "Quora train file", "held-out", "Device:", "Seeds with stored results:", "wall time",
               "Quora duplicate"):
         assert s in t, f"setup section lacks {s!r}"
 

@@ -103,3 +103,14 @@ def test_formatting():
     assert st.fmt_ci(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
     assert st.fmt_ci(0.5, float("nan"), float("nan")) == "0.500 (no interval)"
     assert st.fmt_p(0.0001) == "< 0.001" and st.fmt_p(0.0312) == "0.031" and st.fmt_p(float("nan")) == "-"
+
+
+def test_pearson_permutation_ignores_each_arms_scale(rng):
+    """Two STS heads on different scales (a sigmoid squashes, a ReLU does not) and a small, consistent gain: the
+    interval and the permutation test agree (swapping unstandardised scores gave p = 0.28 here)."""
+    gold = rng.uniform(0, 5, 600)
+    e = rng.normal(0, 1.2, 600)
+    good = gold + e                                                    # scale 0-5
+    weak = 2.5 + 0.2 * (gold + e + rng.normal(0, 0.5, 600) - 2.5)      # squashed around 2.5, a little noisier
+    d = st.paired_difference(arm("sts", gold, good), arm("sts", gold, weak))
+    assert 0 < d["low"] and d["diff"] < 0.06 and d["p"] < 0.01

@@ -119,13 +119,16 @@ def _aligned(a: Arm, b: Arm):
 def paired_difference(a: Arm, b: Arm) -> dict:
     """metric(a) - metric(b) over the same examples: a 95% paired-bootstrap interval (the same resampled examples
     for both arms and every seed), and a two-sided p-value from a paired permutation test
-    (scipy.stats.permutation_test: per example, the two arms' outputs are swapped; with unequal numbers of seeds,
-    their seed-averaged outputs)."""
+    (scipy.stats.permutation_test: per example, the two arms' outputs are swapped -- STS scores standardised per
+    arm and seed first, as r does not depend on an arm's scale; with unequal numbers of seeds, their
+    seed-averaged outputs)."""
     _aligned(a, b)
     n = len(a.ids)
     lo, hi, _ = bootstrap_ci(lambda i: a.metric_at(i) - b.metric_at(i), [n])
     gold = np.asarray(a.gold, dtype=float)
     MA, MB = a.matrix(), b.matrix()
+    if a.task == "sts":  # Pearson's r ignores each arm's scale, a swap must not: standardise every seed's scores
+        MA, MB = (_standardise(M) for M in (MA, MB))
     if MA.shape != MB.shape:
         MA, MB = MA.mean(0, keepdims=True), MB.mean(0, keepdims=True)
     pool = np.concatenate([MA, MB], axis=1)  # seeds x 2n: example i of arm a at i, of arm b at n + i
@@ -138,6 +141,11 @@ def paired_difference(a: Arm, b: Arm) -> dict:
                                  random_state=np.random.default_rng(RNG_SEED))
     return {"diff": float(a.metric_at() - b.metric_at()), "low": lo, "high": hi, "p": float(res.pvalue),
             "n_examples": n, "method": "paired bootstrap + permutation test"}
+
+
+def _standardise(M: np.ndarray) -> np.ndarray:
+    sd = M.std(1, keepdims=True)
+    return (M - M.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1)
 
 
 def difference_to_constant(a: Arm, constant: float) -> dict:
