@@ -182,7 +182,7 @@ def beyond_figure(S: Settings, split: str = "test", path=None):
         d = df[df["task"] == t]
         seeds, ens = d[d["seed"] != "ensemble"], d[d["seed"] == "ensemble"]
         if not seeds.empty:
-            sns.stripplot(data=seeds, x="score", y="configuration", order=order, ax=ax, color="0.6", size=4)
+            sns.stripplot(data=seeds, x="score", y="configuration", order=order, ax=ax, color="0.6", size=4, jitter=False)
             sns.pointplot(data=seeds, x="score", y="configuration", order=order, ax=ax, errorbar="sd",
                           linestyle="none", color="C0", markers="D")
         if not ens.empty:

@@ -31,7 +31,8 @@ def save_figure(fig, name: str, S: Settings, alt: str = "") -> dict:
     paths = figure_paths(name, S)
     paths["png"].parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(paths["png"], dpi=120, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths["svg"], bbox_inches="tight", metadata={"Date": None})
+    with plt.rc_context({"svg.hashsalt": name}):  # stable ids: re-rendering the same data gives the same file
+        fig.savefig(paths["svg"], bbox_inches="tight", metadata={"Date": None})
     _show(fig, paths["png"], alt or name)
     return paths
 
