@@ -29,11 +29,8 @@ ROOT = repo_root()
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):  # conftest.py
     yield
-    torch.set_num_threads(n)
 
 
 def settings_for(root) -> Settings:

@@ -31,13 +31,8 @@ def settings_for(root) -> Settings:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a small shared CPU, two threads waiting on each other make a tiny run
-    5x slower and its time erratic; results are the same."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):  # conftest.py
     yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(autouse=True)

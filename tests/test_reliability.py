@@ -122,11 +122,8 @@ needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(), reaso
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):  # conftest.py
     yield
-    torch.set_num_threads(n)
 
 S = None  # settings of the running test (set by the `out` fixture)
 
