@@ -19,7 +19,7 @@ from mtbert import store
 from mtbert import train as T
 from mtbert.checkpoint import load_encoder
 from mtbert.errors import UsageError
-from mtbert.experiments import BEYOND_DEFAULTS, REGISTRY, experiments_for, run_config
+from mtbert.experiments import BEYOND_DEFAULTS, CORE, REGISTRY, experiments_for, run_config
 from mtbert.heads import MultitaskBert
 from mtbert.metrics import accuracy, overall_score, pearson
 from mtbert.settings import Settings, repo_root
@@ -76,7 +76,9 @@ def test_table_b_rows_change_one_thing_from_submission2():
     names = experiments_for("B")
     assert {"beyond_best", "beyond_best_cross"} <= set(names) and len(names) >= 8
     assert B.rows(None)[0] == "submission2"
-    assert B.rows(None)[-3:] == ["beyond_best", "beyond_best_cross", "beyond_best_1epoch"]
+    assert B.rows(None)[-2:] == ["beyond_best", "beyond_best_cross"]
+    with pytest.raises(ValueError, match="valid: B, B1"):
+        B.rows(None, table="C")
     assert set(experiments_for("X")) == {"ext_submission2_mean", "ext_submission2_lrdecay"}
     s2 = run_config("submission2", "full").to_dict()
     for n in names:
@@ -88,6 +90,18 @@ def test_table_b_rows_change_one_thing_from_submission2():
             assert diff == {"warmup", "lr_schedule"}
         else:
             assert len(diff) == 1, (n, diff)
+
+
+def test_table_b1_is_table_b_for_one_epoch():
+    """B1 holds the one-epoch twin of submission 2 and of every B row, nothing else changed; CORE has none."""
+    b1 = experiments_for("B1")
+    assert B.rows(None, table="B1")[0] == "submission2_1epoch" and set(B.rows(None, table="B1")) == set(b1)
+    assert sorted(b1) == sorted(["submission2_1epoch"] + [n + "_1epoch" for n in experiments_for("B")])
+    for n in b1:
+        twin = run_config(n, "full").to_dict()
+        ten = run_config(n.removesuffix("_1epoch"), "full", epochs=1).to_dict()
+        assert {k for k in twin if twin[k] != ten[k]} == {"experiment"}, n
+    assert not set(b1) & set(CORE)
 
 
 def test_bad_beyond_values_fail_naming_the_field():
@@ -393,3 +407,26 @@ def test_ensemble_refuses_mismatched_rows(tmp_path):
         B.combine("sts", [a, b])
     with pytest.raises(B.MissingTestScores):
         B.ensemble("beyond_best", settings_for(tmp_path), seeds=[1])
+
+
+def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
+    """best_configuration looks at dev only: the row with the better held-out test but worse dev loses."""
+    S = settings_for(tmp_path)
+    from mtbert import datahash
+
+    def fake(name, seed, dev, test):
+        cfg = run_config(name, S.profile, seed)
+        store.write_json(store.result_path(cfg, S), {
+            "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
+            "dev": {"overall": dev}, "test": {"sst": test, "quora": test, "sts": test, "overall": test}})
+    fake("submission2_1epoch", 11711, 0.60, 0.60)
+    fake("beyond_mean_1epoch", 11711, 0.70, 0.90)   # best test, worse dev
+    fake("beyond_best_1epoch", 11711, 0.75, 0.70)
+    fake("beyond_best_1epoch", 1, 0.73, 0.72)
+    assert B.best_configuration(S) == "beyond_best_1epoch"
+    tt = B.targets_table(S)
+    assert list(tt["row"]) == ["paper, submission 2 (bert-base, leaderboard test)", "target (issue 12)",
+                               "submission2_1epoch (paper recipe, ours)", "beyond_best_1epoch (best on dev)"]
+    assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == "≥ 0.88"
+    assert tt.iloc[3]["n"] == 2 and tt.iloc[3]["sst"] == "0.710 ± 0.014"
+    assert B.cfimdb_transfer_table(S).empty

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import store
 from .errors import MtbertError
-from .experiments import experiments_for, run_config
+from .experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
 from .metrics import accuracy, overall_score, pearson
 from .predict import PREFIX
 from .settings import Settings
@@ -117,17 +117,25 @@ def ensemble(name: str, S: Settings, seeds=None, tasks=("sst", "quora", "sts")) 
 
 # -- table and figure -----------------------------------------------------------------------------------
 
-def rows(S: Settings, split: str = "test") -> list[str]:
-    """The configurations compared: the paper's recipe, each table-B row (the all-changes rows last)."""
-    b = experiments_for("B")
-    return [PAPER_RECIPE] + [n for n in b if not n.startswith(BEST)] + [n for n in b if n.startswith(BEST)]
+def recipe(table: str = "B") -> str:
+    """The paper's recipe a table compares against: submission 2, or its one-epoch twin for table B1."""
+    return PAPER_RECIPE + (ONE_EPOCH if table == "B1" else "")
 
 
-def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True) -> pd.DataFrame:
+def rows(S: Settings, split: str = "test", table: str = "B") -> list[str]:
+    """The configurations compared: the paper's recipe, each one-change row, then the all-changes rows
+    (table "B": the profile's epochs; "B1": one epoch)."""
+    if table not in BEYOND_TABLES:
+        raise ValueError(f"unknown beyond-the-paper table {table!r}; valid: {', '.join(BEYOND_TABLES)}")
+    b = [n for n in experiments_for(table) if n != recipe(table)]
+    return [recipe(table)] + [n for n in b if not n.startswith(BEST)] + [n for n in b if n.startswith(BEST)]
+
+
+def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True, table: str = "B") -> pd.DataFrame:
     """One row per (configuration, seed, task) with the stored score; ensembles (seed = 'ensemble') of the
     configurations whose test outputs of two or more seeds are stored."""
     recs = []
-    for name in rows(S):
+    for name in rows(S, table=table):
         seeds = store.stored_seeds(name, S)
         for s in seeds:
             r = store.load_result(name, S, s)
@@ -152,11 +160,11 @@ def _pm(v: pd.Series) -> str:
     return f"{v.mean():.3f}" if math.isnan(std) else f"{v.mean():.3f} ± {std:.3f}"
 
 
-def beyond_table(S: Settings, split: str = "test") -> pd.DataFrame:
+def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataFrame:
     """Per configuration (and its ensemble): each task's mean ± std over stored seeds, and n seeds."""
-    df = long_scores(S, split)
+    df = long_scores(S, split, table=table)
     out = []
-    for name in rows(S):
+    for name in rows(S, table=table):
         for kind in ("seeds", "ensemble"):
             d = df[(df["configuration"] == name) & ((df["seed"] == "ensemble") == (kind == "ensemble"))]
             if kind == "ensemble" and d.empty:
@@ -170,14 +178,14 @@ def beyond_table(S: Settings, split: str = "test") -> pd.DataFrame:
     return pd.DataFrame(out, columns=["configuration", "n", *TASK_KEYS])
 
 
-def beyond_figure(S: Settings, split: str = "test", path=None):
+def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B"):
     """Seaborn point plot, one panel per task: a dot per seed, the mean ± std, the ensemble as a star."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-    df = long_scores(S, split)
-    fig, axes = plt.subplots(1, len(TASK_KEYS), figsize=(4 * len(TASK_KEYS), 0.35 * len(rows(S)) + 1.5),
+    df = long_scores(S, split, table=table)
+    order = rows(S, table=table)
+    fig, axes = plt.subplots(1, len(TASK_KEYS), figsize=(4 * len(TASK_KEYS), 0.35 * len(order) + 1.5),
                              sharey=True)
-    order = rows(S)
     for ax, t in zip(axes, TASK_KEYS):
         d = df[df["task"] == t]
         seeds, ens = d[d["seed"] != "ensemble"], d[d["seed"] == "ensemble"]
@@ -212,3 +220,109 @@ def search_table(S: Settings) -> pd.DataFrame:
                     **{f"test {t}": r["test"][t] for t in TASK_KEYS}, "steps": steps,
                     "epoch s (train + dev)": train_s, "wall s": r["wall_time_s"]})
     return pd.DataFrame(out)
+
+
+# -- against the targets ------------------------------------------------------------------------------------
+
+# Issue 12's targets (held-out test split, mean of 3 seeds, full data): every task at or above the paper's
+# bert-base leaderboard test score of submission 2, with an encoder five times smaller.
+TARGETS = {"sst": 0.52, "quora": 0.86, "sts": 0.88, "overall": 0.78}
+
+
+def ensembles(S: Settings) -> dict:
+    """{configuration: ENSEMBLE.json} of the seed ensembles written by `python -m mtbert predict --ensemble`."""
+    out = {}
+    if S.predictions_dir.is_dir():
+        for p in sorted(S.predictions_dir.glob("*__ensemble/ENSEMBLE.json")):
+            m = store.read_json(p)
+            out[m["ensemble_of"]] = m
+    return out
+
+
+def best_configuration(S: Settings) -> str | None:
+    """The stored beyond-the-paper row (table B or B1) with the highest mean dev overall score; selected on dev,
+    never on the held-out test split."""
+    best, score = None, -math.inf
+    for table in BEYOND_TABLES:
+        for name in rows(S, table=table)[1:]:
+            devs = [store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)]
+            if devs and np.mean(devs) > score:
+                best, score = name, float(np.mean(devs))
+    return best
+
+
+def targets_table(S: Settings) -> pd.DataFrame:
+    """The paper's bert-base test scores (submission 2, leaderboard test), issue 12's targets, the paper's recipe
+    as we ran it, the best row (selected on dev) and its ensemble: held-out test, per task."""
+    from .tables import paper_tables
+    pt = paper_tables()
+    pt = pt[(pt["table"].astype(str) == "5") & pt["variant"].str.startswith("submission 2")]
+    key = {"SST": "sst", "Quora": "quora", "STS": "sts", "all": "overall"}
+    recs = [{"row": "paper, submission 2 (bert-base, leaderboard test)", "n": "",
+             **{key[d]: f"{v:.3f}" for d, v in zip(pt["dataset"], pt["score"])}},
+            {"row": "target (issue 12)", "n": "", **{t: f"≥ {v:.2f}" for t, v in TARGETS.items()}}]
+    names = [PAPER_RECIPE, recipe("B1")]
+    best = best_configuration(S)
+    if best is not None:
+        names.append(best)
+    for name in names:
+        seeds = store.stored_seeds(name, S)
+        if not seeds:
+            continue
+        tests = pd.DataFrame([store.load_result(name, S, s)["test"] for s in seeds])
+        label = name + (" (best on dev)" if name == best else " (paper recipe, ours)")
+        recs.append({"row": label, "n": len(seeds), **{t: _pm(tests[t]) for t in TASK_KEYS if t in tests}})
+    ens = ensembles(S).get(best)
+    if ens is not None:
+        recs.append({"row": f"{best}, ensemble of seeds {', '.join(map(str, ens['seeds']))}", "n": len(ens["seeds"]),
+                     **{t: f"{ens['test'][t]:.3f}" for t in TASK_KEYS}})
+    return pd.DataFrame(recs, columns=["row", "n", *TASK_KEYS])
+
+
+def cfimdb_transfer_table(S: Settings) -> pd.DataFrame:
+    """CFIMDB predicted by the SST head of the ensembled runs (no CFIMDB training) against the paper's
+    CFIMDB fine-tuning (t1_cfimdb_finetune), held-out test and dev accuracy."""
+    recs = []
+    r = store.load_result("t1_cfimdb_finetune", S)
+    if r is not None:
+        recs.append({"model": "t1_cfimdb_finetune (trained on CFIMDB)", "dev": r["dev"]["cfimdb"],
+                     "test": r["test"]["cfimdb"]})
+    for name, m in ensembles(S).items():
+        if "cfimdb" in m["test"]:
+            recs.append({"model": f"{name}, SST head, ensemble of {len(m['seeds'])} seeds (no CFIMDB training)",
+                         "dev": m["dev"]["cfimdb"], "test": m["test"]["cfimdb"]})
+    return pd.DataFrame(recs, columns=["model", "dev", "test"])
+
+
+def differences_table(S: Settings, table: str = "B1", split: str = "test") -> pd.DataFrame:
+    """Each stored row of a table against the table's paper recipe, per task: the difference with its 95%
+    interval, p and verdict, computed as the claims of the paper are (claims.evaluate: paired bootstrap and
+    permutation test over the same examples where per-example outputs are stored, the overall score with its
+    three tasks resampled independently)."""
+    from .claims import Claim, evaluate
+    base = recipe(table)
+    if not store.stored_seeds(base, S):
+        return pd.DataFrame(columns=["configuration", "task", "n", "ours", "difference [95% CI]", "p", "verdict"])
+    recs = []
+    for name in rows(S, table=table)[1:]:
+        if not store.stored_seeds(name, S):
+            continue
+        for t in TASK_KEYS:
+            c = Claim(f"{name}:{t}", f"table {table}", f"{name} beats {base}", "better", t, split, name, base)
+            r = evaluate(c, S)
+            recs.append({"configuration": name, "task": r["task"], "n": r["seeds"], "ours": r["ours"],
+                         "difference [95% CI]": r["difference [95% CI]"], "p": r["p"], "verdict": r["verdict"],
+                         "method": r["method"]})
+    return pd.DataFrame(recs)
+
+
+def differences_wide(df: pd.DataFrame) -> pd.DataFrame:
+    """differences_table as one row per configuration: each task's difference [95% CI], marked + (better than
+    the paper recipe), - (worse) or ~ (cannot be decided)."""
+    if df.empty:
+        return df
+    mark = {"holds": "+", "does not hold": "-"}
+    d = df.assign(cell=[f"{v} {mark.get(k, '~')}" for v, k in zip(df["difference [95% CI]"], df["verdict"])])
+    w = d.pivot(index="configuration", columns="task", values="cell")
+    order = list(dict.fromkeys(df["configuration"]))
+    return w.loc[order, [c for c in ("SST", "Quora", "STS", "overall") if c in w.columns]].reset_index()

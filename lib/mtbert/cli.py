@@ -141,6 +141,25 @@ def cmd_status(args, S: Settings) -> int:
     return 0
 
 
+def cmd_predict(args, S: Settings) -> int:
+    """Re-predict stored runs from their best checkpoints (test-student raw outputs, CFIMDB from the SST head)
+    and, with --ensemble, average the seeds into predictions/<profile>/<name>__ensemble/."""
+    from . import rescore
+    from .experiments import REGISTRY
+    if args.name not in REGISTRY:
+        raise UsageError(f"unknown experiment {args.name!r}; valid: {', '.join(REGISTRY)}")
+    for s in S.seeds:
+        if not args.ensemble_only:
+            r = rescore.rescore(args.name, S, s)
+            cf = ", ".join(f"{k} {v:.3f}" for k, v in r["cfimdb"].items())
+            print(f"{r['run_id']}: {len(r['files'])} files written" + (f"; CFIMDB from the SST head: {cf}" if cf else ""))
+    if args.ensemble or args.ensemble_only:
+        m = rescore.ensemble_predictions(args.name, S, S.seeds)
+        print(f"{args.name} ensemble of seeds {m['seeds']}: " + "; ".join(
+            f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in m[split].items()) for split in ("dev", "test")))
+    return 0
+
+
 def cmd_report(args, S: Settings) -> int:
     from .report import main as report_main
     return report_main(S)
@@ -186,13 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_parser("list", help="list experiments and profiles")
     r = sp.add_parser("run", help="run experiments (results are cached under results/<profile>/)")
     r.add_argument("names", nargs="*")
-    r.add_argument("--table", action="append", help="all experiments of a paper table (1-5, X)")
+    r.add_argument("--table", action="append", help="all experiments of a table (1-5, X; B, B1: beyond the paper)")
     r.add_argument("--all", action="store_true", help="every experiment of the paper and the X rows (not table B)")
     r.add_argument("--seeds-all", action="store_true", help="apply --seeds to every experiment")
     r.add_argument("--force", action="store_true", help="re-run even when a result exists")
     r.add_argument("--jobs", type=int, default=1, help="experiments run in parallel processes (>= 1)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
     _settings_flags(r, run_flags=True)
+    pr = sp.add_parser("predict", help="re-predict stored runs from their best checkpoints; --ensemble averages seeds")
+    pr.add_argument("name")
+    pr.add_argument("--ensemble", action="store_true", help="then average the seeds' outputs (leaderboard files)")
+    pr.add_argument("--ensemble-only", action="store_true", help="only average the files the seeds already have")
+    _settings_flags(pr, run_flags=True)
     s = sp.add_parser("status", help="which results exist for a profile")
     _settings_flags(s)
     rep = sp.add_parser("report", help="run the notebooks and export report/<profile>/report.html")
@@ -203,9 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    cmd = {"data": cmd_data, "list": cmd_list, "run": cmd_run, "status": cmd_status, "report": cmd_report}[args.cmd]
+    cmd = {"data": cmd_data, "list": cmd_list, "run": cmd_run, "status": cmd_status, "report": cmd_report,
+           "predict": cmd_predict}[args.cmd]
     try:
-        S = settings_from_args(args) if args.cmd in ("run", "status", "report") else None
+        S = settings_from_args(args) if args.cmd in ("run", "status", "report", "predict") else None
         return cmd(args, S)
     except MtbertError as e:
         if args.debug:

@@ -4,7 +4,8 @@
     <id> , <prediction>
 
 plus, for every evaluated task, CSVs of gold label, prediction and raw score per example on dev and on the held-out
-test split (for error analysis and paired statistics).
+test split (for error analysis and paired statistics), and the raw scores behind the test-student files (for seed
+ensembles).
 """
 from __future__ import annotations
 
@@ -26,14 +27,18 @@ def leaderboard_text(task: str, ids, preds) -> str:
     return "".join(lines)
 
 
-def scores_frame(td, raw, pred) -> pd.DataFrame:
-    """Per-example outputs of one split: id, gold, prediction, and the raw score (or one column per class logit)."""
-    scores = pd.DataFrame({"id": td.ids, "gold": td.labels, "pred": pred})
+def scores_frame(td, raw, pred, score=None) -> pd.DataFrame:
+    """Per-example outputs of one split: id, gold (unless the split is unlabelled), prediction, and the raw score
+    or one column per class logit (plus `score`, when given, next to the logits)."""
+    scores = pd.DataFrame({"id": td.ids})
+    if td.labels is not None:
+        scores["gold"] = td.labels
+    scores["pred"] = pred
     if raw.ndim == 2:  # class logits
         for k in range(raw.shape[1]):
             scores[f"logit_{k}"] = raw[:, k]
-    else:
-        scores["score"] = raw
+    if score is not None or raw.ndim == 1:
+        scores["score"] = raw if score is None else score
     return scores
 
 
@@ -64,10 +69,13 @@ def write_predictions(runner, cfg, splits: dict, S, outputs: dict | None = None)
             except D.DataError:  # e.g. quora-test-student.csv is not in the mirror
                 paths["test"] = f"not written: {_test_student_name(task)} is not in the data folder"
             else:
-                _, pred = runner.predict(ts)
+                raw, pred = runner.predict(ts)
                 p = out_dir / f"{PREFIX[task]}-test-output.csv"
                 store.write_text(p, leaderboard_text(task, ts.ids, pred))
                 paths["test"] = store.recorded_path(p, S)
+                p = out_dir / f"{PREFIX[task]}-test-student-scores.csv"  # raw outputs, for seed ensembles
+                store.write_text(p, scores_frame(ts, raw, pred).to_csv(index=False, float_format="%.5f"))
+                paths["test_student_scores"] = store.recorded_path(p, S)
                 paths["test_rows"] = len(ts)
         written[task] = paths
     return written

@@ -1,0 +1,158 @@
+"""Predictions of a stored run from its saved best checkpoint, and of a seed ensemble (issue 12).
+
+    python -m mtbert predict NAME [--seeds S ...] [--profile P] [--ensemble]
+
+* `rescore(name, S, seed)` reloads the run's selected model (checkpoints/<profile>/<run_id>.best.pt, loaded with
+  weights_only=True) and writes, into predictions/<profile>/<run_id>/:
+  - `<prefix>-test-student-scores.csv`: the raw outputs behind the leaderboard files of the official unlabelled
+    test-student files (SST class logits, STS scores), so that seeds can be averaged later without the model;
+  - CFIMDB predicted by the SST head, with no CFIMDB training ("transfer"): P(positive) = p(positive) +
+    p(very positive) + p(neutral) / 2 of the 5-class softmax, positive when above 0.5. `cfimdb-{dev,test,
+    test-student}-scores.csv` (id, gold, pred, score = P(positive)) and the leaderboard `cfimdb-test-output.csv`.
+* `ensemble_predictions(name, S, seeds)` averages the seeds' files (SST class probabilities, STS scores,
+  CFIMDB P(positive)) into predictions/<profile>/<name>__ensemble/: leaderboard files of dev and test-student,
+  and ENSEMBLE.json with the seeds, their run ids, the data and weight sha256 of the runs, and the ensemble's
+  dev and held-out test scores.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import store
+from .beyond import combine
+from .errors import MtbertError
+from .experiments import run_config
+from .metrics import accuracy, overall_score, pearson
+from .predict import PREFIX, leaderboard_text, scores_frame
+from .settings import Settings
+
+SPLITS = ("dev", "test", "test-student")
+LEADERBOARD_TASKS = ("sst", "sts", "cfimdb")  # quora-test-student.csv is not in the data mirror
+
+
+class MissingCheckpoint(MtbertError):
+    pass
+
+
+def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
+    """P(positive review) from SST's 5-class logits: classes 3 and 4, plus half of the neutral class 2."""
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    p = e / e.sum(1, keepdims=True)
+    return p[:, 3] + p[:, 4] + 0.5 * p[:, 2]
+
+
+def load_run(name: str, S: Settings, seed: int):
+    """(cfg, Runner with the run's selected model) of a stored run; errors name the missing piece and the fix."""
+    from .train import Runner, resolve_device
+    cfg = run_config(name, S.profile, seed, S.encoder)
+    if store.stored(cfg, S) is None:
+        raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "
+                          f"train it first: python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all")
+    ck = S.checkpoints_dir / f"{cfg.run_id}.best.pt"
+    if not ck.exists():
+        raise MtbertError(f"{ck.name} is not in {S.checkpoints_dir} (checkpoints are not committed): re-train the run "
+                          f"with python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all --force")
+    R = Runner(cfg, S, resolve_device(S.device))
+    R.model.load_state_dict(torch.load(ck, map_location=R.device, weights_only=True), strict=False)
+    return cfg, R
+
+
+def rescore(name: str, S: Settings, seed: int) -> dict:
+    """Write the test-student raw outputs and the CFIMDB transfer files of one stored run; returns
+    {"files": [...], "cfimdb": {split: accuracy}} (accuracy on the labelled splits)."""
+    cfg, R = load_run(name, S, seed)
+    out = S.predictions_dir / cfg.run_id
+    files, acc = [], {}
+
+    def write(path, text):
+        store.write_text(path, text)
+        files.append(store.recorded_path(path, S))
+
+    for task in ("sst", "sts"):
+        if task in cfg.predictions:
+            td = R.data(task, "test-student", cfg.cap("n_predict", task))
+            raw, pred = R.predict(td)
+            write(out / f"{PREFIX[task]}-test-student-scores.csv", scores_frame(td, raw, pred).to_csv(index=False, float_format="%.5f"))
+    if "sst" in cfg.eval_tasks:
+        for split in SPLITS:
+            td = R.data("cfimdb", split, cfg.cap("n_predict" if split == "test-student" else f"n_{split}", "cfimdb"))
+            raw, _ = R.predict(dataclasses.replace(td, task="sst"))  # the SST head scores the reviews
+            p = cfimdb_from_sst(raw)
+            pred = (p > 0.5).astype(np.int64)
+            write(out / f"cfimdb-{split}-scores.csv", scores_frame(td, raw, pred, score=p).to_csv(index=False, float_format="%.5f"))
+            if split == "test-student":
+                write(out / "cfimdb-test-output.csv", leaderboard_text("cfimdb", td.ids, pred))
+            else:
+                acc[split] = accuracy(pred, td.labels)
+    return {"run_id": cfg.run_id, "files": files, "cfimdb": acc}
+
+
+def _read(run_id: str, name: str, S: Settings) -> pd.DataFrame:
+    p = S.predictions_dir / run_id / name
+    if not p.exists():
+        raise MtbertError(f"{p.relative_to(S.predictions_dir)} is missing under {S.predictions_dir}: "
+                          f"write it with python -m mtbert predict (see lib/mtbert/rescore.py)")
+    return pd.read_csv(p)
+
+
+def _combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if task == "cfimdb":  # average P(positive)
+        base = frames[0].sort_values("id").reset_index(drop=True)
+        ps = [f.sort_values("id")["score"].to_numpy(dtype=float) for f in frames]
+        if any(len(p) != len(base) for p in ps):
+            raise ValueError("cfimdb: the seeds' outputs cover different rows; cannot average them")
+        mean = np.mean(ps, axis=0)
+        out = base[["id"] + (["gold"] if "gold" in base else [])].copy()
+        out["score"], out["pred"] = mean, (mean > 0.5).astype(int)
+        return out
+    if "gold" not in frames[0]:
+        frames = [f.assign(gold=0) for f in frames]  # unlabelled test-student rows: only matched by id
+        return combine(task, frames).drop(columns="gold")
+    return combine(task, frames)
+
+
+def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
+    """Average `seeds` of `name` into predictions/<profile>/<name>__ensemble/ (see the module doc)."""
+    seeds = list(seeds)
+    if len(seeds) < 2:
+        raise MtbertError(f"an ensemble needs two or more seeds, got {seeds}")
+    results = [store.load_result(name, S, s) for s in seeds]
+    if any(r is None for r in results):
+        raise MtbertError(f"{name}: not every seed of {seeds} is stored for profile {S.profile}")
+    rids = [r["run_id"] for r in results]
+    out = S.predictions_dir / f"{name}__ensemble"
+    scores = {"dev": {}, "test": {}}
+    files = []
+    for task in ("sst", "quora", "sts", "cfimdb"):
+        pre = PREFIX[task]
+        for split in ("dev", "test"):
+            c = _combine(task, [_read(r, f"{pre}-{split}-scores.csv", S) for r in rids])
+            gold = c["gold"].to_numpy(dtype=float)
+            scores[split][task] = pearson(c["pred"], gold) if task == "sts" else accuracy(c["pred"], gold.astype(int))
+            if split == "dev" and task in LEADERBOARD_TASKS:
+                p = out / f"{pre}-dev-output.csv"
+                store.write_text(p, leaderboard_text(task, c["id"], c["pred"]))
+                files.append(store.recorded_path(p, S))
+        if task in LEADERBOARD_TASKS:
+            c = _combine(task, [_read(r, f"{pre}-test-student-scores.csv" if task != "cfimdb" else
+                                      "cfimdb-test-student-scores.csv", S) for r in rids])
+            p = out / f"{pre}-test-output.csv"
+            store.write_text(p, leaderboard_text(task, c["id"], c["pred"]))
+            files.append(store.recorded_path(p, S))
+    for split in scores:
+        d = scores[split]
+        d["overall"] = overall_score(d["sst"], d["quora"], d["sts"])
+    manifest = {
+        "ensemble_of": name, "profile": S.profile, "seeds": seeds, "run_ids": rids,
+        "how": "mean of the seeds' SST class probabilities, Quora probabilities, STS scores and CFIMDB "
+               "P(positive); CFIMDB is predicted by the SST head (no CFIMDB training, see lib/mtbert/rescore.py)",
+        "dev": scores["dev"], "test": scores["test"], "files": files,
+        "encoder": results[0]["encoder"], "data": results[0]["data"]["files"],
+        "configs": sorted({r["config_hash"] for r in results}),
+    }
+    store.write_json(out / "ENSEMBLE.json", manifest)
+    return manifest

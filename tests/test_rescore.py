@@ -1,0 +1,113 @@
+"""Re-predicting stored runs from their best checkpoints, CFIMDB from the SST head, and seed ensembles
+(lib/mtbert/rescore.py, `python -m mtbert predict`)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtbert import beyond as B
+from mtbert import rescore, store
+from mtbert.cli import main as cli_main
+from mtbert.errors import MtbertError
+from mtbert.metrics import accuracy, pearson
+from mtbert.settings import Settings
+from mtbert.train import run
+
+SEEDS = (11711, 1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("store")
+    S = Settings.resolve(profile="smoke", device="cpu", store_root=root, output_root=root, progress=False,
+                         seeds=list(SEEDS))
+    for s in SEEDS:
+        run("submission2", S, seed=s)
+    return S
+
+
+def test_cfimdb_from_sst_sums_the_positive_classes():
+    logits = np.log(np.array([[0.1, 0.1, 0.2, 0.3, 0.3], [0.5, 0.3, 0.2, 0.0 + 1e-12, 0.0 + 1e-12]]))
+    assert rescore.cfimdb_from_sst(logits) == pytest.approx([0.7, 0.1], abs=1e-9)
+
+
+def test_rescore_writes_test_student_outputs_and_cfimdb_transfer(trained):
+    S = trained
+    r = rescore.rescore("submission2", S, 11711)
+    d = S.predictions_dir / "submission2"
+    # the test-student raw outputs agree with the leaderboard files written at training time
+    sst = pd.read_csv(d / "sst-test-student-scores.csv")
+    board = pd.read_csv(d / "sst-test-output.csv", sep=r"\s*,\s*", engine="python", skiprows=1, header=None)
+    assert list(sst["id"]) == [str(x).strip() for x in board[0]]
+    assert (sst[[f"logit_{k}" for k in range(5)]].to_numpy().argmax(1) == sst["pred"]).all()
+    assert (sst["pred"].to_numpy() == board[1].to_numpy()).all()
+    # CFIMDB: the recorded accuracy is the one of the written file, and P(positive) gives the prediction
+    for split in ("dev", "test"):
+        f = pd.read_csv(d / f"cfimdb-{split}-scores.csv")
+        assert r["cfimdb"][split] == pytest.approx(accuracy(f["pred"], f["gold"]))
+        assert ((f["score"] > 0.5).astype(int) == f["pred"]).all()
+        assert np.allclose(rescore.cfimdb_from_sst(f[[f"logit_{k}" for k in range(5)]].to_numpy()), f["score"], atol=1e-4)
+    assert (d / "cfimdb-test-output.csv").read_text().startswith("id \t Predicted_Sentiment \n")
+
+
+def test_ensemble_averages_the_seeds(trained):
+    S = trained
+    assert cli_main(["predict", "submission2", "--profile", "smoke", "--device", "cpu", "--seeds", "11711", "1",
+                     "--store-dir", str(S.store_root), "--no-progress", "--ensemble"]) == 0
+    m = pd.read_json(S.predictions_dir / "submission2__ensemble" / "ENSEMBLE.json", typ="series")
+    assert list(m["seeds"]) == list(SEEDS) and m["run_ids"] == ["submission2", "submission2__seed1"]
+    e = B.ensemble("submission2", S, SEEDS)  # the held-out test ensemble of beyond.py agrees
+    for t in ("sst", "quora", "sts", "overall"):
+        assert m["test"][t] == pytest.approx(e[t])
+    # CFIMDB: mean of the seeds' P(positive)
+    ps = [pd.read_csv(S.predictions_dir / rid / "cfimdb-dev-scores.csv").sort_values("id") for rid in m["run_ids"]]
+    mean = np.mean([p["score"].to_numpy() for p in ps], 0)
+    assert m["dev"]["cfimdb"] == pytest.approx(accuracy((mean > 0.5).astype(int), ps[0]["gold"].to_numpy()))
+    sts = pd.read_csv(S.predictions_dir / "submission2__ensemble" / "sts-test-output.csv", sep=r"\s*,\s*",
+                      engine="python", skiprows=1, header=None)
+    one = [pd.read_csv(S.predictions_dir / rid / "sts-test-student-scores.csv").set_index("id")["score"]
+           for rid in m["run_ids"]]
+    want = 5 * (one[0] + one[1]) / 2
+    got = pd.Series(sts[1].to_numpy(), index=[str(x).strip() for x in sts[0]])
+    assert np.allclose(got[want.index].to_numpy(), want.to_numpy(), atol=1e-3)
+    assert pearson(got[want.index], want) > 0.999
+
+
+def test_missing_checkpoint_or_result_names_the_fix(trained, tmp_path):
+    S = trained
+    ck = S.checkpoints_dir / "submission2__seed1.best.pt"
+    moved = tmp_path / ck.name
+    ck.rename(moved)
+    try:
+        with pytest.raises(MtbertError, match="--force"):
+            rescore.rescore("submission2", S, 1)
+    finally:
+        moved.rename(ck)
+    with pytest.raises(MtbertError, match="train it first"):
+        rescore.rescore("submission1", S, 1)
+    with pytest.raises(MtbertError, match="two or more seeds"):
+        rescore.ensemble_predictions("submission2", S, [1])
+
+
+def test_differences_against_the_paper_recipe(trained):
+    """Table B1 rows against submission2_1epoch: the difference is the one of the stored held-out test scores,
+    and the verdict follows its interval."""
+    S = trained
+    for n in ("submission2_1epoch", "beyond_mean_1epoch"):
+        run(n, S)
+    df = B.differences_table(S, table="B1")
+    assert list(df["configuration"].unique()) == ["beyond_mean_1epoch"]
+    assert list(df["task"]) == ["SST", "Quora", "STS", "overall"]
+    a = store.load_result("beyond_mean_1epoch", S)["test"]
+    b = store.load_result("submission2_1epoch", S)["test"]
+    for _, row in df.iterrows():
+        key = {"SST": "sst", "Quora": "quora", "STS": "sts", "overall": "overall"}[row["task"]]
+        diff, lo, hi = (float(x) for x in row["difference [95% CI]"].replace("[", "").replace("]", "")
+                        .replace(",", "").split())
+        assert diff == pytest.approx(a[key] - b[key], abs=1e-3)
+        assert lo <= diff <= hi
+        assert row["verdict"] == ("holds" if lo > 0 else "does not hold" if hi < 0 else "cannot be decided")
+        assert row["method"].startswith("paired")
+    w = B.differences_wide(df)
+    assert list(w.columns) == ["configuration", "SST", "Quora", "STS", "overall"] and len(w) == 1
