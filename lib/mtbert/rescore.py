@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import store
+from . import data as D
+from . import datahash, store
 from .beyond import combine
 from .errors import MtbertError
 from .experiments import run_config
@@ -151,8 +152,10 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
         "how": "mean of the seeds' SST class probabilities, Quora probabilities, STS scores and CFIMDB "
                "P(positive); CFIMDB is predicted by the SST head (no CFIMDB training, see lib/mtbert/rescore.py)",
         "dev": scores["dev"], "test": scores["test"], "files": files,
-        "encoder": results[0]["encoder"], "data": results[0]["data"]["files"],
-        "configs": sorted({r["config_hash"] for r in results}),
+        "encoder": results[0]["encoder"],
+        "data": {**results[0]["data"]["files"], **datahash.sha256s(
+            [D.file_for("cfimdb", split, S.data_dir) for split in ("train", "dev", "test-student")])},
+        "config_hashes": [r["config_hash"] for r in results],  # one per seed (the seed is part of the config)
     }
     store.write_json(out / "ENSEMBLE.json", manifest)
     return manifest
