@@ -3,7 +3,9 @@
 # experiment of the full profile (3 seeds for the submissions), benchmark, and pack everything into $OUT.
 # Rehearse here with: OUT=/tmp/out PROFILE=smoke bash scripts/gpu_full_run.sh
 # RUN_ARGS picks what to run (default: everything; stored results are skipped, so a re-run only does what is
-# missing), e.g. RUN_ARGS="submission2 --seeds 1 2" JOBS=2. Back here: bash scripts/gpu_unpack.sh ARCHIVE.
+# missing), e.g. RUN_ARGS="submission2 --seeds 1 2" JOBS=2; table B with its ensemble:
+# RUN_ARGS="--table B --seeds 11711 1 2 --seeds-all" ENSEMBLE="beyond_best beyond_best_cross".
+# Back here: bash scripts/gpu_unpack.sh ARCHIVE.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-full}; JOBS=${JOBS:-14}; RUN_BUDGET=${RUN_BUDGET:-400}; BENCH_BUDGET=${BENCH_BUDGET:-0}
@@ -33,6 +35,11 @@ $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
 # Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.
 $PY -c "import sys; from mtbert.settings import Settings; from mtbert.train import save_partials; print(*save_partials(Settings.resolve(profile=sys.argv[1])), sep='\n')" \
   "$PROFILE" 2>&1 | sed 's/^/partial: /' | tee -a "$OUT/run.log"
+# Seed ensembles of rows trained here (their checkpoints stay on this machine), e.g. ENSEMBLE="beyond_best":
+# leaderboard files of the averaged seeds and CFIMDB from the SST head, into predictions/<profile>/<row>__ensemble/.
+for n in ${ENSEMBLE:-}; do
+  $PY -m mtbert predict "$n" --profile "$PROFILE" --seeds ${ENSEMBLE_SEEDS:-11711 1 2} --ensemble 2>&1 | tee -a "$OUT/run.log"
+done
 if [ "$BENCH_BUDGET" -gt 0 ] && [ -f bench/bench.py ]; then
   timeout "$BENCH_BUDGET" $PY bench/bench.py --device cuda --encoder "$MTBERT_ENCODER_DIR" --out "$OUT" 2>&1 | tail -60 > "$OUT/bench.log" || true
 fi
