@@ -111,3 +111,12 @@ def test_differences_against_the_paper_recipe(trained):
         assert row["method"].startswith("paired")
     w = B.differences_wide(df)
     assert list(w.columns) == ["configuration", "SST", "Quora", "STS", "overall"] and len(w) == 1
+
+
+def test_cfimdb_ensemble_refuses_other_rows():
+    a = pd.DataFrame({"id": ["x", "y"], "gold": [1, 0], "pred": [1, 0], "score": [0.9, 0.2]})
+    b = pd.DataFrame({"id": ["x", "z"], "gold": [1, 0], "pred": [1, 0], "score": [0.9, 0.2]})
+    with pytest.raises(ValueError, match="different rows"):
+        rescore._combine("cfimdb", [a, b])
+    c = rescore._combine("cfimdb", [a, a.assign(score=[0.5, 0.6])])
+    assert list(c["score"]) == pytest.approx([0.7, 0.4]) and list(c["pred"]) == [1, 0]

@@ -102,11 +102,11 @@ def _read(run_id: str, name: str, S: Settings) -> pd.DataFrame:
 
 def _combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     if task == "cfimdb":  # average P(positive)
-        base = frames[0].sort_values("id").reset_index(drop=True)
-        ps = [f.sort_values("id")["score"].to_numpy(dtype=float) for f in frames]
-        if any(len(p) != len(base) for p in ps):
+        fs = [f.sort_values("id").reset_index(drop=True) for f in frames]
+        base = fs[0]
+        if any(not f["id"].astype(str).equals(base["id"].astype(str)) for f in fs):
             raise ValueError("cfimdb: the seeds' outputs cover different rows; cannot average them")
-        mean = np.mean(ps, axis=0)
+        mean = np.mean([f["score"].to_numpy(dtype=float) for f in fs], axis=0)
         out = base[["id"] + (["gold"] if "gold" in base else [])].copy()
         out["score"], out["pred"] = mean, (mean > 0.5).astype(int)
         return out
