@@ -418,7 +418,7 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
         cfg = run_config(name, S.profile, seed)
         store.write_json(store.result_path(cfg, S), {
             "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
-            "dev": {"overall": dev}, "test": {"sst": test, "quora": test, "sts": test, "overall": test}})
+            "config": cfg.to_dict(), "dev": {"overall": dev}, "test": {"sst": test, "quora": test, "sts": test, "overall": test}})
     fake("submission2_1epoch", 11711, 0.60, 0.60)
     fake("beyond_mean_1epoch", 11711, 0.70, 0.90)   # best test, worse dev
     fake("beyond_best_1epoch", 11711, 0.75, 0.70)
@@ -426,7 +426,8 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
     assert B.best_configuration(S) == "beyond_best_1epoch"
     tt = B.targets_table(S)
     assert list(tt["row"]) == ["paper, submission 2 (bert-base, leaderboard test)", "target (issue 12)",
-                               "submission2_1epoch (paper recipe, ours)", "beyond_best_1epoch (best on dev)"]
+                               "submission2_1epoch (paper recipe, ours, 1 epoch)",
+                               "beyond_best_1epoch (best on dev, 1 epoch)"]
     assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == "≥ 0.88"
     assert tt.iloc[3]["n"] == 2 and tt.iloc[3]["sst"] == "0.710 ± 0.014"
     assert B.cfimdb_transfer_table(S).empty

@@ -269,8 +269,10 @@ def targets_table(S: Settings) -> pd.DataFrame:
         seeds = store.stored_seeds(name, S)
         if not seeds:
             continue
-        tests = pd.DataFrame([store.load_result(name, S, s)["test"] for s in seeds])
-        label = name + (" (best on dev)" if name == best else " (paper recipe, ours)")
+        results = [store.load_result(name, S, s) for s in seeds]
+        tests = pd.DataFrame([r["test"] for r in results])
+        ep = results[0]["config"]["epochs"]
+        label = f"{name} ({'best on dev' if name == best else 'paper recipe, ours'}, {ep} epoch{'s' * (ep > 1)})"
         recs.append({"row": label, "n": len(seeds), **{t: _pm(tests[t]) for t in TASK_KEYS if t in tests}})
     ens = ensembles(S).get(best)
     if ens is not None:
