@@ -195,12 +195,20 @@ def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B")
                           linestyle="none", color="C0", markers="D")
         if not ens.empty:
             ax.scatter(ens["score"], [order.index(c) for c in ens["configuration"]], marker="*", s=120,
-                       color="C3", zorder=5, label="ensemble")
-            ax.legend(loc="lower right")
+                       color="C3", zorder=5)
+        ref = seeds[seeds["configuration"] == order[0]]["score"]
+        if not ref.empty:  # the paper's recipe, as a reference line through every row
+            ax.axvline(ref.mean(), color="0.4", linestyle="--", linewidth=0.8, zorder=0)
         ax.set_title(f"{t} ({split})")
         ax.set_xlabel("Pearson r" if t == "sts" else "score" if t == "overall" else "accuracy")
         ax.grid(axis="x", alpha=0.3)
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], marker="o", color="0.6", linestyle="none", markersize=4, label="one seed"),
+               Line2D([], [], marker="D", color="C0", label="mean ± sd over seeds"),
+               Line2D([], [], marker="*", color="C3", linestyle="none", markersize=11, label="ensemble of the seeds"),
+               Line2D([], [], color="0.4", linestyle="--", linewidth=0.8, label=f"{order[0]} (the paper's recipe)")]
     fig.tight_layout()
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)  # outside the data
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
     return fig
