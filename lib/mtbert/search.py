@@ -122,10 +122,11 @@ def main(argv=None):
     ap.add_argument("--max-points", type=int, default=None)
     ap.add_argument("--dry-run", action="store_true", help="list the points and whether they are stored")
     ap.add_argument("--store-dir", default=None)
+    ap.add_argument("--data-dir", default=None, help="folder with the data files (default: data/)")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
-    S = search_settings(a.store_dir)
+    S = search_settings(a.store_dir, **({"data_dir": a.data_dir} if a.data_dir else {}))
     t0, n = time.time(), 0
     for p in grid():
         if a.dry_run:
