@@ -138,7 +138,7 @@ REGISTRY.update({e.name: e for e in [
 
 # Table B at CPU scale ("B1"): the paper's recipe and every table-B row trained for one epoch instead of the
 # profile's, same data. What a 2-core CPU affords at full data within a session: one epoch is 850-1,050 steps,
-# 9-11 minutes per run. beyond_best_1epoch keeps the config (and hash) it was first stored with.
+# 445-651 s per run measured. beyond_best_1epoch keeps the config (and hash) it was first stored with.
 ONE_EPOCH = "_1epoch"
 
 
