@@ -188,7 +188,8 @@ def beyond_markdown(S: Settings) -> str:
 
 def _scale_note(S: Settings) -> str:
     if S.profile == "full":
-        return ("**Profile `full`:** all data, 10 epochs, the paper's scale (run on a lent GPU).")
+        return ("**Profile `full`:** all data, 10 epochs, the paper's scale (run on a lent GPU); the one-epoch rows "
+                "of table B1 (section 6) ran on a 2-core CPU, as the runs table's device column says.")
     return (f"**Profile `{S.profile}`: a scaled-down check.** Data are subsampled and training is short, so the "
             "numbers below are not the paper-scale results (see the full profile's report, "
             "`report/full/report.html`); the claims table says what this small run can and cannot resolve.")
