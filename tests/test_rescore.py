@@ -117,6 +117,6 @@ def test_cfimdb_ensemble_refuses_other_rows():
     a = pd.DataFrame({"id": ["x", "y"], "gold": [1, 0], "pred": [1, 0], "score": [0.9, 0.2]})
     b = pd.DataFrame({"id": ["x", "z"], "gold": [1, 0], "pred": [1, 0], "score": [0.9, 0.2]})
     with pytest.raises(ValueError, match="different rows"):
-        rescore._combine("cfimdb", [a, b])
-    c = rescore._combine("cfimdb", [a, a.assign(score=[0.5, 0.6])])
+        B.combine("cfimdb", [a, b])
+    c = B.combine("cfimdb", [a, a.assign(score=[0.5, 0.6])])
     assert list(c["score"]) == pytest.approx([0.7, 0.4]) and list(c["pred"]) == [1, 0]

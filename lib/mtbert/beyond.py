@@ -55,7 +55,8 @@ def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One frame (id, gold, pred, and prob / score) averaging per-seed outputs of one task, rows matched by id.
 
     SST: mean of the softmax class probabilities, pred = argmax; Quora: mean of sigmoid(logit), pred = mean > 0.5;
-    STS: mean of the scores, pred = 5 * mean."""
+    STS: mean of the scores, pred = 5 * mean; CFIMDB (from the SST head, see rescore): mean of P(positive) in
+    `score`, pred = mean > 0.5. Unlabelled rows (test-student: no `gold` column) are matched by id only."""
     if not frames:
         raise ValueError("no per-seed outputs to combine")
     base = frames[0].sort_values("id").reset_index(drop=True)
@@ -65,9 +66,9 @@ def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
         f = f.sort_values("id").reset_index(drop=True)
         if len(f) != len(base) or not np.array_equal(f["id"].astype(str).to_numpy(), ids):
             raise ValueError(f"{task}: the seeds' test outputs cover different rows; cannot average them")
-        if not np.allclose(f["gold"].to_numpy(dtype=float), base["gold"].to_numpy(dtype=float)):
+        if "gold" in base and not np.allclose(f["gold"].to_numpy(dtype=float), base["gold"].to_numpy(dtype=float)):
             raise ValueError(f"{task}: the seeds' gold labels differ")
-        if task == "sts":
+        if task in ("sts", "cfimdb"):
             outs.append(f["score"].to_numpy(dtype=float))
         elif task == "quora":
             outs.append(1 / (1 + np.exp(-f["score"].to_numpy(dtype=float))))
@@ -75,9 +76,13 @@ def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
             cols = sorted((c for c in f.columns if c.startswith("logit_")), key=lambda c: int(c.split("_")[1]))
             outs.append(_softmax(f[cols].to_numpy(dtype=float)))
     mean = np.mean(outs, axis=0)
-    out = pd.DataFrame({"id": ids, "gold": base["gold"].to_numpy()})
+    out = pd.DataFrame({"id": ids})
+    if "gold" in base:
+        out["gold"] = base["gold"].to_numpy()
     if task == "sts":
         out["score"], out["pred"] = mean, 5 * mean
+    elif task == "cfimdb":
+        out["score"], out["pred"] = mean, (mean > 0.5).astype(int)
     elif task == "quora":
         out["prob"], out["pred"] = mean, (mean > 0.5).astype(int)
     else:

@@ -100,22 +100,6 @@ def _read(run_id: str, name: str, S: Settings) -> pd.DataFrame:
     return pd.read_csv(p)
 
 
-def _combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    if task == "cfimdb":  # average P(positive)
-        fs = [f.sort_values("id").reset_index(drop=True) for f in frames]
-        base = fs[0]
-        if any(not f["id"].astype(str).equals(base["id"].astype(str)) for f in fs):
-            raise ValueError("cfimdb: the seeds' outputs cover different rows; cannot average them")
-        mean = np.mean([f["score"].to_numpy(dtype=float) for f in fs], axis=0)
-        out = base[["id"] + (["gold"] if "gold" in base else [])].copy()
-        out["score"], out["pred"] = mean, (mean > 0.5).astype(int)
-        return out
-    if "gold" not in frames[0]:
-        frames = [f.assign(gold=0) for f in frames]  # unlabelled test-student rows: only matched by id
-        return combine(task, frames).drop(columns="gold")
-    return combine(task, frames)
-
-
 def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
     """Average `seeds` of `name` into predictions/<profile>/<name>__ensemble/ (see the module doc)."""
     seeds = list(seeds)
@@ -131,7 +115,7 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
     for task in ("sst", "quora", "sts", "cfimdb"):
         pre = PREFIX[task]
         for split in ("dev", "test"):
-            c = _combine(task, [_read(r, f"{pre}-{split}-scores.csv", S) for r in rids])
+            c = combine(task, [_read(r, f"{pre}-{split}-scores.csv", S) for r in rids])
             gold = c["gold"].to_numpy(dtype=float)
             scores[split][task] = pearson(c["pred"], gold) if task == "sts" else accuracy(c["pred"], gold.astype(int))
             if split == "dev" and task in LEADERBOARD_TASKS:
@@ -139,8 +123,7 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
                 store.write_text(p, leaderboard_text(task, c["id"], c["pred"]))
                 files.append(store.recorded_path(p, S))
         if task in LEADERBOARD_TASKS:
-            c = _combine(task, [_read(r, f"{pre}-test-student-scores.csv" if task != "cfimdb" else
-                                      "cfimdb-test-student-scores.csv", S) for r in rids])
+            c = combine(task, [_read(r, f"{pre}-test-student-scores.csv", S) for r in rids])
             p = out / f"{pre}-test-output.csv"
             store.write_text(p, leaderboard_text(task, c["id"], c["pred"]))
             files.append(store.recorded_path(p, S))
