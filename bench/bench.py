@@ -50,12 +50,12 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import transformers  # noqa: E402
-from mtbert import data as D  # noqa: E402
-from mtbert import train as T  # noqa: E402
-from mtbert.checkpoint import load_encoder  # noqa: E402
-from mtbert.experiments import run_config  # noqa: E402
-from mtbert.heads import MultitaskBert  # noqa: E402
-from mtbert.tokenizer import Tokenizer  # noqa: E402
+from mtbert.data import datasets as D  # noqa: E402
+from mtbert.training import engine as T  # noqa: E402
+from mtbert.model.checkpoint import load_encoder  # noqa: E402
+from mtbert.training.experiments import run_config  # noqa: E402
+from mtbert.model.heads import MultitaskBert  # noqa: E402
+from mtbert.model.tokenizer import Tokenizer  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 BS = 32

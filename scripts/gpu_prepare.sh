@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 rm -rf .gpu && mkdir -p .gpu
 .venv/bin/python - <<'PY'
 import torch
-from mtbert.checkpoint import load_encoder, save_encoder
+from mtbert.model.checkpoint import load_encoder, save_encoder
 m, d = load_encoder()
 save_encoder(m, ".gpu/encoder-fp16", vocab_file=d / "vocab.txt", dtype=torch.float16)
 print("wrote .gpu/encoder-fp16 from", d)

@@ -2,10 +2,10 @@
 """One-off, idempotent: add `data.files` ({file name: sha256}) to the committed results under results/full/ and
 results/quick/, which were produced from exactly the published (sha256-verified) data files.
 
-A stored result is current only while its recorded data hashes equal the data folder's (mtbert.train._stored);
+A stored result is current only while its recorded data hashes equal the data folder's (mtbert.training.engine._stored);
 results written before that field existed would otherwise never count as current again. For each result, the
-files are those a run of its config reads (mtbert.datahash.files_for, with the Quora train file the result
-itself names), and the hashes are the published ones (mtbert.data.FILES), after checking that the files in the
+files are those a run of its config reads (mtbert.data.identity.files_for, with the Quora train file the result
+itself names), and the hashes are the published ones (mtbert.data.datasets.FILES), after checking that the files in the
 data folder match them. Nothing else in a result changes; a result that already has `data.files` is left as is.
 
 Usage: PYTHONPATH=lib python scripts/migrate_data_hashes.py [--check] [results/full results/quick]
@@ -20,9 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
-from mtbert import data as D  # noqa: E402
-from mtbert import datahash  # noqa: E402
-from mtbert.experiments import RunConfig  # noqa: E402
+from mtbert.data import datasets as D  # noqa: E402
+from mtbert.data import identity as datahash  # noqa: E402
+from mtbert.training.experiments import RunConfig  # noqa: E402
 
 
 def files_of(r: dict) -> dict[str, str]:
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
             changed += 1
             print(f"{'would add' if args.check else 'added'} data.files to {f.relative_to(REPO)}")
             if not args.check:
-                # same layout as mtbert.store.write_json (indent=1), so only the added lines differ
+                # same layout as mtbert.results.store.write_json (indent=1), so only the added lines differ
                 new = json.dumps(r, indent=1)
                 f.write_text(new + ("\n" if text.endswith("\n") else ""))
     print(f"{changed} result(s) {'to migrate' if args.check else 'migrated'}")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from mtbert import store  # noqa: E402
+from mtbert.results import store  # noqa: E402
 
 PACKAGE_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 FP16_ROUNDTRIP_SHA256 = "c20ed2e84dcc734d61617287a2edbeba8b29d7d81faebe3d4d9ca0c3672461b2"

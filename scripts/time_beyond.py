@@ -10,8 +10,8 @@ import time
 import numpy as np
 import torch
 
-from mtbert import search as X
-from mtbert import train as T
+from mtbert.training import search as X
+from mtbert.training import engine as T
 
 torch.set_num_threads(1)
 S = X.search_settings()

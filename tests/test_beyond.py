@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 import torch
 
-from mtbert import beyond as B
-from mtbert import data as D
-from mtbert import search as X
-from mtbert import store
-from mtbert import train as T
-from mtbert.checkpoint import load_encoder
+from mtbert.analysis import ablations as B
+from mtbert.data import datasets as D
+from mtbert.training import search as X
+from mtbert.results import store
+from mtbert.training import engine as T
+from mtbert.model.checkpoint import load_encoder
 from mtbert.errors import UsageError
-from mtbert.experiments import BEYOND_DEFAULTS, CORE, REGISTRY, experiments_for, run_config
-from mtbert.heads import MultitaskBert
-from mtbert.metrics import accuracy, overall_score, pearson
+from mtbert.training.experiments import BEYOND_DEFAULTS, CORE, REGISTRY, experiments_for, run_config
+from mtbert.model.heads import MultitaskBert
+from mtbert.analysis.metrics import accuracy, overall_score, pearson
 from mtbert.settings import Settings, repo_root
 
 PROFILE = "smoke"
@@ -121,7 +121,7 @@ def test_token_types_with_unpadding_match_transformers():
     ours, ckpt = load_encoder()
     ours.eval().unpad = True
     hf = transformers.BertModel.from_pretrained(ckpt, attn_implementation="sdpa").eval()
-    from mtbert.tokenizer import Tokenizer
+    from mtbert.model.tokenizer import Tokenizer
     tok = Tokenizer.from_checkpoint(ckpt)
     ids, types = tok.encode_pairs_with_types(["how do i learn python?", "what is the capital of france"],
                                              ["best way to learn python", "is paris the capital of france?"])
@@ -348,7 +348,7 @@ def _fake_runs(S, name, seeds, outputs):
     """Stored results (so the seeds count as stored) and <prefix>-test-scores.csv files for each seed."""
     for s in seeds:
         cfg = run_config(name, S.profile, s)
-        from mtbert import datahash
+        from mtbert.data import identity as datahash
         store.write_json(store.result_path(cfg, S), {"run_id": cfg.run_id, "config_hash": cfg.hash(),
                                                      "data": {"files": datahash.current(cfg, S.data_dir)},
                                                      "test": {"sst": 0.5, "quora": 0.5, "sts": 0.5,
@@ -412,7 +412,7 @@ def test_ensemble_refuses_mismatched_rows(tmp_path):
 def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
     """best_configuration looks at dev only: the row with the better held-out test but worse dev loses."""
     S = settings_for(tmp_path)
-    from mtbert import datahash
+    from mtbert.data import identity as datahash
 
     def fake(name, seed, dev, test):
         cfg = run_config(name, S.profile, seed)

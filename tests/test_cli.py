@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mtbert.experiments import OVERRIDABLE, REGISTRY
+from mtbert.training.experiments import OVERRIDABLE, REGISTRY
 
 
 @pytest.fixture
@@ -50,7 +50,8 @@ def test_run_bad_override_fails_clearly(env, tmp_path):
 @pytest.mark.parametrize("kv,field", [("lr_decay=0", "lr_decay"), ("pooling=max", "pooling"),
                                       ("epochs=0", "epochs"), ("n_train=[1]", "n_train")])
 def test_run_bad_value_fails_before_training(env, monkeypatch, capsys, kv, field):
-    from mtbert import cli, train
+    from mtbert import cli
+    from mtbert.training import engine as train
     monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
     monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
     rc = cli.main(["run", "t1_sst_pretrain", "mt_sst_only", "--profile", "smoke", "--set", kv])
@@ -69,7 +70,8 @@ def test_run_bad_value_fails_before_training(env, monkeypatch, capsys, kv, field
     (["t1_sst_pretrain", "--device", "tpu"], ["unknown device 'tpu'"]),
 ])
 def test_bad_arguments_are_refused_before_training(env, monkeypatch, capsys, args, words):
-    from mtbert import cli, train
+    from mtbert import cli
+    from mtbert.training import engine as train
     monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
     monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
     rc = cli.main(["run", "--profile", "smoke", *args])

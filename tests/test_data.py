@@ -1,4 +1,4 @@
-"""Tests for mtbert.data (fast: parse the real files once, plus small synthetic tmp dirs)."""
+"""Tests for mtbert.data.datasets (fast: parse the real files once, plus small synthetic tmp dirs)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtbert import data as D
-from mtbert import fetch as Fe
+from mtbert.data import datasets as D
+from mtbert.data import fetch as Fe
 from mtbert.settings import repo_root
 
 

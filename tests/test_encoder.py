@@ -1,6 +1,6 @@
 """Our BERT (model.py), checkpoint loader (checkpoint.py) and tokenizer (tokenizer.py) against Hugging Face
 transformers, which is a test-only dependency. Real sentences come straight from the TSVs in the data
-mirror (read with pandas, not with mtbert.data)."""
+mirror (read with pandas, not with mtbert.data.datasets)."""
 from __future__ import annotations
 
 import json
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mtbert.checkpoint import CheckpointError, load_encoder, read_state_dict, save_encoder
-from mtbert.data import default_data_dir
-from mtbert.tokenizer import Tokenizer
+from mtbert.model.checkpoint import CheckpointError, load_encoder, read_state_dict, save_encoder
+from mtbert.data.datasets import default_data_dir
+from mtbert.model.tokenizer import Tokenizer
 
 transformers = pytest.importorskip("transformers")
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from mtbert import store
-from mtbert import train as T
-from mtbert.checkpoint import load_encoder
-from mtbert.experiments import OVERRIDABLE, REGISTRY, run_config
-from mtbert.heads import MultitaskBert
-from mtbert.metrics import overall_score, pearson
+from mtbert.results import store
+from mtbert.training import engine as T
+from mtbert.model.checkpoint import load_encoder
+from mtbert.training.experiments import OVERRIDABLE, REGISTRY, run_config
+from mtbert.model.heads import MultitaskBert
+from mtbert.analysis.metrics import overall_score, pearson
 from mtbert.errors import UsageError
 from mtbert.settings import Settings
 
@@ -177,7 +177,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
     assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(S))
     part = store.read_json(S.results_dir / "partial" / f"{cfg.run_id}.json")
     assert part["epochs_done"] == 1 and part["history"] == st["history"] and part["config_hash"] == cfg.hash()
-    from mtbert.report import _partial_line
+    from mtbert.report.build import _partial_line
     assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(S)
 
     resumed = []
@@ -401,7 +401,7 @@ def test_invalid_values_fail_naming_the_field(monkeypatch, field, value):
         with pytest.raises(UsageError):
             T.run("t1_sst_pretrain", S, **overrides)
         from dataclasses import replace
-        from mtbert.experiments import _validate
+        from mtbert.training.experiments import _validate
         with pytest.raises(ValueError, match="mode"):
             _validate(replace(run_config("t1_sst_pretrain", PROFILE), mode=value))
         return
@@ -436,7 +436,7 @@ def test_leaderboard_prediction_files(name, smoke_runs):
             scores = __import__("pandas").read_csv(f, dtype={"id": str})
             assert len(scores) == r["data"]["sizes"][split][task] and scores["id"].is_unique
             assert {"id", "gold", "pred"} <= set(scores.columns)
-            from mtbert.train import metric
+            from mtbert.training.engine import metric
             assert metric(task, scores["pred"].to_numpy(), scores["gold"].to_numpy()) == pytest.approx(
                 r[split][task] if split == "test" else r["dev"][task], abs=1e-4)
     for task in cfg.predictions:

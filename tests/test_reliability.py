@@ -1,6 +1,6 @@
 """Issue 13 (reliability and security): each defect found by probing, as a test so that none can come back.
 
-Archives cannot run code or escape (mtbert.unpack, scripts/gpu_unpack.sh); checkpoints load with
+Archives cannot run code or escape (mtbert.results.unpack, scripts/gpu_unpack.sh); checkpoints load with
 weights_only=True; data files are verified and part of a result's identity; empty splits, divergence, a silent
 hub and damaged files are errors that name what to fix; interrupted or forced runs leave no stale state.
 Everything writes under pytest's tmp dirs; runs use the smoke profile with tiny overrides."""
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mtbert.settings import Settings
-from mtbert import unpack as U
+from mtbert.results import unpack as U
 from mtbert.errors import MtbertError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,12 +107,13 @@ def test_gpu_unpack_script_refuses_makefile_archive_and_runs_nothing(tmp_path):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mtbert import data as D  # noqa: E402
-from mtbert import datahash, store  # noqa: E402
-from mtbert import train as T  # noqa: E402
-from mtbert.checkpoint import CheckpointError, load_encoder, resolve_encoder  # noqa: E402
-from mtbert.experiments import RunConfig, run_config  # noqa: E402
-from mtbert.heads import MultitaskBert  # noqa: E402
+from mtbert.data import datasets as D  # noqa: E402
+from mtbert.data import identity as datahash
+from mtbert.results import store  # noqa: E402
+from mtbert.training import engine as T  # noqa: E402
+from mtbert.model.checkpoint import CheckpointError, load_encoder, resolve_encoder  # noqa: E402
+from mtbert.training.experiments import RunConfig, run_config  # noqa: E402
+from mtbert.model.heads import MultitaskBert  # noqa: E402
 
 PROFILE = "smoke"
 NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
@@ -374,7 +375,7 @@ def test_silent_hub_times_out(tmp_path):
     srv.bind(("127.0.0.1", 0))
     srv.listen(16)  # accepts connections (the kernel completes the handshake) and never answers
     port = srv.getsockname()[1]
-    code = ("from mtbert.checkpoint import resolve_encoder, CheckpointError\n"
+    code = ("from mtbert.model.checkpoint import resolve_encoder, CheckpointError\n"
             "try:\n    resolve_encoder('some-org/some-bert', timeout=2)\n"
             "except CheckpointError as e:\n    print('ERR', e)\n")
     env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf"),
@@ -396,7 +397,7 @@ def test_silent_data_server_times_out(tmp_path, monkeypatch):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(16)
-    from mtbert import fetch
+    from mtbert.data import fetch
     monkeypatch.setattr(fetch, "UPSTREAM", f"http://127.0.0.1:{srv.getsockname()[1]}/data/")
     t0 = time.time()
     try:
@@ -419,13 +420,13 @@ def test_default_typos_are_not_sent_to_the_hub(typo, monkeypatch):
 
 
 def test_surrounding_spaces_are_not_a_typo():
-    from mtbert.checkpoint import canonical_encoder
+    from mtbert.model.checkpoint import canonical_encoder
     assert canonical_encoder(" default ") == canonical_encoder("all-MiniLM-L6-v2") == "default"
 
 
 @pytest.mark.parametrize("hub_id", ["sentence-transformers/all-MiniLM-L12-v2", "bert-base-uncased", "prajjwal1/bert-tiny"])
 def test_real_hub_ids_are_not_taken_for_typos(hub_id, monkeypatch, tmp_path):
-    from mtbert import checkpoint as C
+    from mtbert.model import checkpoint as C
     asked = []
     monkeypatch.setattr(C, "_hub_download", lambda name, timeout: asked.append(name) or tmp_path)
     assert resolve_encoder(hub_id) == tmp_path and asked == [hub_id]
@@ -523,7 +524,7 @@ def test_sigkill_during_checkpoint_write_leaves_nothing_after_the_next_run(out, 
     """A real SIGKILL in the middle of writing the resume checkpoint (in a child process), then the next run."""
     code = f"""
 import os, signal, torch
-from mtbert import train as T
+from mtbert.training import engine as T
 real = torch.save
 def dying_save(obj, f, *a, **k):
     if isinstance(obj, dict) and "optimizer" in obj:  # the resume checkpoint

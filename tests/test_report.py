@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from mtbert import tables as T
-from mtbert.experiments import REGISTRY
+from mtbert.analysis import tables as T
+from mtbert.training.experiments import REGISTRY
 from mtbert.settings import Settings, repo_root
-from mtbert.store import load_result
+from mtbert.results.store import load_result
 
 
 def _smoke_stored() -> bool:
@@ -90,7 +90,7 @@ def test_executed_notebooks_hold_no_machine_path(report):
 
 
 def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
-    from mtbert.report import _partial_line
+    from mtbert.report.build import _partial_line
     S = Settings.resolve(profile="full", store_root=tmp_path)
     assert _partial_line(S) == ""
     d = tmp_path / "results" / "full" / "partial"

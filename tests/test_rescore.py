@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtbert import beyond as B
-from mtbert import rescore, store
+from mtbert.analysis import ablations as B
+from mtbert.training import repredict as rescore
+from mtbert.results import store
 from mtbert.cli import main as cli_main
 from mtbert.errors import MtbertError
-from mtbert.metrics import accuracy, pearson
+from mtbert.analysis.metrics import accuracy, pearson
 from mtbert.settings import Settings
-from mtbert.train import run
+from mtbert.training.engine import run
 
 SEEDS = (11711, 1)
 

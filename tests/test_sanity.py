@@ -9,10 +9,10 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 
-from mtbert.checkpoint import load_encoder
-from mtbert.model import mean_pool
-from mtbert.data import default_data_dir
-from mtbert.tokenizer import Tokenizer
+from mtbert.model.checkpoint import load_encoder
+from mtbert.model.encoder import mean_pool
+from mtbert.data.datasets import default_data_dir
+from mtbert.model.tokenizer import Tokenizer
 
 STS_DEV = default_data_dir() / "sts-dev.csv"  # filled by `make data`
 

@@ -1,4 +1,4 @@
-"""Statistics (mtbert.stats): bootstrap intervals cover the truth, paired comparisons see a real difference and
+"""Statistics (mtbert.analysis.stats): bootstrap intervals cover the truth, paired comparisons see a real difference and
 not a fake one, the fallbacks without per-example outputs agree with the bootstrap, and the verdict rules."""
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtbert import stats as st
+from mtbert.analysis import stats as st
 
 
 def arm(task, gold, *preds):

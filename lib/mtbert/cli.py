@@ -14,8 +14,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .errors import MtbertError, UsageError
-from .settings import PROFILE_NAMES, Settings
+from mtbert.errors import MtbertError, UsageError
+from mtbert.settings import PROFILE_NAMES, Settings
 
 
 # -- settings flags shared by the subcommands --------------------------------------------------------------
@@ -55,7 +55,7 @@ def settings_from_args(args, environ=None) -> Settings:
 # -- subcommands -------------------------------------------------------------------------------------------
 
 def _names(args) -> list[str]:
-    from .experiments import CORE, REGISTRY, experiments_for
+    from mtbert.training.experiments import CORE, REGISTRY, experiments_for
     names = list(args.names)
     for t in args.table or []:
         names += experiments_for(t)
@@ -83,9 +83,9 @@ def _overrides(pairs) -> dict:
 
 
 def cmd_run(args, S: Settings) -> int:
-    from .experiments import SUBMISSIONS, run_config
-    from .settings import DEFAULT_SEED
-    from .train import run
+    from mtbert.training.experiments import SUBMISSIONS, run_config
+    from mtbert.settings import DEFAULT_SEED
+    from mtbert.training.engine import run
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     names = _names(args)
@@ -125,7 +125,7 @@ def cmd_run(args, S: Settings) -> int:
 
 
 def cmd_list(args, S=None) -> int:
-    from .experiments import PROFILES, REGISTRY
+    from mtbert.training.experiments import PROFILES, REGISTRY
     for n, e in REGISTRY.items():
         print(f"{n:26s} tables {','.join(e.tables):6s} {e.description}")
     print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
@@ -133,8 +133,8 @@ def cmd_list(args, S=None) -> int:
 
 
 def cmd_status(args, S: Settings) -> int:
-    from .experiments import REGISTRY
-    from .store import load_result
+    from mtbert.training.experiments import REGISTRY
+    from mtbert.results.store import load_result
     for n in REGISTRY:
         r = load_result(n, S)
         print(f"{n:26s} " + (f"dev {json.dumps({k: round(v, 3) for k, v in r['dev'].items()})}" if r else "-"))
@@ -144,8 +144,8 @@ def cmd_status(args, S: Settings) -> int:
 def cmd_predict(args, S: Settings) -> int:
     """Re-predict stored runs from their best checkpoints (test-student raw outputs, CFIMDB from the SST head)
     and, with --ensemble, average the seeds into predictions/<profile>/<name>__ensemble/."""
-    from . import rescore
-    from .experiments import REGISTRY
+    from mtbert.training import repredict as rescore
+    from mtbert.training.experiments import REGISTRY
     if args.name not in REGISTRY:
         raise UsageError(f"unknown experiment {args.name!r}; valid: {', '.join(REGISTRY)}")
     for s in S.seeds:
@@ -161,13 +161,13 @@ def cmd_predict(args, S: Settings) -> int:
 
 
 def cmd_report(args, S: Settings) -> int:
-    from .report import main as report_main
+    from mtbert.report.build import main as report_main
     return report_main(S)
 
 
 def cmd_data(args, S=None) -> int:
-    from . import data as D
-    from .fetch import default_mirror, fetch_data
+    from mtbert.data import datasets as D
+    from mtbert.data.fetch import default_mirror, fetch_data
     environ = os.environ
     dest = args.dest or environ.get("MTBERT_DATA_DIR") or None
     mirror = args.mirror or environ.get("MTBERT_DATA_MIRROR") or default_mirror()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .settings import Settings
+from mtbert.settings import Settings
 
 
 def setup(profile=None, encoder=None, seeds=None, data_dir=None, device=None, store_dir=None, output_dir=None,
@@ -20,7 +20,7 @@ def setup(profile=None, encoder=None, seeds=None, data_dir=None, device=None, st
     if show:
         from IPython.display import Markdown, display
 
-        from .report import preamble_markdown
+        from mtbert.report.build import preamble_markdown
         display(Markdown(preamble_markdown(S)))
     return S
 

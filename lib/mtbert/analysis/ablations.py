@@ -6,7 +6,7 @@
 * `beyond_figure(S)`: the same numbers as a seaborn point plot (one dot per seed, mean ± std, ensemble marked).
 * `ensemble(name, S)`: averages the seeds' held-out test outputs of one configuration (SST class
   probabilities, Quora probabilities, STS scores) and scores the average.
-* `search_table(S)`: the stored points of the CPU-scale search (mtbert.search) with their dev scores.
+* `search_table(S)`: the stored points of the CPU-scale search (mtbert.training.search) with their dev scores.
 
 Per-example held-out test outputs are read from predictions/<profile>/<run_id>/<prefix>-test-scores.csv, the
 format of the *-dev-scores.csv files that predict.py writes: columns id, gold, pred, and `logit_0..k` (SST:
@@ -20,12 +20,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import store
-from .errors import MtbertError
-from .experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
-from .metrics import accuracy, overall_score, pearson
-from .predict import PREFIX
-from .settings import Settings
+from mtbert.results import store
+from mtbert.errors import MtbertError
+from mtbert.training.experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
+from mtbert.analysis.metrics import accuracy, overall_score, pearson
+from mtbert.training.predictions import PREFIX
+from mtbert.settings import Settings
 
 PAPER_RECIPE = "submission2"
 BEST = "beyond_best"
@@ -221,7 +221,7 @@ def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B")
 
 def search_table(S: Settings) -> pd.DataFrame:
     """The stored points of the CPU-scale search: their fields, dev (and held-out test) scores, wall time."""
-    from .search import grid, point_id, stored_point
+    from mtbert.training.search import grid, point_id, stored_point
     out = []
     for p in grid():
         r = stored_point(p, S)
@@ -267,7 +267,7 @@ def best_configuration(S: Settings) -> str | None:
 def targets_table(S: Settings) -> pd.DataFrame:
     """The paper's bert-base test scores (submission 2, leaderboard test), issue 12's targets, the paper's recipe
     as we ran it, the best row (selected on dev) and its ensemble: held-out test, per task."""
-    from .tables import paper_tables
+    from mtbert.analysis.tables import paper_tables
     pt = paper_tables()
     pt = pt[(pt["table"].astype(str) == "5") & pt["variant"].str.startswith("submission 2")]
     key = {"SST": "sst", "Quora": "quora", "STS": "sts", "all": "overall"}
@@ -314,7 +314,7 @@ def differences_table(S: Settings, table: str = "B1", split: str = "test") -> pd
     interval, p and verdict, computed as the claims of the paper are (claims.evaluate: paired bootstrap and
     permutation test over the same examples where per-example outputs are stored, the overall score with its
     three tasks resampled independently)."""
-    from .claims import Claim, evaluate
+    from mtbert.analysis.claims import Claim, evaluate
     base = recipe(table)
     if not store.stored_seeds(base, S):
         return pd.DataFrame(columns=["configuration", "task", "n", "ours", "difference [95% CI]", "p", "verdict"])

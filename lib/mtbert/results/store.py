@@ -11,9 +11,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import MtbertError
-from .experiments import DEFAULT_SEED, RunConfig, run_config
-from .settings import Settings
+from mtbert.errors import MtbertError
+from mtbert.training.experiments import DEFAULT_SEED, RunConfig, run_config
+from mtbert.settings import Settings
 
 
 def result_path(cfg: RunConfig, S: Settings) -> Path:
@@ -27,7 +27,7 @@ def stored(cfg: RunConfig, S: Settings):
     if path.exists():
         r = read_result(path)
         if r.get("config_hash") == cfg.hash():
-            from . import datahash
+            from mtbert.data import identity as datahash
             recorded = (r.get("data") or {}).get("files")
             if isinstance(recorded, dict) and recorded == datahash.current(cfg, S.data_dir):
                 return r

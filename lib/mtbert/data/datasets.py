@@ -1,4 +1,4 @@
-"""Data layer: parse the CS224N multitask-minBERT data files (fetched and verified by `mtbert.fetch`) into :class:`SentenceData`
+"""Data layer: parse the CS224N multitask-minBERT data files (fetched and verified by `mtbert.data.fetch`) into :class:`SentenceData`
 (SST, CFIMDB) and :class:`PairData` (Quora, STS) objects.  No tokenisation here.
 
 Parsing (mirrors upstream ``datasets.py``)
@@ -51,10 +51,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import DataError
-from .fetch import (FETCH_HINT, FILES, QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, UPSTREAM,
+from mtbert.errors import DataError
+from mtbert.data.fetch import (FETCH_HINT, FILES, QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, UPSTREAM,
                     _verify, sha256_file)
-from .settings import repo_root
+from mtbert.settings import repo_root
 
 __all__ = [
     "HOLDOUT_SEED", "HOLDOUT_SIZES", "TASKS", "SPLITS", "DataError", "SentenceData", "PairData",
@@ -218,7 +218,7 @@ def _missing(name: str, data_dir: Path) -> DataError:
 
 
 def _read_tsv(path: Path, columns: list[str]):
-    import pandas as pd  # local import: keeps `import mtbert.data` light
+    import pandas as pd  # local import: keeps `import mtbert.data.datasets` light
 
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False,

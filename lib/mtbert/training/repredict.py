@@ -22,14 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import data as D
-from . import datahash, store
-from .beyond import combine
-from .errors import MtbertError
-from .experiments import run_config
-from .metrics import accuracy, overall_score, pearson
-from .predict import PREFIX, leaderboard_text, scores_frame
-from .settings import Settings
+from mtbert.data import datasets as D
+from mtbert.data import identity as datahash
+from mtbert.results import store
+from mtbert.analysis.ablations import combine
+from mtbert.errors import MtbertError
+from mtbert.training.experiments import run_config
+from mtbert.analysis.metrics import accuracy, overall_score, pearson
+from mtbert.training.predictions import PREFIX, leaderboard_text, scores_frame
+from mtbert.settings import Settings
 
 SPLITS = ("dev", "test", "test-student")
 LEADERBOARD_TASKS = ("sst", "sts", "cfimdb")  # quora-test-student.csv is not in the data mirror
@@ -48,7 +49,7 @@ def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
 
 def load_run(name: str, S: Settings, seed: int):
     """(cfg, Runner with the run's selected model) of a stored run; errors name the missing piece and the fix."""
-    from .train import Runner, resolve_device
+    from mtbert.training.engine import Runner, resolve_device
     cfg = run_config(name, S.profile, seed, S.encoder)
     if store.stored(cfg, S) is None:
         raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "

@@ -1,6 +1,6 @@
 """A small, resumable search over the beyond-the-paper recipe options at CPU scale (issue 12).
 
-    python -m mtbert.search [--budget-s 1200] [--max-points N] [--dry-run]
+    python -m mtbert.training.search [--budget-s 1200] [--max-points N] [--dry-run]
 
 Every grid point is submission 2 (the paper's recipe) with some RunConfig fields changed, trained on a
 subsample (SCALE: Quora 3,000 / STS 1,500 / SST 1,500 training rows, one epoch, dev and held-out test capped
@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import store
-from .experiments import run_config
-from .settings import Settings, repo_root
+from mtbert.results import store
+from mtbert.training.experiments import run_config
+from mtbert.settings import Settings, repo_root
 
 BASE = "submission2"
 SCALE = dict(n_train={"sst": 1500, "quora": 3000, "sts": 1500}, quora_per_epoch=3000, epochs=1,
@@ -89,7 +89,7 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
         r = store.read_result(path)
         cfg = config_of(p, scale)
         if r.get("config_hash") == cfg.hash():
-            from . import datahash  # current only for the same data files (issue 13)
+            from mtbert.data import identity as datahash  # current only for the same data files (issue 13
             if (r.get("data") or {}).get("files") == datahash.current(cfg, S.data_dir):
                 return r
     return None
@@ -97,7 +97,7 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
 
 def run_point(p: dict, S: Settings, scale: dict | None = None) -> tuple[dict, bool]:
     """(result, trained) of one grid point: the stored result when there is one, else train it and store it."""
-    from .train import _train, resolve_device
+    from mtbert.training.engine import _train, resolve_device
     r = stored_point(p, S, scale)
     if r is not None:
         return r, False
@@ -117,7 +117,7 @@ def results(S: Settings, scale: dict | None = None) -> list[dict]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m mtbert.search", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m mtbert.training.search", description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget-s", type=float, default=1200, help="start no new point after this many seconds")
     ap.add_argument("--max-points", type=int, default=None)
     ap.add_argument("--dry-run", action="store_true", help="list the points and whether they are stored")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import data as D
-from . import store
+from mtbert.data import datasets as D
+from mtbert.results import store
 
 HEADERS = {"sst": "Predicted_Sentiment", "cfimdb": "Predicted_Sentiment",
            "quora": "Predicted_Is_Paraphrase", "sts": "Predicted_Similiary"}  # upstream's spelling

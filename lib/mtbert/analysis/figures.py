@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import store
-from .settings import Settings
-from .tables import curves as curves_df
+from mtbert.results import store
+from mtbert.settings import Settings
+from mtbert.analysis.tables import curves as curves_df
 
 import matplotlib.pyplot as plt
 

@@ -3,7 +3,7 @@ best epoch -> held-out test -> one results JSON. Re-running loads the result; an
 from its last finished epoch."""
 from __future__ import annotations
 
-from .errors import MtbertError
+from mtbert.errors import MtbertError
 
 import contextlib
 import os
@@ -17,16 +17,17 @@ import numpy as np
 import torch
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in kernels without ipywidgets
 
-from . import data as D
-from .data import PAIR_TASKS
-from . import datahash, store
-from .checkpoint import CheckpointError, load_encoder
-from .experiments import REGISTRY, RunConfig, run_config
-from .settings import Settings
-from .heads import N_CLASSES, MultitaskBert
-from .metrics import accuracy, aggregate, pearson, with_overall
-from .model import layer_index
-from .tokenizer import Tokenizer
+from mtbert.data import datasets as D
+from mtbert.data.datasets import PAIR_TASKS
+from mtbert.data import identity as datahash
+from mtbert.results import store
+from mtbert.model.checkpoint import CheckpointError, load_encoder
+from mtbert.training.experiments import REGISTRY, RunConfig, run_config
+from mtbert.settings import Settings
+from mtbert.model.heads import N_CLASSES, MultitaskBert
+from mtbert.analysis.metrics import accuracy, aggregate, pearson, with_overall
+from mtbert.model.encoder import layer_index
+from mtbert.model.tokenizer import Tokenizer
 
 DATA_SEED = 0          # which rows a profile's subsample keeps: the same for every experiment and seed
 
@@ -519,7 +520,7 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
         test[t] = metric(t, raw_pred[1], td.labels)
     test = with_overall(test)
 
-    from .predict import write_predictions
+    from mtbert.training.predictions import write_predictions
     preds = write_predictions(R, cfg, {"dev": dev, "test": test_sets}, S, outputs)
 
     e = REGISTRY[cfg.experiment]
@@ -564,6 +565,6 @@ def _trainable_state(model: MultitaskBert, cfg: RunConfig) -> dict:
 
 @lru_cache(maxsize=8)
 def _weights_sha256(ckpt_dir) -> str:
-    from .checkpoint import weights_file
-    from .fetch import sha256_file
+    from mtbert.model.checkpoint import weights_file
+    from mtbert.data.fetch import sha256_file
     return sha256_file(weights_file(ckpt_dir))

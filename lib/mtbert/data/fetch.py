@@ -1,4 +1,4 @@
-"""Fetch and verify the CS224N data files (no parsing: that is `mtbert.data`).
+"""Fetch and verify the CS224N data files (no parsing: that is `mtbert.data.datasets`).
 
 The eleven files of ``gpoesia/minbert-default-final-project`` (folder ``data/`` at commit
 7ac8260577fc12a86c7aaf38918056c30054ef39) plus the optional official ``quora-train.csv`` (141,506 pairs).
@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
-from .settings import repo_root
+from mtbert.errors import DataError
+from mtbert.settings import repo_root
 
 UPSTREAM = ("https://raw.githubusercontent.com/gpoesia/minbert-default-final-project/"
             "7ac8260577fc12a86c7aaf38918056c30054ef39/data/")

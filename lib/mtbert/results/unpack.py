@@ -1,4 +1,4 @@
-"""Unpack a GPU run's results archive safely: `python -m mtbert.unpack ARCHIVE [--profile full] [--dest DIR]`.
+"""Unpack a GPU run's results archive safely: `python -m mtbert.results.unpack ARCHIVE [--profile full] [--dest DIR]`.
 
 Nothing in the archive can run code or land outside the results: every member is checked BEFORE anything is
 extracted, and the whole archive is refused if one member is bad. Allowed members: regular files and
@@ -13,7 +13,7 @@ import sys
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from .errors import MtbertError
+from mtbert.errors import MtbertError
 
 ROOTS = ("results", "predictions")
 
@@ -77,7 +77,7 @@ def unpack(archive, profile: str = "full", dest=".") -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mtbert.unpack", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mtbert.results.unpack", description=__doc__.split("\n\n")[0])
     p.add_argument("archive")
     p.add_argument("--profile", default="full")
     p.add_argument("--dest", default=".", help="folder to unpack into (default: the current folder)")
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     try:
         names = unpack(args.archive, args.profile, args.dest)
     except UnsafeArchive as e:
-        print(f"mtbert.unpack: refused: {e}", file=sys.stderr)
+        print(f"mtbert.results.unpack: refused: {e}", file=sys.stderr)
         return e.exit_code
     print(f"unpacked {len(names)} members of {args.archive} into {Path(args.dest).resolve()}")
     return 0

@@ -1,6 +1,6 @@
 """Results -> pandas DataFrames: every paper table with our number next to the paper's.
 
-Pure functions over the results store (``mtbert.store``): nothing here trains. A run that has not been
+Pure functions over the results store (``mtbert.results.store``): nothing here trains. A run that has not been
 stored gives NaN in the ``ours`` column, which the notebooks' checks turn into a failure. The paper's numbers
 are read from ``paper_tables.csv`` beside this module (a copy of ``shared/paper/paper_tables.csv``).
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import store
-from .experiments import FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS, experiments_for
-from .settings import DEFAULT_SEED, Settings
+from mtbert.results import store
+from mtbert.training.experiments import FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS, experiments_for
+from mtbert.settings import DEFAULT_SEED, Settings
 
 PAPER_TABLES = Path(__file__).with_name("paper_tables.csv")
 
@@ -60,8 +60,8 @@ def _value(result, split, key):
 def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame:
     """One paper table ("1".."5"): each paper row with our number (the mean over every stored seed of the
     experiment, and the settings' seeds for the submissions), its standard deviation over seeds and the number of
-    seeds, the difference to the paper, and (intervals=True) a 95% interval of our number (mtbert.claims)."""
-    from .claims import metric_interval
+    seeds, the difference to the paper, and (intervals=True) a 95% interval of our number (mtbert.analysis.claims)."""
+    from mtbert.analysis.claims import metric_interval
     table = str(table)
     out = []
     for _, row in paper_rows(table).iterrows():

@@ -9,9 +9,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from .data import TASKS
-from .errors import UsageError
-from .settings import DEFAULT_SEED, PROFILE_NAMES
+from mtbert.data.datasets import TASKS
+from mtbert.errors import UsageError
+from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES
 
 MULTI = ("sst", "quora", "sts")
 
@@ -36,7 +36,7 @@ CHOICES = {
     "train metric": "measured on the training batches during the epoch (dropout on), not by a second pass",
     "max length": "512 tokens (BERT's limit; batches are padded to their own longest sequence)",
     "held-out test": "the official test files have no labels, so labelled test splits are carved out of each "
-                     "train file (see mtbert.data.HOLDOUT_SIZES) and never used for training or selection",
+                     "train file (see mtbert.data.datasets.HOLDOUT_SIZES) and never used for training or selection",
     "STS baseline head": "sigmoid(linear([|u-v|, u*v])) compared with label/5 by MSE, like the cosine heads",
     # Beyond the paper (table B); every one of these is off (today's behaviour) unless an experiment sets it.
     "pair encoding": "bi-encoder (u, v encoded separately), as the paper; 'cross' (table B) encodes [CLS] a [SEP] "
@@ -114,7 +114,7 @@ def _beyond(name, description, lr=None, pooling="cls", **fields):
 
 
 # Beyond the paper: one change at a time from submission 2, then the changes together. The combination comes
-# from the CPU-scale search (mtbert.search, results/search/SEARCH_NOTES.md): there, with head lr 1e-3, the
+# from the CPU-scale search (mtbert.training.search, results/search/SEARCH_NOTES.md): there, with head lr 1e-3, the
 # bi-encoder beat the cross-encoder on Quora (dev 0.794 vs 0.681, one epoch of 3,000 pairs), so beyond_best keeps
 # the bi-encoder and beyond_best_cross asks whether ten epochs of all 20,644 pairs turn that around. lr 3e-5 with
 # warm-up + linear decay is a choice for 10 epochs (the 1-epoch search preferred 5e-5 and no schedule).
@@ -317,7 +317,7 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
     if bad:
         raise UsageError(f"unknown parameter(s) {bad}; overridable: {', '.join(OVERRIDABLE)}")
     overrides.pop("device", None)
-    from .checkpoint import canonical_encoder
+    from mtbert.model.checkpoint import canonical_encoder
     e, p = REGISTRY[name], PROFILES[profile]
     cfg = dict(
         experiment=name, profile=profile, seed=DEFAULT_SEED if seed is None else int(seed),
@@ -346,7 +346,7 @@ def _num(x) -> bool:
 
 
 def _validate(c: RunConfig):
-    from .heads import PARA_HEADS, POOLINGS, STS_HEADS
+    from mtbert.model.heads import PARA_HEADS, POOLINGS, STS_HEADS
     checks = [
         (c.mode in ("pretrain", "finetune"), f"mode must be 'pretrain' or 'finetune', got {c.mode!r}"),
         (c.para_head in PARA_HEADS, f"para_head must be one of {PARA_HEADS}"),

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import BertModel, mean_pool
+from mtbert.model.encoder import BertModel, mean_pool
 
 POOLINGS = ("cls", "mean", "pooler")
 PARA_HEADS = ("baseline", "baseline+cos")

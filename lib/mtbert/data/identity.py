@@ -1,8 +1,8 @@
 """Data identity: which data files a run reads, their sha256 (cached by size and mtime), and verification.
 
 A result records `data.files = {file name: sha256}`; a stored result is current only while the files it was
-trained on are still the files in the data folder (`mtbert.train._stored`). Before training, every file a run
-will read is checked against its published sha256 (`mtbert.data.FILES`), so a truncated or edited file is
+trained on are still the files in the data folder (`mtbert.training.engine._stored`). Before training, every file a run
+will read is checked against its published sha256 (`mtbert.data.datasets.FILES`), so a truncated or edited file is
 refused with a message naming it, instead of training and being stored.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import data as D
+from mtbert.data import datasets as D
 
 CACHE_NAME = ".sha256-cache.json"
 _memo: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, in this process
@@ -46,7 +46,7 @@ def _read_cache(folder: Path) -> dict:
 def sha256s(paths) -> dict[str, str]:
     """{file name: sha256} of `paths`; a file's hash is recomputed only when its size or mtime changed (cache:
     `<data folder>/.sha256-cache.json`, written atomically)."""
-    from . import store
+    from mtbert.results import store
     out, by_folder = {}, {}
     for p in map(Path, paths):
         by_folder.setdefault(p.parent, []).append(p)

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from string import Template
 
-from . import data as D
-from . import store
-from .experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
-from .settings import DEFAULT_SEED, Settings, repo_root
+from mtbert.data import datasets as D
+from mtbert.results import store
+from mtbert.training.experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
+from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 
 NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb",
              "05_analysis.ipynb", "06_beyond.ipynb")
@@ -135,12 +135,12 @@ def choices(profile: str) -> dict:
 
 
 def _md_table(df) -> str:
-    from .tables import _markdown
+    from mtbert.analysis.tables import _markdown
     return _markdown(df)
 
 
 def headline_markdown(S: Settings) -> str:
-    from .tables import paper_table
+    from mtbert.analysis.tables import paper_table
     t5 = paper_table("5", S)
     t5 = t5.assign(submission=t5["variant"].str.extract(r"^(submission \d)")[0])
     view = t5[["submission", "dataset", "paper", "ours (mean ± std, n)", "95% CI", "diff"]]
@@ -168,8 +168,8 @@ def reading_markdown(cl) -> str:
 
 def beyond_markdown(S: Settings) -> str:
     """The beyond-the-paper rows stored for this profile (section 6): table B1 (one epoch), table B, the targets."""
-    from . import beyond
-    from .experiments import experiments_for
+    from mtbert.analysis import ablations as beyond
+    from mtbert.training.experiments import experiments_for
     out = []
     for table, what in (("B1", "one epoch at full data"), ("B", "the profile's epochs")):
         names = experiments_for(table)
@@ -198,9 +198,9 @@ def _scale_note(S: Settings) -> str:
 def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) -> str:
     """The report's opening: findings (headline numbers, the claims table, our reading), then the setup of the
     run (profile, encoder, data, device, seeds, wall times, differences, choices)."""
-    from . import claims as C
-    from . import stats as st
-    from .tables import runs_table
+    from mtbert.analysis import claims as C
+    from mtbert.analysis import stats as st
+    from mtbert.analysis.tables import runs_table
     runs = runs_table(S)
     cl = C.claims_table(S) if cl is None else cl
     r = _any_result(S)
@@ -261,7 +261,7 @@ def conclusion_markdown(S: Settings, cl) -> str:
 
 def train_all(S: Settings, force=False) -> None:
     """Run (or load) every experiment of the registry; submissions once per seed."""
-    from .train import run
+    from mtbert.training.engine import run
     jobs = [(n, s) for n in CORE for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
     t0 = time.time()
     for i, (n, s) in enumerate(jobs, 1):
@@ -378,7 +378,7 @@ def build(S: Settings) -> Path:
     print(f"== executing notebooks into {S.report_dir}", flush=True)
     times = execute(S)
     title = f"Multitask BERT reproduction report (profile {S.profile})"
-    from .claims import claims_table
+    from mtbert.analysis.claims import claims_table
     cl = claims_table(S)
     intro = summary_markdown(S, times, time.time() - t0, cl)
     nb = combine([S.report_dir / n for n in NOTEBOOKS], intro, title, conclusion_markdown(S, cl))

@@ -1,0 +1,1 @@
+"""Analysis: metrics, statistics, the paper's claims, tables, figures and the ablation tables."""
