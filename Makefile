@@ -16,12 +16,15 @@ TORCH_SPEC ?= torch==2.13.0
 RESULTS_DIRS ?= results predictions
 MTBERT  ?= $(VPY) -m mtbert
 
-.PHONY: help setup data test report bench clean-results
+.PHONY: help setup data test test-fast test-train test-report report bench clean-results
 
 help:
 	@echo "make setup          create $(VENV) and install pinned requirements + mtbert (editable)"
 	@echo "make data           fetch + verify the data files into data/ (python -m mtbert data)"
 	@echo "make test           setup + data, then unit tests and notebooks (MTBERT_PROFILE=smoke)"
+	@echo "make test-fast      setup + data, the tests that train nothing, render no report, run no notebook and are not slow (< 1 min)"
+	@echo "make test-train     setup + data, then only the tests that train (smoke profile, a few minutes)"
+	@echo "make test-report    setup + data, then only the end-to-end smoke report"
 	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick)"
 	@echo "make bench          run bench/bench.py"
 	@echo "make clean-results  delete generated files in: $(RESULTS_DIRS)"
@@ -43,6 +46,18 @@ data: setup
 test: setup data
 	$(VPY) -m pytest -q tests
 	MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks
+
+# The tiers (markers registered in pyproject.toml): a fast loop for a small laptop, and each slow part alone.
+FAST := not training and not report and not notebook and not slow
+
+test-fast: setup data
+	$(VPY) -m pytest -q -m "$(FAST)" tests
+
+test-train: setup data
+	$(VPY) -m pytest -q -m training tests
+
+test-report: setup data
+	$(VPY) -m pytest -q -m report tests
 
 report: setup data
 	$(MTBERT) report --profile $(PROFILE)

@@ -188,6 +188,7 @@ def test_cross_heads_shapes():
     assert torch.allclose(mixed.task_outputs("sts", u, v)[0], torch.relu(torch.cosine_similarity(u, v)))
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("name,extra", [("beyond_para_cross", dict(sts_encoding="cross")),
                                         ("beyond_para_cross", {})])
 def test_cross_encoder_trains_and_predicts(tmp_path, name, extra):
@@ -266,6 +267,7 @@ def test_sqrt_sampling_keeps_steps_and_shifts_the_share():
     assert set(rows) == set(range(8))  # whole passes over the small task
 
 
+@pytest.mark.training
 def test_scheduler_resumes_and_matches(tmp_path):
     S = settings_for(tmp_path)
     name = "beyond_warmup"
@@ -325,6 +327,7 @@ def test_search_grid_is_unique_and_starts_with_the_references():
         X.config_of(p)  # every point is a valid config
 
 
+@pytest.mark.training
 def test_search_point_is_skipped_when_stored(tmp_path, monkeypatch):
     S = X.search_settings(tmp_path)
     p = {"pooling": "mean", "para_encoding": "cross", "head_lr": 1e-3}

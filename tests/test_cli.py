@@ -98,6 +98,7 @@ def test_debug_flag_shows_the_traceback(env, monkeypatch):
         cli.main(["--debug", "run", "nope", "--profile", "smoke"])
 
 
+@pytest.mark.training
 def test_run_smoke_prints_dev_line_and_writes_result(env, tmp_path):
     small = ["--set", "n_train=" + json.dumps({"sst": 8}), "--set", "n_dev=8", "--set", "n_test=8"]
     p = mtbert(env, "run", "t1_sst_pretrain", "--profile", "smoke", *small)

@@ -106,6 +106,7 @@ def _in_range(task, v):
     return 0.0 <= v <= 1.0  # accuracies, overall score, aggregate
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
     run = smoke_runs(name)
@@ -139,6 +140,7 @@ def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
 
 # -- 2. determinism ----------------------------------------------------------------------------------
 
+@pytest.mark.training
 def test_same_seed_gives_identical_results(smoke_runs):
     name = "mt_all_para_cos"  # multitask: interleaved plan, Quora sampling, dropout, three heads
     a = smoke_runs(name).result
@@ -154,6 +156,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.training
 def test_interrupted_run_resumes_and_matches(smoke_runs):
     name = "t1_sst_finetune"
     o = registry_overrides(name)  # 2 epochs of 3 steps: global steps 1..3, then 4..6
@@ -194,6 +197,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
 
 # -- 4. cache ---------------------------------------------------------------------------------------
 
+@pytest.mark.training
 def test_second_run_loads_cached_result(smoke_runs, tmp_path):
     name = "t1_sst_pretrain"
     o = registry_overrides(name)
@@ -296,6 +300,7 @@ def test_paraphrase_with_cos_feature_is_linear_on_2h_plus_1(encoder):
 
 # -- 7. frozen encoder in pretrain mode --------------------------------------------------------------
 
+@pytest.mark.training
 def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
     name = "t1_sst_pretrain"
     run = smoke_runs(name)
@@ -353,6 +358,7 @@ def test_layerwise_lr_decay(encoder):
 
 # -- 9. divergence -----------------------------------------------------------------------------------
 
+@pytest.mark.training
 def test_nan_loss_raises_training_diverged(monkeypatch):
     monkeypatch.setattr(MultitaskBert, "loss",
                         lambda self, task, raw, y: torch.tensor(float("nan"), requires_grad=True))
@@ -422,6 +428,7 @@ def _rows(text, header):
     return rows
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("name", ["submission1", "t1_cfimdb_finetune"])
 def test_leaderboard_prediction_files(name, smoke_runs):
     run = smoke_runs(name)

@@ -196,6 +196,7 @@ def test_crafted_resume_checkpoint_runs_no_code(out, data):
     assert not (S.results_dir / "partial" / f"{cfg.run_id}.json").exists()
 
 
+@pytest.mark.training
 @needs_data
 def test_resume_checkpoint_is_plain_data_and_resumes(out, data):
     steps = []
@@ -230,6 +231,7 @@ def test_truncated_data_file_is_refused_before_training(out, data):
     assert steps == [] and not paths()[1].exists()
 
 
+@pytest.mark.training
 @needs_data
 def test_result_records_data_hashes_and_is_current_only_for_them(out, data):
     first = run(data)
@@ -318,6 +320,7 @@ def test_header_only_dev_file_stores_nothing(out, data):
 
 # -- 5. divergence -----------------------------------------------------------------------------------
 
+@pytest.mark.training
 @needs_data
 def test_diverging_lr_stops_the_run_and_stores_nothing(out, data):
     cfg, result, last = paths(lr=0.99, n_train={"sst": 48}, epochs=1)
@@ -328,6 +331,7 @@ def test_diverging_lr_stops_the_run_and_stores_nothing(out, data):
     assert "last.pt" not in msg and not last.exists() and not result.exists()
 
 
+@pytest.mark.training
 @needs_data
 def test_divergence_in_a_later_epoch_keeps_earlier_epochs_resumable(out, data, monkeypatch):
     orig = MultitaskBert.loss
@@ -434,6 +438,7 @@ def test_real_hub_ids_are_not_taken_for_typos(hub_id, monkeypatch, tmp_path):
 
 # -- 7. damaged files are named ----------------------------------------------------------------------
 
+@pytest.mark.training
 @needs_data
 @pytest.mark.parametrize("content", ['{"run_id": "t1_sst_pre', "[1, 2]", "\xff\xfe", '{"dev": {}}'])
 def test_damaged_results_json_is_named(out, data, content):
@@ -473,6 +478,7 @@ def test_truncated_safetensors_is_named(tmp_path, default_dir):
 
 # -- 8. leftovers and stale state --------------------------------------------------------------------
 
+@pytest.mark.training
 @needs_data
 def test_stale_tmp_files_of_killed_writes_are_removed(out, data):
     cfg, result, last = paths()
@@ -488,6 +494,7 @@ def test_stale_tmp_files_of_killed_writes_are_removed(out, data):
     assert not other.exists()
 
 
+@pytest.mark.training
 @needs_data
 def test_interrupted_force_rerun_cannot_bring_the_old_result_back(out, data):
     first = run(data)
@@ -504,6 +511,7 @@ def test_interrupted_force_rerun_cannot_bring_the_old_result_back(out, data):
     assert steps and again["finished_at"] >= first["finished_at"] and again["dev"] == first["dev"]
 
 
+@pytest.mark.training
 @needs_data
 def test_force_removes_a_stale_resume_checkpoint_first(out, data):
     run(data)
@@ -519,6 +527,7 @@ def test_force_removes_a_stale_resume_checkpoint_first(out, data):
     assert seen == [False] and not result.exists()
 
 
+@pytest.mark.training
 @needs_data
 def test_sigkill_during_checkpoint_write_leaves_nothing_after_the_next_run(out, data):
     """A real SIGKILL in the middle of writing the resume checkpoint (in a child process), then the next run."""

@@ -39,6 +39,7 @@ def _text(h: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", h))
 
 
+@pytest.mark.report
 def test_title_and_setup_section(report):
     _, h = report
     assert "<title>Multitask BERT reproduction report (profile smoke)</title>" in h
@@ -48,6 +49,7 @@ def test_title_and_setup_section(report):
         assert s in t, f"setup section lacks {s!r}"
 
 
+@pytest.mark.report
 def test_all_tables_and_paper_rows(report):
     out, h = report
     t = _text(h)
@@ -61,6 +63,7 @@ def test_all_tables_and_paper_rows(report):
     assert "missing" not in t.split("Table 5")[-1].split("Beyond the paper")[0]
 
 
+@pytest.mark.report
 def test_no_code_and_checks_run_but_hidden(report):
     out, h = report
     assert "import torch" not in h and "paper_table(" not in h, "code cells should be hidden"
@@ -69,6 +72,7 @@ def test_no_code_and_checks_run_but_hidden(report):
         assert "all checks passed" in (out / "report" / "smoke" / f"{nb}.ipynb").read_text(), nb
 
 
+@pytest.mark.report
 def test_training_curves_embedded(report):
     out, h = report
     assert h.count("data:image/png;base64,") >= 9
@@ -82,6 +86,7 @@ def test_training_curves_embedded(report):
     assert (out / "report" / "smoke" / "05_analysis.ipynb").exists()
 
 
+@pytest.mark.report
 def test_executed_notebooks_hold_no_machine_path(report):
     out, _ = report
     for nb in (out / "report" / "smoke").glob("*.ipynb"):
@@ -102,6 +107,7 @@ def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
     assert "`stray` (unreadable" in line
 
 
+@pytest.mark.report
 def test_reads_like_a_paper(report):
     """Findings first (headline numbers, the claims table with verdicts), the five sections, a conclusion; the
     contents list links to unique headings; every image has alternative text."""

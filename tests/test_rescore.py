@@ -33,6 +33,7 @@ def test_cfimdb_from_sst_sums_the_positive_classes():
     assert rescore.cfimdb_from_sst(logits) == pytest.approx([0.7, 0.1], abs=1e-9)
 
 
+@pytest.mark.training
 def test_rescore_writes_test_student_outputs_and_cfimdb_transfer(trained):
     S = trained
     r = rescore.rescore("submission2", S, 11711)
@@ -52,6 +53,7 @@ def test_rescore_writes_test_student_outputs_and_cfimdb_transfer(trained):
     assert (d / "cfimdb-test-output.csv").read_text().startswith("id \t Predicted_Sentiment \n")
 
 
+@pytest.mark.training
 def test_ensemble_averages_the_seeds(trained):
     S = trained
     assert cli_main(["predict", "submission2", "--profile", "smoke", "--device", "cpu", "--seeds", "11711", "1",
@@ -75,6 +77,7 @@ def test_ensemble_averages_the_seeds(trained):
     assert pearson(got[want.index], want) > 0.999
 
 
+@pytest.mark.training
 def test_missing_checkpoint_or_result_names_the_fix(trained, tmp_path):
     S = trained
     ck = S.checkpoints_dir / "submission2__seed1.best.pt"
@@ -91,6 +94,7 @@ def test_missing_checkpoint_or_result_names_the_fix(trained, tmp_path):
         rescore.ensemble_predictions("submission2", S, [1])
 
 
+@pytest.mark.training
 def test_differences_against_the_paper_recipe(trained):
     """Table B1 rows against submission2_1epoch: the difference is the one of the stored held-out test scores,
     and the verdict follows its interval."""

@@ -34,6 +34,7 @@ def embed(model, tok, sents, batch_size=64):
     return out
 
 
+@pytest.mark.slow  # 1,726 sentences through the encoder: about 15 s on a 2-core CPU
 @pytest.mark.skipif(not STS_DEV.exists(), reason="STS dev set not present")
 def test_sts_dev_pearson_without_training():
     df = pd.read_csv(STS_DEV, sep="\t")
