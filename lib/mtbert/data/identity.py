@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from mtbert.data import datasets as D
+from mtbert.results.atomic import write_json
 
 CACHE_NAME = ".sha256-cache.json"
 _memo: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, in this process
@@ -46,7 +47,6 @@ def _read_cache(folder: Path) -> dict:
 def sha256s(paths) -> dict[str, str]:
     """{file name: sha256} of `paths`; a file's hash is recomputed only when its size or mtime changed (cache:
     `<data folder>/.sha256-cache.json`, written atomically)."""
-    from mtbert.results import store
     out, by_folder = {}, {}
     for p in map(Path, paths):
         by_folder.setdefault(p.parent, []).append(p)
@@ -69,7 +69,7 @@ def sha256s(paths) -> dict[str, str]:
             out[p.name] = _memo[key]
         if dirty:
             try:
-                store.write_json(_cache_path(folder), cache)
+                write_json(_cache_path(folder), cache)
             except OSError:  # a read-only data folder: hashes are just not cached
                 pass
     return out

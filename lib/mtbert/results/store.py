@@ -1,17 +1,17 @@
-"""The results store: reading and writing run results (one JSON per run), with atomic writes (a crash never
-leaves half a file). Where the store lives is a setting (`Settings.store_root`); tables, figures, the report
+"""The results store: reading and writing run results (one JSON per run), written atomically
+(`mtbert.results.atomic`: a crash never leaves half a file). Where the store lives is a setting (`Settings.store_root`); tables, figures, the report
 and the tests read results through this module, never through the training engine."""
 from __future__ import annotations
 
-import glob
 import json
-import os
 import platform
 import re
-import tempfile
 from pathlib import Path
 
+from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
+# the store's writers, for every module that writes results
+from mtbert.results.atomic import read_json, remove_stale_tmp, torch_save, write_json, write_text  # noqa: F401
 from mtbert.training.experiments import DEFAULT_SEED, RunConfig, run_config
 from mtbert.settings import Settings
 
@@ -27,7 +27,6 @@ def stored(cfg: RunConfig, S: Settings):
     if path.exists():
         r = read_result(path)
         if r.get("config_hash") == cfg.hash():
-            from mtbert.data import identity as datahash
             recorded = (r.get("data") or {}).get("files")
             if isinstance(recorded, dict) and recorded == datahash.current(cfg, S.data_dir):
                 return r
@@ -68,54 +67,6 @@ class ResultFileError(MtbertError, ValueError):
     """A results JSON that cannot be read (truncated, not JSON, not an object)."""
 
 
-def remove_stale_tmp(path) -> list[Path]:
-    """Remove the temporary files that an atomic write of `path` left when it was killed (SIGKILL, power loss):
-    `.<name>.*.tmp` next to it. Called before every write of `path` and when a run starts."""
-    path = Path(path)
-    gone = []
-    for t in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
-        try:
-            os.unlink(t)
-            gone.append(Path(t))
-        except FileNotFoundError:
-            pass
-    return gone
-
-
-def _atomic(path: Path, write):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path, obj):
-    _atomic(path, lambda f: f.write(json.dumps(obj, indent=1, default=_jsonable).encode()))
-
-
-def write_text(path, text: str):
-    _atomic(path, lambda f: f.write(text.encode()))
-
-
-def torch_save(path, obj):
-    import torch
-    _atomic(path, lambda f: torch.save(obj, f))
-
-
-def read_json(path):
-    return json.loads(Path(path).read_text())
-
-
 def read_result(path) -> dict:
     """A results JSON as a dict; ResultFileError naming the file and the fix when it is damaged."""
     path = Path(path)
@@ -128,17 +79,6 @@ def read_result(path) -> dict:
         what = "a JSON object" if isinstance(r, dict) else f"JSON {type(r).__name__}"
         raise ResultFileError(f"results file {path} is not a result ({what} without a config_hash); {fix}")
     return r
-
-
-def _jsonable(o):
-    import numpy as np
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
 def environment(device) -> dict:
