@@ -1,4 +1,4 @@
-"""One-off, idempotent migration (issue 10): result JSONs name the encoder by name and the sha256 of its
+"""One-off, idempotent migration: result JSONs name the encoder by name and the sha256 of its
 weights file, and data files by name, instead of absolute paths of the machine that ran them.
 
     .venv/bin/python scripts/migrate_result_paths.py [results/full results/quick ...]

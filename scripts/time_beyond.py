@@ -1,4 +1,4 @@
-"""Seconds per training step and per evaluated row at one CPU thread, bi- vs cross-encoded Quora (issue 12).
+"""Seconds per training step and per evaluated row at one CPU thread, bi- vs cross-encoded Quora.
 
     PYTHONPATH=lib OMP_NUM_THREADS=1 python scripts/time_beyond.py
 

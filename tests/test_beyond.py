@@ -1,4 +1,4 @@
-"""Beyond the paper (issue 12): cross-encoding, the recipe options (head lr, warm-up + decay, task sampling),
+"""Beyond the paper: cross-encoding, the recipe options (head lr, warm-up + decay, task sampling),
 config hashes of stored results, scheduler resume, the resumable search and the seed ensemble.
 
 Smoke profile, tiny overrides, every output in pytest's tmp dirs; one intra-op thread."""
@@ -428,7 +428,7 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
     fake("beyond_best_1epoch", 1, 0.73, 0.72)
     assert B.best_configuration(S) == "beyond_best_1epoch"
     tt = B.targets_table(S)
-    assert list(tt["row"]) == ["paper, submission 2 (bert-base, leaderboard test)", "target (issue 12)",
+    assert list(tt["row"]) == ["paper, submission 2 (bert-base, leaderboard test)", "target (beyond-the-paper work)",
                                "submission2_1epoch (paper recipe, ours, 1 epoch)",
                                "beyond_best_1epoch (best on dev, 1 epoch)"]
     assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == "≥ 0.88"

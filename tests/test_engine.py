@@ -175,7 +175,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
     last = S.checkpoints_dir / f"{cfg.run_id}.last.pt"
     assert last.exists()
     assert not store.result_path(cfg, S).exists()
-    st = torch.load(last, weights_only=True)  # plain tensors and Python values (issue 13)
+    st = torch.load(last, weights_only=True)  # plain tensors and Python values: loads without the unsafe unpickler
     assert st["epoch"] == 0 and len(st["history"]) == 1 and st["config_hash"] == cfg.hash()
     assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(S))
     part = store.read_json(S.results_dir / "partial" / f"{cfg.run_id}.json")

@@ -1,4 +1,4 @@
-"""Issue 13 (reliability and security): each defect found by probing, as a test so that none can come back.
+"""Reliability and security: each defect found by probing, as a test so that none can come back.
 
 Archives cannot run code or escape (mtbert.results.unpack, scripts/gpu_unpack.sh); checkpoints load with
 weights_only=True; data files are verified and part of a result's identity; empty splits, divergence, a silent

@@ -181,7 +181,7 @@ def beyond_markdown(S: Settings) -> str:
         return ("no row of table B or B1 (today's practice: mean pooling, head learning rate, warm-up, all Quora "
                 "pairs, cross-encoding) is stored for this profile yet; section 6 shows the CPU-scale search and "
                 "lists what is missing.")
-    out.append("Against the paper's bert-base test scores and issue 12's targets (best row chosen on dev):\n\n"
+    out.append("Against the paper's bert-base test scores and the targets set for the beyond-the-paper work (best row chosen on dev):\n\n"
                + _md_table(beyond.targets_table(S)))
     return "\n\n".join(out)
 

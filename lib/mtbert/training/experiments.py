@@ -297,7 +297,7 @@ class RunConfig:
 
 
 # What `run --all` and the report train: the paper's experiments and the cheap extensions ("X"). The table "B"
-# rows (beyond the paper, issue 12) are trained on request (`run --table B`); the report shows those stored.
+# rows (beyond the paper) are trained on request (`run --table B`); the report shows those stored.
 CORE = tuple(n for n, e in REGISTRY.items() if not set(BEYOND_TABLES) & set(e.tables))
 
 # The paper's two test submissions (Table 5): the one definition used by tables, figures and the report.

@@ -1,0 +1,140 @@
+"""The package's shape: no import cycle between modules of lib/mtbert (also none hidden by an import inside a
+function), every module imports on its own in a fresh interpreter, and no issue-tracker number in the library,
+the notebooks, the scripts, the tests or the documentation (they say what is meant instead)."""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LIB = REPO / "lib"
+
+
+def module_files() -> dict[str, Path]:
+    """{dotted name: file} of every module of lib/mtbert."""
+    out = {}
+    for p in sorted((LIB / "mtbert").rglob("*.py")):
+        parts = p.relative_to(LIB).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return out
+
+
+def imported_modules(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The modules of lib/mtbert that `path` imports anywhere (at the top or inside a function):
+    `from mtbert.x import y` counts as mtbert.x.y when that is a module, else as mtbert.x."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("mtbert"):
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                out.add(sub if sub in modules else node.module)
+    return out & set(modules)
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph as [a, b, ..., a], or None (depth-first search, three colours)."""
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == "open":
+                return stack[stack.index(t):] + [t]
+            if t not in state:
+                found = visit(t)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = "done"
+        return None
+
+    for m in sorted(graph):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycle_between_modules():
+    modules = module_files()
+    graph = {m: imported_modules(p, modules) - {m} for m, p in modules.items()}
+    assert len(graph) > 20 and graph["mtbert.results.store"], "the import graph was not read"
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle (counting imports inside functions): " + " -> ".join(cycle)
+
+
+# Each module is imported first in a process of its own: one interpreter loads the third-party libraries once,
+# then forks a child per module, which imports that module before any other module of mtbert is loaded.
+IMPORT_EACH = r"""
+import importlib, os, sys, traceback
+import numpy, pandas, scipy.stats, torch  # third-party: loaded once, cannot take part in a cycle of mtbert's
+failed = []
+for name in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        failed.append(name)
+print("FAILED", " ".join(failed))
+"""
+
+
+def test_every_module_imports_on_its_own():
+    names = sorted(m for m in module_files() if not m.endswith(".__main__"))  # __main__ runs the command line
+    env = {**os.environ, "PYTHONPATH": str(LIB), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-c", IMPORT_EACH, *names], capture_output=True, text=True, timeout=300,
+                       env=env, cwd=REPO)
+    assert p.returncode == 0 and p.stdout.strip() == "FAILED", p.stdout[-3000:] + p.stderr[-6000:]
+
+
+# "issue 12", "Issue #13", "issues 10 and 12": numbers of the project's tracker mean nothing to a reader
+ISSUE_NUMBER = re.compile(r"\bissues?\s*#?\s*\d", re.IGNORECASE)
+THIS = Path(__file__).resolve()  # quotes the forbidden forms below
+TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".sh", ".txt", ".csv", ".toml", ".cfg"}
+
+
+def _text_files():
+    for root in ("lib", "notebooks", "scripts", "bench", "tests"):
+        for p in sorted((REPO / root).rglob("*")):
+            if p.is_file() and p.suffix in TEXT_SUFFIXES and "__pycache__" not in p.parts and p != THIS:
+                yield p
+    yield from sorted(REPO.glob("*.md"))
+    yield from sorted((REPO / "results").rglob("*.md"))
+    yield from sorted((REPO / "data").glob("*.md"))
+
+
+def test_no_issue_numbers_in_code_notebooks_or_docs():
+    hits = []
+    files = list(_text_files())
+    assert any(p.name == "06_beyond.ipynb" for p in files) and any(p.parent.name == "text" for p in files)
+    for p in files:
+        for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if ISSUE_NUMBER.search(line):
+                hits.append(f"{p.relative_to(REPO)}:{i}: {line.strip()[:100]}")
+    assert hits == [], "say what is meant instead of an issue number:\n" + "\n".join(hits)
+
+
+def test_issue_pattern_matches_the_forms_it_forbids():
+    for s in ("issue 12", "Issue 13 (reliability)", "issue #7", "issues 10", "(issue 12's targets)"):
+        assert ISSUE_NUMBER.search(s), s
+    for s in ("a known issue", "issues with the data", "tissue 12"):
+        assert not ISSUE_NUMBER.search(s), s
