@@ -23,7 +23,6 @@ from mtbert.errors import UsageError
 from mtbert.settings import Settings
 
 PROFILE = "smoke"
-S = None  # the settings of the running test: its store is the test's tmp dir (set by isolated_outputs)
 
 
 def settings_for(root) -> Settings:
@@ -35,12 +34,10 @@ def _one_thread(one_thread):  # conftest.py
     yield
 
 
-@pytest.fixture(autouse=True)
-def isolated_outputs(tmp_path, monkeypatch):
-    """Every test writes into its own tmp dir, never into the repository's results/."""
-    global S
-    S = settings_for(tmp_path)
-    return tmp_path
+@pytest.fixture
+def S(tmp_path) -> Settings:
+    """The settings of one test: results, checkpoints and predictions go to its tmp dir, never to the repository."""
+    return settings_for(tmp_path)
 
 
 def tiny(name: str, **extra) -> dict:
@@ -141,7 +138,7 @@ def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
 # -- 2. determinism ----------------------------------------------------------------------------------
 
 @pytest.mark.training
-def test_same_seed_gives_identical_results(smoke_runs):
+def test_same_seed_gives_identical_results(smoke_runs, S):
     name = "mt_all_para_cos"  # multitask: interleaved plan, Quora sampling, dropout, three heads
     a = smoke_runs(name).result
     b = T.run(name, S, force=True, **registry_overrides(name))
@@ -157,7 +154,7 @@ class Interrupt(Exception):
 
 
 @pytest.mark.training
-def test_interrupted_run_resumes_and_matches(smoke_runs):
+def test_interrupted_run_resumes_and_matches(smoke_runs, S):
     name = "t1_sst_finetune"
     o = registry_overrides(name)  # 2 epochs of 3 steps: global steps 1..3, then 4..6
     assert o["epochs"] == 2
@@ -198,7 +195,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
 # -- 4. cache ---------------------------------------------------------------------------------------
 
 @pytest.mark.training
-def test_second_run_loads_cached_result(smoke_runs, tmp_path):
+def test_second_run_loads_cached_result(smoke_runs, tmp_path, S):
     name = "t1_sst_pretrain"
     o = registry_overrides(name)
     first = smoke_runs(name).result
@@ -359,7 +356,7 @@ def test_layerwise_lr_decay(encoder):
 # -- 9. divergence -----------------------------------------------------------------------------------
 
 @pytest.mark.training
-def test_nan_loss_raises_training_diverged(monkeypatch):
+def test_nan_loss_raises_training_diverged(monkeypatch, S):
     monkeypatch.setattr(MultitaskBert, "loss",
                         lambda self, task, raw, y: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(T.TrainingDiverged) as ei:
@@ -376,7 +373,7 @@ def _no_training(monkeypatch):
     monkeypatch.setattr(T, "_train", fail)
 
 
-def test_unknown_experiment_lists_valid_names(monkeypatch):
+def test_unknown_experiment_lists_valid_names(monkeypatch, S):
     _no_training(monkeypatch)
     with pytest.raises(UsageError) as ei:
         T.run("nope", S)
@@ -388,7 +385,7 @@ def test_unknown_experiment_lists_valid_names(monkeypatch):
         run_config("t1_sst_pretrain", "huge")
 
 
-def test_unknown_override_lists_overridable(monkeypatch):
+def test_unknown_override_lists_overridable(monkeypatch, S):
     _no_training(monkeypatch)
     with pytest.raises(UsageError) as ei:
         T.run("t1_sst_pretrain", S, bogus=1)
@@ -400,7 +397,7 @@ def test_unknown_override_lists_overridable(monkeypatch):
                                          ("epochs", 0), ("lr", 0), ("dropout", 1.0), ("max_length", 4096),
                                          ("batch_size", 0), ("n_train", [8]), ("n_dev", 0), ("n_test", {"sst": -1}),
                                          ("lr", "abc"), ("dropout", "x"), ("quora_per_epoch", 1.5)])
-def test_invalid_values_fail_naming_the_field(monkeypatch, field, value):
+def test_invalid_values_fail_naming_the_field(monkeypatch, field, value, S):
     _no_training(monkeypatch)
     overrides = {field: value}
     if field == "mode":  # not overridable on purpose: check the validator directly

@@ -126,15 +126,11 @@ needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(), reaso
 def _one_thread(one_thread):  # conftest.py
     yield
 
-S = None  # settings of the running test (set by the `out` fixture)
-
 
 @pytest.fixture
-def out(tmp_path, monkeypatch):
-    """Results, checkpoints and predictions of this test go to its tmp dir (the settings S)."""
-    global S
-    S = Settings.resolve(profile=PROFILE, device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
-    return tmp_path
+def S(tmp_path) -> Settings:
+    """The settings of one test: its results, checkpoints and predictions go to its tmp dir."""
+    return Settings.resolve(profile=PROFILE, device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
 
 
 @pytest.fixture
@@ -147,13 +143,13 @@ def data(tmp_path):
     return d
 
 
-def run(data_dir, steps=None, **kw):
+def run(S, data_dir, steps=None, **kw):
     o = {**TINY, **kw}
     return T.run(NAME, S.replace(data_dir=data_dir),
                  on_step=(lambda e, s: steps.append((e, s))) if steps is not None else None, **o)
 
 
-def paths(**kw):
+def paths(S, **kw):
     cfg = run_config(NAME, PROFILE, **{**TINY, **kw})
     ck = S.checkpoints_dir
     return cfg, store.result_path(cfg, S), ck / f"{cfg.run_id}.last.pt"
@@ -181,13 +177,13 @@ def test_no_weights_only_false_in_library_or_scripts():
 
 
 @needs_data
-def test_crafted_resume_checkpoint_runs_no_code(out, data):
-    cfg, result, last = paths()
-    marker = out / "payload-ran"
+def test_crafted_resume_checkpoint_runs_no_code(S, data):
+    cfg, result, last = paths(S)
+    marker = S.store_root / "payload-ran"
     last.parent.mkdir(parents=True)
     torch.save({"config_hash": cfg.hash(), "epoch": 0, "history": [], "best": None, "x": Payload(marker)}, last)
     with pytest.raises(CheckpointError) as ei:
-        run(data)
+        run(S, data)
     assert str(last) in str(ei.value) and "Delete it" in str(ei.value)
     assert not marker.exists() and not result.exists()
     lines = T.save_partials(S)
@@ -198,7 +194,7 @@ def test_crafted_resume_checkpoint_runs_no_code(out, data):
 
 @pytest.mark.training
 @needs_data
-def test_resume_checkpoint_is_plain_data_and_resumes(out, data):
+def test_resume_checkpoint_is_plain_data_and_resumes(S, data):
     steps = []
 
     def stop(e, s):
@@ -207,45 +203,45 @@ def test_resume_checkpoint_is_plain_data_and_resumes(out, data):
             raise Interrupt
     with pytest.raises(Interrupt):
         T.run(NAME, S.replace(data_dir=data), on_step=stop, **TINY)
-    cfg, result, last = paths()
+    cfg, result, last = paths(S)
     st = torch.load(last, weights_only=True)  # loads without the unsafe unpickler
     assert st["epoch"] == 0 and st["config_hash"] == cfg.hash() and set(st["loss_ref"]) == {"sst"}
     assert isinstance(st["torch_rng"], torch.Tensor) and "state" in st["optimizer"]
     assert T.save_partials(S) == [f"{cfg.run_id}: 1 epochs done"]
     resumed = []
-    r = run(data, resumed)
+    r = run(S, data, resumed)
     assert [e for e, s in resumed] == [1, 1, 1] and not last.exists() and len(r["history"]) == 2
 
 
 # -- 3. data identity --------------------------------------------------------------------------------
 
 @needs_data
-def test_truncated_data_file_is_refused_before_training(out, data):
+def test_truncated_data_file_is_refused_before_training(S, data):
     f = data / "ids-sst-train.csv"
     f.write_bytes(f.read_bytes()[:5000])
     steps = []
     with pytest.raises(D.DataError) as ei:
-        run(data, steps)
+        run(S, data, steps)
     msg = str(ei.value)
     assert "ids-sst-train.csv" in msg and "make data" in msg and "checksum" in msg
-    assert steps == [] and not paths()[1].exists()
+    assert steps == [] and not paths(S)[1].exists()
 
 
 @pytest.mark.training
 @needs_data
-def test_result_records_data_hashes_and_is_current_only_for_them(out, data):
-    first = run(data)
+def test_result_records_data_hashes_and_is_current_only_for_them(S, data):
+    first = run(S, data)
     assert first["data"]["files"] == {n: D.FILES[n] for n in ("ids-sst-train.csv", "ids-sst-dev.csv")}
     assert json.loads((data / datahash.CACHE_NAME).read_text())["ids-sst-dev.csv"]["sha256"] == D.FILES["ids-sst-dev.csv"]
     steps = []
-    assert run(data, steps)["finished_at"] == first["finished_at"] and steps == []  # cached
-    cfg, result, _ = paths()
+    assert run(S, data, steps)["finished_at"] == first["finished_at"] and steps == []  # cached
+    cfg, result, _ = paths(S)
     # a result trained on other data (e.g. a truncated file, by an older version) is not current
     r = store.read_result(result)
     r["data"]["files"]["ids-sst-train.csv"] = "0" * 64
     store.write_json(result, r)
     assert store.load_result(NAME, S.replace(data_dir=data), **TINY) is None
-    again = run(data, steps)
+    again = run(S, data, steps)
     assert steps and again["data"]["files"] == first["data"]["files"]
     assert again["dev"] == first["dev"]
     # a result without recorded hashes (pre-migration) is not current either
@@ -257,7 +253,7 @@ def test_result_records_data_hashes_and_is_current_only_for_them(out, data):
     store.write_json(result, again)
     assert store.load_result(NAME, S.replace(data_dir=data), **TINY) is None
     with pytest.raises(D.DataError, match="ids-sst-dev.csv"):
-        run(data)
+        run(S, data)
 
 
 @needs_data
@@ -304,28 +300,28 @@ def test_sts_comma_decimals_are_skipped_rows_and_an_error(tmp_path):
 
 
 @needs_data
-def test_header_only_dev_file_stores_nothing(out, data):
+def test_header_only_dev_file_stores_nothing(S, data):
     (data / "ids-sst-dev.csv").write_text("id\tsentence\tsentiment\n")
     with pytest.raises(D.DataError, match="ids-sst-dev.csv"):
-        run(data)
+        run(S, data)
     monkeypatched = pytest.MonkeyPatch()
     try:  # even past the checksum (a file not in the published list), the empty split stops the run
         monkeypatched.setattr(datahash, "verify", lambda cfg, data_dir=None: {})
         with pytest.raises(D.DataError, match="sst dev split is empty"):
-            run(data)
+            run(S, data)
     finally:
         monkeypatched.undo()
-    assert not paths()[1].exists()
+    assert not paths(S)[1].exists()
 
 
 # -- 5. divergence -----------------------------------------------------------------------------------
 
 @pytest.mark.training
 @needs_data
-def test_diverging_lr_stops_the_run_and_stores_nothing(out, data):
-    cfg, result, last = paths(lr=0.99, n_train={"sst": 48}, epochs=1)
+def test_diverging_lr_stops_the_run_and_stores_nothing(S, data):
+    cfg, result, last = paths(S, lr=0.99, n_train={"sst": 48}, epochs=1)
     with pytest.raises(T.TrainingDiverged) as ei:
-        run(data, lr=0.99, n_train={"sst": 48}, epochs=1)
+        run(S, data, lr=0.99, n_train={"sst": 48}, epochs=1)
     msg = str(ei.value)
     assert "lr 0.99" in msg and "10x its starting value" in msg and "No epoch had finished" in msg
     assert "last.pt" not in msg and not last.exists() and not result.exists()
@@ -333,7 +329,7 @@ def test_diverging_lr_stops_the_run_and_stores_nothing(out, data):
 
 @pytest.mark.training
 @needs_data
-def test_divergence_in_a_later_epoch_keeps_earlier_epochs_resumable(out, data, monkeypatch):
+def test_divergence_in_a_later_epoch_keeps_earlier_epochs_resumable(S, data, monkeypatch):
     orig = MultitaskBert.loss
     calls = []
 
@@ -342,15 +338,15 @@ def test_divergence_in_a_later_epoch_keeps_earlier_epochs_resumable(out, data, m
         loss = orig(self, task, raw, y)
         return loss * 1000 if len(calls) > 3 else loss  # epoch 2 (steps 4-6) blows up
     monkeypatch.setattr(MultitaskBert, "loss", exploding)
-    cfg, result, last = paths()
+    cfg, result, last = paths(S)
     with pytest.raises(T.TrainingDiverged) as ei:
-        run(data)
+        run(S, data)
     msg = str(ei.value)
     assert "epoch 2" in msg and "10x its starting value" in msg and "lr 0.001" in msg
     assert f"kept in {last}" in msg and last.exists() and not result.exists()
     monkeypatch.setattr(MultitaskBert, "loss", orig)
     steps = []
-    r = run(data, steps)
+    r = run(S, data, steps)
     assert [e for e, s in steps] == [1, 1, 1] and len(r["history"]) == 2
 
 
@@ -441,15 +437,15 @@ def test_real_hub_ids_are_not_taken_for_typos(hub_id, monkeypatch, tmp_path):
 @pytest.mark.training
 @needs_data
 @pytest.mark.parametrize("content", ['{"run_id": "t1_sst_pre', "[1, 2]", "\xff\xfe", '{"dev": {}}'])
-def test_damaged_results_json_is_named(out, data, content):
-    cfg, result, _ = paths()
+def test_damaged_results_json_is_named(S, data, content):
+    cfg, result, _ = paths(S)
     result.parent.mkdir(parents=True)
     result.write_bytes(content.encode("latin-1"))
-    for call in (lambda: run(data), lambda: store.load_result(NAME, S.replace(data_dir=data), **TINY)):
+    for call in (lambda: run(S, data), lambda: store.load_result(NAME, S.replace(data_dir=data), **TINY)):
         with pytest.raises(store.ResultFileError) as ei:
             call()
         assert isinstance(ei.value, MtbertError) and str(result) in str(ei.value) and "--force" in str(ei.value)
-    assert run(data, force=True)["run_id"] == cfg.run_id  # --force replaces it
+    assert run(S, data, force=True)["run_id"] == cfg.run_id  # --force replaces it
 
 
 @pytest.fixture(scope="module")
@@ -480,14 +476,14 @@ def test_truncated_safetensors_is_named(tmp_path, default_dir):
 
 @pytest.mark.training
 @needs_data
-def test_stale_tmp_files_of_killed_writes_are_removed(out, data):
-    cfg, result, last = paths()
+def test_stale_tmp_files_of_killed_writes_are_removed(S, data):
+    cfg, result, last = paths(S)
     stale = [last.parent / f".{last.name}.k1ll3d.tmp", result.parent / f".{result.name}.abc123.tmp"]
     other = result.parent / ".someone-else.json.zz.tmp"
     for s in (*stale, other):
         s.parent.mkdir(parents=True, exist_ok=True)
         s.write_bytes(b"half a file")
-    run(data)
+    run(S, data)
     assert not any(s.exists() for s in stale) and other.exists()  # only this run's targets are touched
     assert not list(last.parent.glob(".*.tmp"))
     store.write_json(other.parent / "someone-else.json", {})
@@ -496,9 +492,9 @@ def test_stale_tmp_files_of_killed_writes_are_removed(out, data):
 
 @pytest.mark.training
 @needs_data
-def test_interrupted_force_rerun_cannot_bring_the_old_result_back(out, data):
-    first = run(data)
-    cfg, result, last = paths()
+def test_interrupted_force_rerun_cannot_bring_the_old_result_back(S, data):
+    first = run(S, data)
+    cfg, result, last = paths(S)
 
     def stop(e, s):
         raise Interrupt
@@ -507,15 +503,15 @@ def test_interrupted_force_rerun_cannot_bring_the_old_result_back(out, data):
     assert not result.exists() and not last.exists()  # invalidated before training
     assert store.load_result(NAME, S.replace(data_dir=data), **TINY) is None
     steps = []
-    again = run(data, steps)
+    again = run(S, data, steps)
     assert steps and again["finished_at"] >= first["finished_at"] and again["dev"] == first["dev"]
 
 
 @pytest.mark.training
 @needs_data
-def test_force_removes_a_stale_resume_checkpoint_first(out, data):
-    run(data)
-    cfg, result, last = paths()
+def test_force_removes_a_stale_resume_checkpoint_first(S, data):
+    run(S, data)
+    cfg, result, last = paths(S)
     torch.save({"config_hash": cfg.hash(), "epoch": 0, "history": [], "best": None}, last)  # an orphan
     seen = []
 
@@ -529,7 +525,7 @@ def test_force_removes_a_stale_resume_checkpoint_first(out, data):
 
 @pytest.mark.training
 @needs_data
-def test_sigkill_during_checkpoint_write_leaves_nothing_after_the_next_run(out, data):
+def test_sigkill_during_checkpoint_write_leaves_nothing_after_the_next_run(S, data):
     """A real SIGKILL in the middle of writing the resume checkpoint (in a child process), then the next run."""
     code = f"""
 import os, signal, torch
@@ -550,8 +546,8 @@ T.run({NAME!r}, S, **{TINY!r})
     p = subprocess.run([PY, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO / "lib"), "OMP_NUM_THREADS": "1"},
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == -9, p.stderr
-    cfg, result, last = paths()
+    cfg, result, last = paths(S)
     left = list(last.parent.glob(f".{last.name}.*.tmp"))
     assert len(left) == 1 and not last.exists()  # what the kill leaves behind
-    r = run(data)
+    r = run(S, data)
     assert not list(last.parent.glob(".*.tmp")) and not last.exists() and r["run_id"] == cfg.run_id

@@ -127,7 +127,7 @@ def recipe(table: str = "B") -> str:
     return PAPER_RECIPE + (ONE_EPOCH if table == "B1" else "")
 
 
-def rows(S: Settings, split: str = "test", table: str = "B") -> list[str]:
+def rows(table: str = "B") -> list[str]:
     """The configurations compared: the paper's recipe, each one-change row, then the all-changes rows
     (table "B": the profile's epochs; "B1": one epoch)."""
     if table not in BEYOND_TABLES:
@@ -140,7 +140,7 @@ def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True, ta
     """One row per (configuration, seed, task) with the stored score; ensembles (seed = 'ensemble') of the
     configurations whose test outputs of two or more seeds are stored."""
     recs = []
-    for name in rows(S, table=table):
+    for name in rows(table):
         seeds = store.stored_seeds(name, S)
         for s in seeds:
             r = store.load_result(name, S, s)
@@ -169,7 +169,7 @@ def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataF
     """Per configuration (and its ensemble): each task's mean ± std over stored seeds, and n seeds."""
     df = long_scores(S, split, table=table)
     out = []
-    for name in rows(S, table=table):
+    for name in rows(table):
         for kind in ("seeds", "ensemble"):
             d = df[(df["configuration"] == name) & ((df["seed"] == "ensemble") == (kind == "ensemble"))]
             if kind == "ensemble" and d.empty:
@@ -188,7 +188,7 @@ def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B")
     import matplotlib.pyplot as plt
     import seaborn as sns
     df = long_scores(S, split, table=table)
-    order = rows(S, table=table)
+    order = rows(table)
     fig, axes = plt.subplots(1, len(TASK_KEYS), figsize=(4 * len(TASK_KEYS), 0.35 * len(order) + 1.5),
                              sharey=True)
     for ax, t in zip(axes, TASK_KEYS):
@@ -257,7 +257,7 @@ def best_configuration(S: Settings) -> str | None:
     never on the held-out test split."""
     best, score = None, -math.inf
     for table in BEYOND_TABLES:
-        for name in rows(S, table=table)[1:]:
+        for name in rows(table)[1:]:
             devs = [store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)]
             if devs and np.mean(devs) > score:
                 best, score = name, float(np.mean(devs))
@@ -320,7 +320,7 @@ def differences_table(S: Settings, table: str = "B1", split: str = "test") -> pd
     if not store.stored_seeds(base, S):
         return pd.DataFrame(columns=["configuration", "task", "n", "ours", "difference [95% CI]", "p", "verdict"])
     recs = []
-    for name in rows(S, table=table)[1:]:
+    for name in rows(table)[1:]:
         if not store.stored_seeds(name, S):
             continue
         for t in TASK_KEYS:
