@@ -135,7 +135,7 @@ def build(bench: Bench, ckpt_dir: Path):
     enc, _ = load_encoder(ckpt_dir)
     enc.unpad = not bench.cuda  # as the training engine runs it (Runner: on CPU only)
     ours = MultitaskBert(enc, "cls", cfg.dropout, sentiment_tasks=("sst",)).to(dev)
-    opt_ours = T.make_optimizer(ours, cfg, dev)
+    opt_ours = T.make_optimizer(ours, cfg)
     hf = transformers.BertModel.from_pretrained(str(ckpt_dir), attn_implementation="sdpa",
                                             dtype=torch.float32).to(dev)  # fp32 weights, as ours
     head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(hf.config.hidden_size, N_CLASSES)).to(dev)
@@ -323,7 +323,7 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
     cfg = run_config("t1_sst_finetune", "full", encoder=str(ckpt_dir), batch_size=BS, n_train={"sst": n_sst})
     from mtbert.settings import Settings
     R = T.Runner(cfg, Settings.resolve(profile="full", data_dir=args.data_dir, device=str(dev)), dev)
-    opt = T.make_optimizer(R.model, cfg, dev)
+    opt = T.make_optimizer(R.model, cfg)
     try:
         hf_tok = transformers.BertTokenizerFast.from_pretrained(str(ckpt_dir))
     except Exception:  # a directory with vocab.txt only

@@ -23,7 +23,7 @@ for enc in ("bi", "cross"):
     cfg = X.config_of(X._point(pooling="mean", lr=5e-5, head_lr=1e-3, para_encoding=enc), scale)
     R = T.Runner(cfg, S, torch.device("cpu"))
     train = {t: R.data(t, "train", cfg.n_train[t]) for t in cfg.train_tasks}
-    opt = T.make_optimizer(R.model, cfg, R.device)
+    opt = T.make_optimizer(R.model, cfg)
     plan = T.epoch_plan(train, cfg, 0)
     tokens = 0
     for t, idx in plan:

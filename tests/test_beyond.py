@@ -230,7 +230,7 @@ def test_head_lr_goes_to_the_heads_only():
     enc, _ = load_encoder()
     m = MultitaskBert(enc, "mean", 0.3, "baseline+cos", "cos_relu", para_encoding="cross")
     cfg = run_config("beyond_best_cross", PROFILE)
-    opt = T.make_optimizer(m, cfg, torch.device("cpu"))
+    opt = T.make_optimizer(m, cfg)
     lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     for n, p in m.named_parameters():
         assert lr_of[id(p)] == (cfg.lr if n.startswith("encoder.") else cfg.head_lr), n

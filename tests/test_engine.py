@@ -316,7 +316,7 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
     assert best and not any(k.startswith("encoder.") for k in best)
     assert set(best) == {k for k in R.model.state_dict() if not k.startswith("encoder.")}
 
-    opt = T.make_optimizer(R.model, cfg, torch.device("cpu"))
+    opt = T.make_optimizer(R.model, cfg)
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert not in_opt & {id(p) for p in R.model.encoder.parameters()}
     assert in_opt == {id(p) for p in R.model.head_parameters()}
@@ -347,7 +347,7 @@ def test_layerwise_lr_decay(encoder):
     assert set(T.layerwise_lrs(m, 1e-5, 1.0).values()) == {1e-5}
 
     cfg = run_config("t1_sst_finetune", PROFILE, lr_decay=0.9)
-    opt = T.make_optimizer(m, cfg, torch.device("cpu"))
+    opt = T.make_optimizer(m, cfg)
     assert sorted(g["lr"] for g in opt.param_groups) == pytest.approx(
         sorted({1e-5 * 0.9 ** k for k in range(L + 1)}))
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(m.parameters()))

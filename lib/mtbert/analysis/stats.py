@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 N_RESAMPLES = 2000
@@ -252,7 +251,3 @@ def fmt_p(p) -> str:
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "-"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def to_frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)

@@ -1,7 +1,7 @@
 """Data identity: which data files a run reads, their sha256 (cached by size and mtime), and verification.
 
 A result records `data.files = {file name: sha256}`; a stored result is current only while the files it was
-trained on are still the files in the data folder (`mtbert.training.engine._stored`). Before training, every file a run
+trained on are still the files in the data folder (`mtbert.results.store.stored`). Before training, every file a run
 will read is checked against its published sha256 (`mtbert.data.datasets.FILES`), so a truncated or edited file is
 refused with a message naming it, instead of training and being stored.
 """

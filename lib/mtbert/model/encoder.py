@@ -129,21 +129,23 @@ class SelfAttention(nn.Module):
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
     def forward(self, h, mask, packing: Packing | None = None):
+        # B batch, T sequence length, H hidden size, nh heads, hs = H / nh head size, N real (unpadded) tokens
         if packing is None:
             B, T, H = h.shape
-            qkv = self.qkv(h)
+            qkv = self.qkv(h)  # (B, T, 3H)
         else:  # h is (N, H): project the real tokens only, then lay them out as (B, T) for attention
             B, T, H = packing.B, packing.T, h.shape[-1]
-            qkv = packing.pad(self.qkv(h))
+            qkv = packing.pad(self.qkv(h))  # (N, 3H) -> (B, T, 3H)
+        # (B, T, 3H) -> (B, T, 3, nh, hs) -> (3, B, nh, T, hs): q, k, v each (B, nh, T, hs)
         q, k, v = qkv.view(B, T, 3, self.n_head, H // self.n_head).permute(2, 0, 3, 1, 4)
         if mask is not None and mask.dtype != q.dtype:  # under autocast q is bf16 while the mask was built in fp32
             mask = mask.to(q.dtype)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.attn_dropout if self.training else 0.0)
-        y = y.transpose(1, 2).reshape(B, T, H)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,  # mask (B, 1, 1, T) broadcasts over nh, T
+                                           dropout_p=self.attn_dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, H)  # (B, T, nh, hs) -> (B, T, H): the heads side by side
         if packing is None:
-            return self.LayerNorm(h + self.dropout(self.dense(y)))
-        return self.LayerNorm(h + packing.dropout(self.dropout, self.dense(packing.unpad(y))))
+            return self.LayerNorm(h + self.dropout(self.dense(y)))  # (B, T, H)
+        return self.LayerNorm(h + packing.dropout(self.dropout, self.dense(packing.unpad(y))))  # (N, H)
 
 
 class FeedForward(nn.Module):

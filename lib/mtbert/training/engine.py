@@ -131,7 +131,7 @@ def layerwise_lrs(model: MultitaskBert, lr: float, decay: float) -> dict[str, fl
     return out
 
 
-def make_optimizer(model: MultitaskBert, cfg: RunConfig, device) -> torch.optim.Optimizer:
+def make_optimizer(model: MultitaskBert, cfg: RunConfig) -> torch.optim.Optimizer:
     params = dict(model.named_parameters())
     if cfg.mode == "pretrain":
         lrs = {n: cfg.lr for n in params if not n.startswith("encoder.")}
@@ -454,7 +454,7 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
     dev = {t: R.data(t, "dev", cfg.cap("n_dev", t)) for t in cfg.eval_tasks}
     for td in list(train.values()) + list(dev.values()):
         R.cache_features(td)
-    opt = make_optimizer(model, cfg, device)
+    opt = make_optimizer(model, cfg)
     sched = make_scheduler(opt, cfg, cfg.epochs * len(epoch_plan(train, cfg, 0)))
 
     ckdir = S.checkpoints_dir

@@ -192,8 +192,6 @@ class Profile:
 PROFILES = {
     "smoke": Profile("smoke", 1, {"sst": 48, "cfimdb": 16, "quora": 48, "sts": 48}, 48, 32, 32, 16,
                      "seconds per experiment; checks that everything runs (CI)"),
-    # Sized so that the whole registry trains in under 20 minutes on a 2-core CPU; CFIMDB reviews are ~10x
-    # longer than the other sentences, so its caps are smaller.
     # Sized so that every experiment with 3 seeds trains in about 30 minutes on a 2-core CPU and every task
     # learns above its trivial baseline: with the paper's learning rates, a Quora head needs hundreds of steps
     # (full profile: 0.67 dev after 442 steps), so this profile takes 10x larger steps and batches of 8.

@@ -36,10 +36,6 @@ SPLITS = ("dev", "test", "test-student")
 LEADERBOARD_TASKS = ("sst", "sts", "cfimdb")  # quora-test-student.csv is not in the data mirror
 
 
-class MissingCheckpoint(MtbertError):
-    pass
-
-
 def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
     """P(positive review) from SST's 5-class logits: classes 3 and 4, plus half of the neutral class 2."""
     e = np.exp(logits - logits.max(1, keepdims=True))
