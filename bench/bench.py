@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # run from a plain checkout too (mtbert not pip-installed)
 
-try:  # mtbert.train imports tqdm for its progress bar; the benchmark never shows one
+try:  # mtbert.training.engine imports tqdm for its progress bar; the benchmark never shows one
     import tqdm.auto  # noqa: F401
 except ImportError:
     _tq = types.ModuleType("tqdm.auto")

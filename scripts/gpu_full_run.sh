@@ -33,7 +33,7 @@ timeout "$RUN_BUDGET" $PY -m mtbert run $RUN_ARGS --profile "$PROFILE" --jobs "$
 echo "runs: $(( $(date +%s) - start ))s, exit ${PIPESTATUS[0]}" | tee -a "$OUT/run.log"
 $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
 # Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.
-$PY -c "import sys; from mtbert.settings import Settings; from mtbert.train import save_partials; print(*save_partials(Settings.resolve(profile=sys.argv[1])), sep='\n')" \
+$PY -c "import sys; from mtbert.settings import Settings; from mtbert.training.engine import save_partials; print(*save_partials(Settings.resolve(profile=sys.argv[1])), sep='\n')" \
   "$PROFILE" 2>&1 | sed 's/^/partial: /' | tee -a "$OUT/run.log"
 # Seed ensembles of rows trained here (their checkpoints stay on this machine), e.g. ENSEMBLE="beyond_best":
 # leaderboard files of the averaged seeds and CFIMDB from the SST head, into predictions/<profile>/<row>__ensemble/.

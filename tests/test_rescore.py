@@ -1,5 +1,5 @@
 """Re-predicting stored runs from their best checkpoints, CFIMDB from the SST head, and seed ensembles
-(lib/mtbert/rescore.py, `python -m mtbert predict`)."""
+(lib/mtbert/training/repredict.py, `python -m mtbert predict`)."""
 from __future__ import annotations
 
 import numpy as np

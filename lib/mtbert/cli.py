@@ -1,4 +1,4 @@
-"""Command line: `python -m mtbert {data,list,run,status,report}` (also installed as `mtbert`).
+"""Command line: `python -m mtbert {data,list,run,predict,status,report}` (also installed as `mtbert`).
 
 This is one of the two edges where settings are resolved (the other is `mtbert.notebook`): flags first, then
 the environment variables of `mtbert.settings.SPEC`, then the defaults. Errors a user can fix are printed as

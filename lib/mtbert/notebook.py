@@ -3,7 +3,7 @@
 Every notebook calls `setup(...)` with its parameters right after its parameters cell. Parameters left at None
 fall back to the environment variables of `mtbert.settings.SPEC` (e.g. MTBERT_PROFILE=smoke under nbval),
 then to the defaults. `setup` also shows the preamble every notebook shares (setup + differences from the
-paper), written once in lib/mtbert/text/.
+paper), written once in lib/mtbert/report/text/.
 """
 from __future__ import annotations
 

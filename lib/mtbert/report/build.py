@@ -7,7 +7,7 @@ and export one self-contained HTML report. Everything goes under the profile's f
 * report/<profile>/report.html    - the five notebooks as one reader-friendly page (code hidden,
                                     images embedded), opened by a setup section
 
-The prose of the report lives in Markdown files under lib/mtbert/text/ and in the notebooks.
+The prose of the report lives in Markdown files under lib/mtbert/report/text/ and in the notebooks.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ TEXT = Path(__file__).with_name("text")
 
 
 def text(name: str, **values) -> str:
-    """A Markdown file of lib/mtbert/text/, with $placeholders filled in."""
+    """A Markdown file of lib/mtbert/report/text/, with $placeholders filled in."""
     return Template((TEXT / name).read_text()).substitute(**values)
 
 

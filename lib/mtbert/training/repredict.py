@@ -93,7 +93,7 @@ def _read(run_id: str, name: str, S: Settings) -> pd.DataFrame:
     p = S.predictions_dir / run_id / name
     if not p.exists():
         raise MtbertError(f"{p.relative_to(S.predictions_dir)} is missing under {S.predictions_dir}: "
-                          f"write it with python -m mtbert predict (see lib/mtbert/rescore.py)")
+                          f"write it with python -m mtbert predict (see lib/mtbert/training/repredict.py)")
     return pd.read_csv(p)
 
 
