@@ -14,8 +14,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from mtbert.data import datasets as D
+from mtbert.data.fetch import default_mirror, fetch_data
 from mtbert.errors import MtbertError, UsageError
-from mtbert.settings import PROFILE_NAMES, Settings
+from mtbert.results.store import load_result
+from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES, Settings
+from mtbert.training.experiments import CORE, PROFILES, REGISTRY, SUBMISSIONS, experiments_for, run_config
+
+# The subcommands that train, predict or render import their machinery (torch, pandas, jupyter) when they run,
+# so that `data`, `list` and `status` start in a fraction of a second.
 
 
 # -- settings flags shared by the subcommands --------------------------------------------------------------
@@ -55,7 +62,6 @@ def settings_from_args(args, environ=None) -> Settings:
 # -- subcommands -------------------------------------------------------------------------------------------
 
 def _names(args) -> list[str]:
-    from mtbert.training.experiments import CORE, REGISTRY, experiments_for
     names = list(args.names)
     for t in args.table or []:
         names += experiments_for(t)
@@ -83,9 +89,7 @@ def _overrides(pairs) -> dict:
 
 
 def cmd_run(args, S: Settings) -> int:
-    from mtbert.training.experiments import SUBMISSIONS, run_config
-    from mtbert.settings import DEFAULT_SEED
-    from mtbert.training.engine import run
+    from mtbert.training.engine import run  # heavy: torch
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     names = _names(args)
@@ -125,7 +129,6 @@ def cmd_run(args, S: Settings) -> int:
 
 
 def cmd_list(args, S=None) -> int:
-    from mtbert.training.experiments import PROFILES, REGISTRY
     for n, e in REGISTRY.items():
         print(f"{n:26s} tables {','.join(e.tables):6s} {e.description}")
     print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
@@ -133,8 +136,6 @@ def cmd_list(args, S=None) -> int:
 
 
 def cmd_status(args, S: Settings) -> int:
-    from mtbert.training.experiments import REGISTRY
-    from mtbert.results.store import load_result
     for n in REGISTRY:
         r = load_result(n, S)
         print(f"{n:26s} " + (f"dev {json.dumps({k: round(v, 3) for k, v in r['dev'].items()})}" if r else "-"))
@@ -144,8 +145,7 @@ def cmd_status(args, S: Settings) -> int:
 def cmd_predict(args, S: Settings) -> int:
     """Re-predict stored runs from their best checkpoints (test-student raw outputs, CFIMDB from the SST head)
     and, with --ensemble, average the seeds into predictions/<profile>/<name>__ensemble/."""
-    from mtbert.training import repredict as rescore
-    from mtbert.training.experiments import REGISTRY
+    from mtbert.training import repredict as rescore  # heavy: torch
     if args.name not in REGISTRY:
         raise UsageError(f"unknown experiment {args.name!r}; valid: {', '.join(REGISTRY)}")
     for s in S.seeds:
@@ -161,13 +161,11 @@ def cmd_predict(args, S: Settings) -> int:
 
 
 def cmd_report(args, S: Settings) -> int:
-    from mtbert.report.build import main as report_main
+    from mtbert.report.build import main as report_main  # heavy: torch, pandas, scipy, matplotlib
     return report_main(S)
 
 
 def cmd_data(args, S=None) -> int:
-    from mtbert.data import datasets as D
-    from mtbert.data.fetch import default_mirror, fetch_data
     environ = os.environ
     dest = args.dest or environ.get("MTBERT_DATA_DIR") or None
     mirror = args.mirror or environ.get("MTBERT_DATA_MIRROR") or default_mirror()

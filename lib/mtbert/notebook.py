@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from mtbert.report.build import preamble_markdown
 from mtbert.settings import Settings
 
 
@@ -18,14 +19,12 @@ def setup(profile=None, encoder=None, seeds=None, data_dir=None, device=None, st
                          device=device, store_root=store_dir, output_root=output_dir, train=train)
     theme()
     if show:
-        from IPython.display import Markdown, display
-
-        from mtbert.report.build import preamble_markdown
+        from IPython.display import Markdown, display  # only inside a notebook kernel
         display(Markdown(preamble_markdown(S)))
     return S
 
 
 def theme() -> None:
     """One look for every figure: seaborn's whitegrid theme, inline PNGs at a readable size."""
-    import seaborn as sns
+    import seaborn as sns  # heavy: matplotlib
     sns.set_theme(style="whitegrid", context="notebook")

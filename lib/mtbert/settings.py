@@ -124,7 +124,7 @@ class Settings:
             close = difflib.get_close_matches(str(profile), PROFILE_NAMES, 1)
             raise UsageError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}"
                              + (f" (did you mean {close[0]!r}?)" if close else ""))
-        from mtbert.model.checkpoint import canonical_encoder
+        from mtbert.model.checkpoint import canonical_encoder  # heavy (torch): settings load first, at the edges
         device = check_device(str(v.get("device") or "auto"))
         out = dict(
             profile=profile,
@@ -144,7 +144,7 @@ class Settings:
 
 
 def default_profile() -> str:
-    import torch
+    import torch  # heavy: imported only when a profile or device has to be resolved
     return "full" if torch.cuda.is_available() else "quick"
 
 
@@ -183,7 +183,7 @@ def parse_seeds(seeds) -> tuple[int, ...]:
 
 def check_device(device: str) -> str:
     """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', and available on this machine."""
-    import torch
+    import torch  # heavy: see default_profile
     d = device.strip().lower()
     if d in ("auto", "cpu"):
         return d

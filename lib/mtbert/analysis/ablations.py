@@ -20,12 +20,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from mtbert.results import store
-from mtbert.errors import MtbertError
-from mtbert.training.experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
+from mtbert.analysis.claims import Claim, evaluate
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
-from mtbert.training.predictions import PREFIX
+from mtbert.analysis.tables import paper_tables
+from mtbert.errors import MtbertError
+from mtbert.results import store
 from mtbert.settings import Settings
+from mtbert.training.experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
+from mtbert.training.predictions import PREFIX
+from mtbert.training.search import grid, point_id, stored_point
 
 PAPER_RECIPE = "submission2"
 BEST = "beyond_best"
@@ -221,7 +224,6 @@ def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B")
 
 def search_table(S: Settings) -> pd.DataFrame:
     """The stored points of the CPU-scale search: their fields, dev (and held-out test) scores, wall time."""
-    from mtbert.training.search import grid, point_id, stored_point
     out = []
     for p in grid():
         r = stored_point(p, S)
@@ -268,7 +270,6 @@ def targets_table(S: Settings) -> pd.DataFrame:
     """The paper's bert-base test scores (submission 2, leaderboard test), the targets set for the
     beyond-the-paper work, the paper's recipe
     as we ran it, the best row (selected on dev) and its ensemble: held-out test, per task."""
-    from mtbert.analysis.tables import paper_tables
     pt = paper_tables()
     pt = pt[(pt["table"].astype(str) == "5") & pt["variant"].str.startswith("submission 2")]
     key = {"SST": "sst", "Quora": "quora", "STS": "sts", "all": "overall"}
@@ -315,7 +316,6 @@ def differences_table(S: Settings, table: str = "B1", split: str = "test") -> pd
     interval, p and verdict, computed as the claims of the paper are (claims.evaluate: paired bootstrap and
     permutation test over the same examples where per-example outputs are stored, the overall score with its
     three tasks resampled independently)."""
-    from mtbert.analysis.claims import Claim, evaluate
     base = recipe(table)
     if not store.stored_seeds(base, S):
         return pd.DataFrame(columns=["configuration", "task", "n", "ours", "difference [95% CI]", "p", "verdict"])

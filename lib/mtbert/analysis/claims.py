@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from mtbert.results import store
 from mtbert.analysis import stats as st
+from mtbert.data import datasets as D
+from mtbert.results import store
 from mtbert.settings import Settings
 
 TASK_NAME = {"sst": "SST", "cfimdb": "CFIMDB", "quora": "Quora", "sts": "STS", "overall": "overall"}
@@ -215,7 +216,6 @@ def _chance(A, c: Claim, S: Settings) -> float:
     if isinstance(A, st.Arm):
         g = np.asarray(A.gold)
     else:  # no per-example outputs: the class balance of the split's file
-        from mtbert.data import datasets as D
         g = D.load(c.task, c.split, S.data_dir).labels
     p = float(np.mean(g == np.bincount(g.astype(int)).argmax()))
     return p

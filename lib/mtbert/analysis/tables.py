@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtbert.analysis.claims import metric_interval
 from mtbert.results import store
 from mtbert.training.experiments import FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS, experiments_for
 from mtbert.settings import DEFAULT_SEED, Settings
@@ -61,7 +62,6 @@ def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame
     """One paper table ("1".."5"): each paper row with our number (the mean over every stored seed of the
     experiment, and the settings' seeds for the submissions), its standard deviation over seeds and the number of
     seeds, the difference to the paper, and (intervals=True) a 95% interval of our number (mtbert.analysis.claims)."""
-    from mtbert.analysis.claims import metric_interval
     table = str(table)
     out = []
     for _, row in paper_rows(table).iterrows():

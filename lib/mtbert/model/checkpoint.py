@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from mtbert.errors import MtbertError
 
+import difflib
 import json
 import os
 import re
+import shutil
+import threading
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from mtbert.model.encoder import BertConfig, BertModel
 
@@ -51,8 +55,6 @@ def _alias_typo(name: str) -> str | None:
     """The alias that `name` is a near-miss of, else None: a typo of 'default' ('defualt', 'Default', 'dafault'),
     or an alias written with other case or punctuation ('ALL-MiniLM-L6-V2', 'all_minilm_l6_v2'). Other models of
     the same family ('all-MiniLM-L12-v2') are not near-misses."""
-    import difflib
-
     def norm(x):
         return "".join(c for c in x.lower() if c.isalnum())
     n = norm(name)
@@ -69,9 +71,7 @@ def _alias_typo(name: str) -> str | None:
 def _hub_download(name: str, timeout: float) -> Path:
     """snapshot_download with a deadline: a cached copy first (no network), else the hub, in a daemon thread
     that is abandoned after `timeout` seconds (a server that accepts and never answers cannot hang the run)."""
-    import threading
-
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download  # optional: only hub ids need it
     try:
         return Path(snapshot_download(name, allow_patterns=HUB_FILES, local_files_only=True))
     except Exception:  # not cached: go online
@@ -152,7 +152,6 @@ def weights_file(ckpt_dir: Path) -> Path:
 def read_state_dict(ckpt_dir: Path) -> dict[str, torch.Tensor]:
     st, pt = ckpt_dir / "model.safetensors", ckpt_dir / "pytorch_model.bin"
     if st.exists():
-        from safetensors.torch import load_file
         try:
             return load_file(str(st))
         except Exception as e:  # truncated / not a safetensors file
@@ -251,7 +250,6 @@ def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_
 
 def save_encoder(model: BertModel, out_dir, vocab_file=None, dtype: torch.dtype | None = None) -> Path:
     """Write config.json + model.safetensors with Hugging Face names (and copy vocab.txt), so any BERT tool reads it."""
-    from safetensors.torch import save_file
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2))
@@ -260,7 +258,6 @@ def save_encoder(model: BertModel, out_dir, vocab_file=None, dtype: torch.dtype 
         sd = {k: v.to(dtype) for k, v in sd.items()}
     save_file(sd, str(out / "model.safetensors"))
     if vocab_file is not None:
-        import shutil
         shutil.copy(vocab_file, out / "vocab.txt")
         tok_cfg = Path(vocab_file).with_name("tokenizer_config.json")
         if tok_cfg.exists():

@@ -16,13 +16,21 @@ import json
 import subprocess
 import sys
 import time
+from html import escape
 from pathlib import Path
 from string import Template
 
+from mtbert.analysis import ablations as beyond
+from mtbert.analysis import claims as C
+from mtbert.analysis import stats as st
+from mtbert.analysis.tables import _markdown, paper_table, runs_table
 from mtbert.data import datasets as D
 from mtbert.results import store
-from mtbert.training.experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
+from mtbert.training.engine import run
+from mtbert.training.experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS, experiments_for
+
+# papermill, nbformat, nbconvert and jupyter_client (slow to import) are imported by the steps that use them
 
 NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "04_cosine.ipynb",
              "05_analysis.ipynb", "06_beyond.ipynb")
@@ -135,12 +143,10 @@ def choices(profile: str) -> dict:
 
 
 def _md_table(df) -> str:
-    from mtbert.analysis.tables import _markdown
     return _markdown(df)
 
 
 def headline_markdown(S: Settings) -> str:
-    from mtbert.analysis.tables import paper_table
     t5 = paper_table("5", S)
     t5 = t5.assign(submission=t5["variant"].str.extract(r"^(submission \d)")[0])
     view = t5[["submission", "dataset", "paper", "ours (mean ± std, n)", "95% CI", "diff"]]
@@ -168,8 +174,6 @@ def reading_markdown(cl) -> str:
 
 def beyond_markdown(S: Settings) -> str:
     """The beyond-the-paper rows stored for this profile (section 6): table B1 (one epoch), table B, the targets."""
-    from mtbert.analysis import ablations as beyond
-    from mtbert.training.experiments import experiments_for
     out = []
     for table, what in (("B1", "one epoch at full data"), ("B", "the profile's epochs")):
         names = experiments_for(table)
@@ -198,9 +202,6 @@ def _scale_note(S: Settings) -> str:
 def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) -> str:
     """The report's opening: findings (headline numbers, the claims table, our reading), then the setup of the
     run (profile, encoder, data, device, seeds, wall times, differences, choices)."""
-    from mtbert.analysis import claims as C
-    from mtbert.analysis import stats as st
-    from mtbert.analysis.tables import runs_table
     runs = runs_table(S)
     cl = C.claims_table(S) if cl is None else cl
     r = _any_result(S)
@@ -261,7 +262,6 @@ def conclusion_markdown(S: Settings, cl) -> str:
 
 def train_all(S: Settings, force=False) -> None:
     """Run (or load) every experiment of the registry; submissions once per seed."""
-    from mtbert.training.engine import run
     jobs = [(n, s) for n in CORE for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
     t0 = time.time()
     for i, (n, s) in enumerate(jobs, 1):
@@ -319,13 +319,12 @@ def execute(S: Settings) -> dict:
 def _with_alt(output):
     """An image output with alternative text (from its metadata) as an HTML <img>, so the exported report keeps
     the text; nbconvert's lab template drops it."""
-    import html
     from nbformat.v4 import new_output
     data = output.get("data", {})
     alt = (output.get("metadata", {}).get("image/png") or {}).get("alt") or output.get("metadata", {}).get("alt")
     if "image/png" not in data or not alt:
         return output
-    tag = f'<img src="data:image/png;base64,{data["image/png"].strip()}" alt="{html.escape(alt)}">'
+    tag = f'<img src="data:image/png;base64,{data["image/png"].strip()}" alt="{escape(alt)}">'
     return new_output("display_data", data={"text/html": tag})
 
 
@@ -378,8 +377,7 @@ def build(S: Settings) -> Path:
     print(f"== executing notebooks into {S.report_dir}", flush=True)
     times = execute(S)
     title = f"Multitask BERT reproduction report (profile {S.profile})"
-    from mtbert.analysis.claims import claims_table
-    cl = claims_table(S)
+    cl = C.claims_table(S)
     intro = summary_markdown(S, times, time.time() - t0, cl)
     nb = combine([S.report_dir / n for n in NOTEBOOKS], intro, title, conclusion_markdown(S, cl))
     html = export_html(nb, S.report_dir / "report.html", title)

@@ -8,6 +8,8 @@ import platform
 import re
 from pathlib import Path
 
+import numpy
+
 from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
 # the store's writers, for every module that writes results
@@ -82,8 +84,7 @@ def read_result(path) -> dict:
 
 
 def environment(device) -> dict:
-    import numpy
-    import tokenizers
+    import tokenizers  # heavy: only a training run records its environment
     import torch
     env = {"python": platform.python_version(), "torch": torch.__version__, "tokenizers": tokenizers.__version__,
            "numpy": numpy.__version__, "platform": platform.platform(), "device": str(device),
