@@ -206,6 +206,8 @@ def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConf
         guard.batch(t, loss_value, epoch, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         opt.step()
         if sched is not None:
             sched.step()
