@@ -1,4 +1,4 @@
-"""Predictions of a stored run from its saved best checkpoint, and of a seed ensemble (issue 12).
+"""Predictions of a stored run from its saved best checkpoint, and of a seed ensemble.
 
     python -m mtbert predict NAME [--seeds S ...] [--profile P] [--ensemble]
 

@@ -1,4 +1,4 @@
-"""A small, resumable search over the beyond-the-paper recipe options at CPU scale (issue 12).
+"""A small, resumable search over the beyond-the-paper recipe options at CPU scale.
 
     python -m mtbert.training.search [--budget-s 1200] [--max-points N] [--dry-run]
 
@@ -90,7 +90,7 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
         r = store.read_result(path)
         cfg = config_of(p, scale)
         if r.get("config_hash") == cfg.hash():
-            from mtbert.data import identity as datahash  # current only for the same data files (issue 13
+            from mtbert.data import identity as datahash  # current only for the same data files
             if (r.get("data") or {}).get("files") == datahash.current(cfg, S.data_dir):
                 return r
     return None
