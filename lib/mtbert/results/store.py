@@ -1,11 +1,13 @@
 """The results store: reading and writing run results (one JSON per run), written atomically
-(`mtbert.results.atomic`: a crash never leaves half a file). Where the store lives is a setting (`Settings.store_root`); tables, figures, the report
-and the tests read results through this module, never through the training engine."""
+(`mtbert.results.atomic`: a crash never leaves half a file). Where the store lives is a setting
+(`Settings.store_root`); tables, figures, the report and the tests read results through this module, never
+through the training engine."""
 from __future__ import annotations
 
 import json
 import platform
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy
@@ -14,8 +16,30 @@ from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
 # the store's writers, for every module that writes results
 from mtbert.results.atomic import read_json, remove_stale_tmp, torch_save, write_json, write_text  # noqa: F401
-from mtbert.training.experiments import DEFAULT_SEED, RunConfig, run_config
-from mtbert.settings import Settings
+from mtbert.settings import DEFAULT_SEED, Settings
+from mtbert.training.config import RunConfig
+from mtbert.training.experiments import run_config
+
+
+@dataclass
+class RunOutput:
+    """What a finished training run hands to the store: its result record and the prediction files it names
+    ({path relative to the store root: text}). A worker that trains returns one; the driver saves it."""
+    record: dict
+    files: dict = field(default_factory=dict)
+
+
+def save_run(S: Settings, output: RunOutput, path=None) -> dict:
+    """Write a run's prediction files, then its record at `path` (default: results/<profile>/<run_id>.json).
+    The record goes last: a run counts as stored only once every file it names is on disk."""
+    root = Path(S.store_root)
+    for rel, text in output.files.items():
+        p = Path(rel)
+        if p.is_absolute() or ".." in p.parts:
+            raise MtbertError(f"run {output.record.get('run_id')}: prediction file {rel!r} is outside the store")
+        write_text(root / p, text)
+    write_json(path if path is not None else S.results_dir / f"{output.record['run_id']}.json", output.record)
+    return output.record
 
 
 def result_path(cfg: RunConfig, S: Settings) -> Path:

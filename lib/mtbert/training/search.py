@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from mtbert.results import store
+from mtbert.training.engine import train_run
 from mtbert.training.experiments import run_config
 from mtbert.settings import Settings, repo_root
 
@@ -97,7 +98,6 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
 
 def run_point(p: dict, S: Settings, scale: dict | None = None) -> tuple[dict, bool]:
     """(result, trained) of one grid point: the stored result when there is one, else train it and store it."""
-    from mtbert.training.engine import _train, resolve_device
     r = stored_point(p, S, scale)
     if r is not None:
         return r, False
@@ -105,10 +105,9 @@ def run_point(p: dict, S: Settings, scale: dict | None = None) -> tuple[dict, bo
     path = search_dir(S) / f"{point_id(p)}.json"
     # checkpoints of the search stay apart from the profile's own (run ids repeat across points)
     St = S.replace(store_root=Path(S.store_root) / "checkpoints" / "search")
-    r = _train(cfg, St, resolve_device(S.device), path, False, None)
-    r["search_point"] = {"id": point_id(p), **p}
-    store.write_json(path, r)
-    return r, True
+    out = train_run(cfg, St)
+    out.record["search_point"] = {"id": point_id(p), **p}
+    return store.save_run(St, out, path), True
 
 
 def results(S: Settings, scale: dict | None = None) -> list[dict]:
