@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "lib"
 
@@ -111,6 +113,7 @@ print("FAILED", " ".join(failed))
 """
 
 
+@pytest.mark.slow  # a fresh interpreter loading torch, pandas, scipy and matplotlib: about 7 s of CPU
 def test_every_module_imports_on_its_own():
     modules = module_files()
     names = sorted(m for m in modules if not m.endswith(".__main__"))  # __main__ runs the command line
