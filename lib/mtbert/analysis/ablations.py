@@ -239,8 +239,8 @@ def search_table(S: Settings) -> pd.DataFrame:
 
 # -- against the targets ------------------------------------------------------------------------------------
 
-# The targets set for the beyond-the-paper work (held-out test split, mean of 3 seeds, full data): every task at or above the paper's
-# bert-base leaderboard test score of submission 2, with an encoder five times smaller.
+# The targets set for the beyond-the-paper work (held-out test split, mean of 3 seeds, full data): every task
+# at or above the paper's bert-base leaderboard test score of submission 2, with an encoder five times smaller.
 TARGETS = {"sst": 0.52, "quora": 0.86, "sts": 0.88, "overall": 0.78}
 
 
@@ -268,8 +268,8 @@ def best_configuration(S: Settings) -> str | None:
 
 def targets_table(S: Settings) -> pd.DataFrame:
     """The paper's bert-base test scores (submission 2, leaderboard test), the targets set for the
-    beyond-the-paper work, the paper's recipe
-    as we ran it, the best row (selected on dev) and its ensemble: held-out test, per task."""
+    beyond-the-paper work, the paper's recipe as we ran it, the best row (selected on dev) and its ensemble:
+    held-out test, per task."""
     pt = paper_tables()
     pt = pt[(pt["table"].astype(str) == "5") & pt["variant"].str.startswith("submission 2")]
     key = {"SST": "sst", "Quora": "quora", "STS": "sts", "all": "overall"}
