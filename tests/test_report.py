@@ -40,6 +40,7 @@ def _text(h: str) -> str:
 
 
 @pytest.mark.report
+@pytest.mark.notebook
 def test_title_and_setup_section(report):
     _, h = report
     assert "<title>Multitask BERT reproduction report (profile smoke)</title>" in h
@@ -50,6 +51,7 @@ def test_title_and_setup_section(report):
 
 
 @pytest.mark.report
+@pytest.mark.notebook
 def test_all_tables_and_paper_rows(report):
     out, h = report
     t = _text(h)
@@ -64,6 +66,7 @@ def test_all_tables_and_paper_rows(report):
 
 
 @pytest.mark.report
+@pytest.mark.notebook
 def test_no_code_and_checks_run_but_hidden(report):
     out, h = report
     assert "import torch" not in h and "paper_table(" not in h, "code cells should be hidden"
@@ -73,6 +76,7 @@ def test_no_code_and_checks_run_but_hidden(report):
 
 
 @pytest.mark.report
+@pytest.mark.notebook
 def test_training_curves_embedded(report):
     out, h = report
     assert h.count("data:image/png;base64,") >= 9
@@ -87,6 +91,7 @@ def test_training_curves_embedded(report):
 
 
 @pytest.mark.report
+@pytest.mark.notebook
 def test_executed_notebooks_hold_no_machine_path(report):
     out, _ = report
     for nb in (out / "report" / "smoke").glob("*.ipynb"):
@@ -108,6 +113,7 @@ def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.report
+@pytest.mark.notebook
 def test_reads_like_a_paper(report):
     """Findings first (headline numbers, the claims table with verdicts), the five sections, a conclusion; the
     contents list links to unique headings; every image has alternative text."""
