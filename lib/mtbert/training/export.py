@@ -32,7 +32,7 @@ from mtbert.model.checkpoint import DEFAULT_ENCODER, save_encoder
 from mtbert.model.heads import N_CLASSES, MultitaskBert
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings
-from mtbert.training.experiments import RunConfig
+from mtbert.training.experiments import RunConfig, run_command
 from mtbert.training.repredict import load_run
 
 HEADS_FORMAT = "mtbert-heads/1"
@@ -47,6 +47,9 @@ ENCODING = {"single": "u is the pooled embedding of [CLS] s [SEP]",
             "bi": "u and v are the pooled embeddings of the pair's two sentences, each encoded on its own",
             "cross": "z is the pooled embedding of the pair as one sequence [CLS] a [SEP] b [SEP], token_type_ids 0 "
                      "up to the first [SEP] inclusive, 1 after it"}
+# what training did to the data files' text before tokenising it (mtbert.data.datasets)
+PREPROCESSING = {"single": "lowercase, then strip surrounding whitespace",
+                 "pair": "lowercase; a space before each '.', '?', ',' and \"'\"; runs of whitespace made one space"}
 LIMITS = (
     "The base encoder, all-MiniLM-L6-v2 (sentence-transformers), was contrastively trained on about a billion "
     "sentence pairs, paraphrase data among them, Quora duplicate questions included: its Quora and STS numbers "
@@ -104,12 +107,15 @@ def heads_spec(model: MultitaskBert, cfg: RunConfig) -> list[dict]:
     return heads
 
 
+def export_command(name: str, profile: str, seed: int = DEFAULT_SEED, out: str = "DIR") -> str:
+    seeds = "" if seed == DEFAULT_SEED else f" --seeds {seed}"
+    return f"python -m mtbert export {name} --profile {profile}{seeds} --out {out}"
+
+
 def model_card(cfg: RunConfig, result: dict, files: dict[str, str], out_name: str) -> str:
     enc = result["encoder"]
     enc_name = DEFAULT_ENCODER if enc["name"] == "default" else enc["name"]
-    seeds = "" if cfg.seed == DEFAULT_SEED else f" --seeds {cfg.seed}"
-    train_cmd = f"python -m mtbert run {cfg.experiment} --profile {cfg.profile}{seeds}" + (" --seeds-all" if seeds else "")
-    export_cmd = f"python -m mtbert export {cfg.experiment} --profile {cfg.profile}{seeds} --out {out_name}"
+    train_cmd = run_command(cfg.experiment, cfg.profile, [cfg.seed])
     tasks = [t for t in ("sst", "quora", "sts", "cfimdb", "overall") if t in result["test"]]
     score_rows = [f"| {split} | " + " | ".join(f"{result[split][t]:.3f}" if t in result[split] else "-" for t in tasks)
                   + " |" for split in ("dev", "test")]
@@ -132,7 +138,8 @@ def model_card(cfg: RunConfig, result: dict, files: dict[str, str], out_name: st
         f"tok, enc = AutoTokenizer.from_pretrained(\"{out_name}\"), AutoModel.from_pretrained(\"{out_name}\")",
         "```", "",
         "`heads.safetensors` holds the task heads; `heads.json` says, per head, how to pool the encoder's "
-        "`last_hidden_state`, which features it reads and how its output becomes a prediction.",
+        "`last_hidden_state`, which features it reads and how its output becomes a prediction, and how training "
+        "preprocessed the text (lowercased; pairs with a space before punctuation).",
         "", "## Scores", "",
         "Dev and held-out test (SST, Quora, CFIMDB: accuracy; STS: Pearson r; overall = (SST + Quora + (r + 1) / 2) / 3):",
         "", "| split | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks), *score_rows,
@@ -147,8 +154,10 @@ def model_card(cfg: RunConfig, result: dict, files: dict[str, str], out_name: st
         "", "## Files", "", "| file | sha256 |", "|---|---|",
         *[f"| `{name}` | `{sha}` |" for name, sha in files.items()],
         "", "## Limits", "", LIMITS,
-        "", "## Reproduce", "", "```bash", train_cmd, export_cmd, "```", "",
-        "(checkpoints are not committed: without `checkpoints/<profile>/<run_id>.best.pt`, train with `--force`.)", ""])
+        "", "## Reproduce", "", "```bash", train_cmd, export_command(cfg.experiment, cfg.profile, cfg.seed, out_name),
+        "```", "",
+        f"Checkpoints are not committed: where `checkpoints/{cfg.profile}/{cfg.run_id}.best.pt` is missing, add `--force` "
+        "to the run command (it re-trains the stored run).", ""])
 
 
 def _usual_permissions(folder: Path) -> None:
@@ -175,7 +184,8 @@ def export(name: str, S: Settings, seed: int, out, force: bool = False) -> dict:
         save_encoder(R.model.encoder, tmp, vocab_file=R.ckpt_dir / "vocab.txt")
         spec = {"format": HEADS_FORMAT, "run_id": cfg.run_id, "experiment": cfg.experiment, "profile": cfg.profile,
                 "seed": cfg.seed, "max_length": cfg.max_length, "heads": heads_spec(R.model, cfg),
-                "definitions": {"pooling": {cfg.pooling: POOLING[cfg.pooling]}, "encoding": ENCODING}}
+                "definitions": {"pooling": {cfg.pooling: POOLING[cfg.pooling]}, "encoding": ENCODING},
+                "preprocessing": PREPROCESSING}
         state = R.model.state_dict()
         save_file({t: state[t].detach().cpu().contiguous() for h in spec["heads"] for t in h["tensors"].values()},
                   str(tmp / "heads.safetensors"))
