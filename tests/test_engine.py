@@ -401,9 +401,8 @@ def test_invalid_values_fail_naming_the_field(monkeypatch, field, value):
         with pytest.raises(UsageError):
             T.run("t1_sst_pretrain", S, **overrides)
         from dataclasses import replace
-        from mtbert.training.experiments import _validate
         with pytest.raises(ValueError, match="mode"):
-            _validate(replace(run_config("t1_sst_pretrain", PROFILE), mode=value))
+            replace(run_config("t1_sst_pretrain", PROFILE), mode=value).validate()
         return
     with pytest.raises(ValueError, match=field):
         T.run("t1_sst_pretrain", S, **overrides)
