@@ -1,5 +1,6 @@
 """`python -m mtbert export`: a stored run's model as a Hugging Face checkpoint that transformers loads, with
-outputs equal to ours, and task heads that heads.json describes well enough to rebuild the stored predictions."""
+outputs equal to ours, and task heads that heads.json describes well enough to rebuild the stored predictions;
+and the Predictor that notebook 06's "Try it" section runs on typed sentences."""
 from __future__ import annotations
 
 import json
@@ -14,10 +15,12 @@ from safetensors.torch import load_file
 from mtbert.cli import main as cli_main
 from mtbert.data import datasets as D
 from mtbert.errors import MtbertError
+from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.training.engine import run
 from mtbert.training.export import export
 from mtbert.training.predictions import PREFIX
+from mtbert.training.predictor import Predictor, candidates, choose
 from mtbert.training.repredict import load_run
 
 transformers = pytest.importorskip("transformers")
@@ -171,3 +174,48 @@ def test_errors_name_the_fix(trained, exported, tmp_path, capsys):
     assert cli_main(["export", "submission2", "--profile", "smoke", "--store-dir", str(S.store_root),
                      "--seeds", "1", "2", "--out", str(tmp_path / "two")]) == 2
     assert "one seed" in capsys.readouterr().err
+
+
+@pytest.mark.training
+def test_predictor_on_typed_text_agrees_with_the_stored_test_outputs(trained):
+    S = trained
+    P = Predictor.from_stored("submission2", S)
+    outs = {"sst": None, "quora": None, "sts": None}
+    for task in outs:
+        stored = pd.read_csv(S.predictions_dir / "submission2" / f"{PREFIX[task]}-test-scores.csv", dtype={"id": str})
+        d = D.load(task, "test", S.data_dir)
+        row = {i: k for k, i in enumerate(d.ids)}
+        idx = [row[i] for i in stored["id"]][:12]
+        want = stored["pred"].to_numpy()[:12]
+        if task == "sst":
+            p = P.sentiment([d.sents[k].upper() for k in idx])  # typed text: preprocessing lowercases it
+            assert np.allclose(p.sum(1), 1) and (p.argmax(1) == want).all()
+        elif task == "quora":
+            p = P.paraphrase([d.sents1[k] for k in idx], [d.sents2[k] for k in idx])
+            assert ((p > 0.5).astype(int) == want).all() and ((p >= 0) & (p <= 1)).all()
+        else:
+            s = P.similarity([d.sents1[k] for k in idx], [d.sents2[k] for k in idx])
+            np.testing.assert_allclose(s, want, atol=1e-3)
+    table = P.pairs_table([("How do I learn Python?", "What is the best way to learn Python?")])
+    assert list(table.columns) == ["sentence 1", "sentence 2", "P(paraphrase)", "similarity (0-5)"]
+    with pytest.raises(MtbertError, match="in pairs"):
+        P.similarity(["one"], ["two", "three"])
+
+
+@pytest.mark.training
+def test_choose_takes_the_best_on_dev_and_falls_back_when_its_checkpoint_is_absent(trained, tmp_path):
+    S = trained
+    runs = candidates(S)
+    assert [n for n, _, _ in runs] == sorted(NAMES, key=lambda n: -store.load_result(n, S)["dev"]["overall"])
+    best, second = runs[0][0], runs[1][0]
+    assert choose(S).name == best and choose(S).notes == []
+    ck = S.checkpoints_dir / f"{best}.best.pt"
+    ck.rename(tmp_path / ck.name)
+    try:
+        c = choose(S)
+        assert c.name == second and f"run {best} --profile smoke" in c.notes[0] and "--force" in c.notes[0]
+    finally:
+        (tmp_path / ck.name).rename(ck)
+    empty = S.replace(store_root=tmp_path / "empty")
+    c = choose(empty)
+    assert c.predictor is None and "python -m mtbert run submission2 --profile smoke" in c.notes[0]

@@ -112,8 +112,11 @@ def export_command(name: str, profile: str, seed: int = DEFAULT_SEED, out: str =
     return f"python -m mtbert export {name} --profile {profile}{seeds} --out {out}"
 
 
-def model_card(cfg: RunConfig, result: dict, files: dict[str, str], out_name: str) -> str:
+def model_card(cfg: RunConfig, result: dict, heads: list[dict], files: dict[str, str], out_name: str) -> str:
     enc = result["encoder"]
+    names = {"sst": "SST", "quora": "Quora", "sts": "STS", "cfimdb": "CFIMDB"}
+    tasks_named = [names[h["task"]] for h in heads]
+    head_names = " and ".join(filter(None, [", ".join(tasks_named[:-1]), tasks_named[-1]]))
     enc_name = DEFAULT_ENCODER if enc["name"] == "default" else enc["name"]
     train_cmd = run_command(cfg.experiment, cfg.profile, [cfg.seed])
     tasks = [t for t in ("sst", "quora", "sts", "cfimdb", "overall") if t in result["test"]]
@@ -129,7 +132,7 @@ def model_card(cfg: RunConfig, result: dict, files: dict[str, str], out_name: st
         front.append("base_model: sentence-transformers/all-MiniLM-L6-v2")
     front.append("---")
     return "\n".join(front + [
-        "", f"# {cfg.run_id} (profile {cfg.profile}): multitask BERT encoder with SST, Quora and STS heads", scale,
+        "", f"# {cfg.run_id} (profile {cfg.profile}): a BERT encoder with {head_names} heads", scale,
         f"Experiment `{cfg.experiment}`: {result.get('description', '')}. Seed {cfg.seed}; the epoch with the best "
         f"mean dev score ({result['best_epoch']} of {cfg.epochs}) is the exported model. Pooling `{cfg.pooling}`, "
         f"Quora `{cfg.para_encoding}`-encoded, STS `{cfg.sts_encoding}`-encoded (see `heads.json`).",
@@ -191,7 +194,7 @@ def export(name: str, S: Settings, seed: int, out, force: bool = False) -> dict:
                   str(tmp / "heads.safetensors"))
         (tmp / "heads.json").write_text(json.dumps(spec, indent=1) + "\n")
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-        (tmp / "README.md").write_text(model_card(cfg, result, files, out.name))
+        (tmp / "README.md").write_text(model_card(cfg, result, spec["heads"], files, out.name))
         _usual_permissions(tmp)
         if out.is_dir():  # --force: replace the files an export writes, keep the rest
             for p in tmp.iterdir():
