@@ -156,6 +156,9 @@ class RunConfig:
                "'sqrt': the same number of steps per epoch, split between tasks in proportion to the square root "
                "of their (per-epoch) sizes, so the small STS set is revisited and the large Quora set subsampled "
                "(Stickland & Murray 2019)")
+    max_grad_norm: float | None = knob(
+        None, in_range(0, None, lo_open=True, none_ok=True), since="gradient clipping", label="gradient clipping",
+        choice="none (paper); max_grad_norm clips the global gradient norm to this value before each step")
 
     # Rules that tie two knobs together (each knob's own range is in its declaration).
     CROSS_RULES = (
