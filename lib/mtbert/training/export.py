@@ -32,7 +32,8 @@ from mtbert.model.checkpoint import DEFAULT_ENCODER, save_encoder
 from mtbert.model.heads import N_CLASSES, MultitaskBert
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings
-from mtbert.training.experiments import RunConfig, run_command
+from mtbert.training.config import RunConfig
+from mtbert.training.experiments import run_command
 from mtbert.training.repredict import load_run
 
 HEADS_FORMAT = "mtbert-heads/1"

@@ -21,10 +21,12 @@ from mtbert.data import datasets as D
 from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings
-from mtbert.training.engine import TaskData
-from mtbert.training.experiments import MULTI, REGISTRY, RunConfig, hardware, run_command, run_config
+from mtbert.training.batches import TaskData
+from mtbert.training.checkpoints import RunCheckpoints
+from mtbert.training.config import RunConfig
+from mtbert.training.experiments import MULTI, REGISTRY, hardware, run_command, run_config
 from mtbert.training.export import CLASS_NAMES
-from mtbert.training.repredict import best_checkpoint, load_run
+from mtbert.training.repredict import load_run
 
 SST_CLASSES = CLASS_NAMES["sst"]
 
@@ -140,8 +142,9 @@ def choose(S: Settings, fallback: str = "submission2") -> Choice:
     best_name, best_seed, best_dev = runs[0]
     notes = []
     for name, seed, dev in runs:
-        rid = run_config(name, S.profile, seed, S.encoder).run_id
-        if best_checkpoint(rid, S).exists():
+        cfg = run_config(name, S.profile, seed, S.encoder)
+        rid = cfg.run_id
+        if RunCheckpoints(cfg, S).best.exists():
             if name != best_name or seed != best_seed:
                 notes.append(f"Using `{rid}` (dev overall {dev:.3f}), the best stored run whose checkpoint is here.")
             return Choice(Predictor.from_stored(name, S, seed), name, seed, notes)

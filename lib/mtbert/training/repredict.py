@@ -27,6 +27,7 @@ from mtbert.data import identity as datahash
 from mtbert.results import store
 from mtbert.analysis.ablations import combine
 from mtbert.errors import MtbertError
+from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.experiments import run_config
 from mtbert.training.runner import Runner, resolve_device
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
@@ -48,18 +49,13 @@ def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
     return p[:, 3] + p[:, 4] + 0.5 * p[:, 2]
 
 
-def best_checkpoint(run_id: str, S: Settings):
-    """Where training keeps the weights of a run's selected (best-dev) epoch."""
-    return S.checkpoints_dir / f"{run_id}.best.pt"
-
-
 def load_run(name: str, S: Settings, seed: int):
     """(cfg, Runner with the run's selected model) of a stored run; errors name the missing piece and the fix."""
     cfg = run_config(name, S.profile, seed, S.encoder)
     if store.stored(cfg, S) is None:
         raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "
                           f"train it first: python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all")
-    ck = best_checkpoint(cfg.run_id, S)
+    ck = RunCheckpoints(cfg, S).best
     if not ck.exists():
         raise MtbertError(f"{ck.name} is not in {S.checkpoints_dir} (checkpoints are not committed): re-train the run "
                           f"with python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all --force")
