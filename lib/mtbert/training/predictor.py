@@ -139,21 +139,18 @@ def choose(S: Settings, fallback: str = "submission2") -> Choice:
         return Choice(None, notes=[
             f"No multitask run is stored for profile {S.profile}. Train one with `{run_command(fallback, S.profile)}` "
             f"({hardware(fallback, S.profile)}), then re-run this cell."])
-    best_name, best_seed, best_dev = runs[0]
     notes = []
     for name, seed, dev in runs:
         cfg = run_config(name, S.profile, seed, S.encoder)
-        rid = cfg.run_id
         if RunCheckpoints(cfg, S).best.exists():
-            if name != best_name or seed != best_seed:
-                notes.append(f"Using `{rid}` (dev overall {dev:.3f}), the best stored run whose checkpoint is here.")
+            if notes:  # fell back from the best run
+                notes.append(f"Using `{cfg.run_id}` (dev overall {dev:.3f}), the best stored run whose checkpoint is here.")
             return Choice(Predictor.from_stored(name, S, seed), name, seed, notes)
-        if not notes:
-            best_rid = run_config(best_name, S.profile, best_seed, S.encoder).run_id
+        if not notes:  # the best run by dev
             notes.append(
-                f"The best configuration by dev, `{best_rid}` (dev overall {best_dev:.3f}), has no checkpoint in "
+                f"The best configuration by dev, `{cfg.run_id}` (dev overall {dev:.3f}), has no checkpoint in "
                 f"checkpoints/{S.profile}/ (checkpoints are not committed): re-train it with "
-                f"`{run_command(best_name, S.profile, [best_seed], force=True)}` ({hardware(best_name, S.profile)}).")
+                f"`{run_command(name, S.profile, [seed], force=True)}` ({hardware(name, S.profile)}).")
     notes.append("No stored multitask run has its checkpoint on this machine, so there is no model to try; the "
                  "command above makes the best one.")
     return Choice(None, notes=notes)
