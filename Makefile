@@ -50,8 +50,10 @@ test: setup data
 # The tiers (markers registered in pyproject.toml): a fast loop for a small laptop, and each slow part alone.
 FAST := not training and not report and not notebook and not slow
 
+# One torch thread unless the caller sets OMP_NUM_THREADS: these tests run tiny tensors, where a second thread only
+# waits (on a loaded 2-core machine it doubled the CPU time).
 test-fast: setup data
-	$(VPY) -m pytest -q -m "$(FAST)" tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VPY) -m pytest -q -m "$(FAST)" tests
 
 test-train: setup data
 	$(VPY) -m pytest -q -m training tests
