@@ -18,14 +18,14 @@ import torch
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in kernels without ipywidgets
 
 from mtbert.data import datasets as D
-from mtbert.data.datasets import PAIR_TASKS
+from mtbert.data.tasks import TASKS, get_task
 from mtbert.data import identity as datahash
 from mtbert.results import store
 from mtbert.model.checkpoint import CheckpointError, load_encoder
 from mtbert.training.experiments import REGISTRY, RunConfig, run_config
 from mtbert.settings import Settings
-from mtbert.model.heads import N_CLASSES, MultitaskBert
-from mtbert.analysis.metrics import accuracy, aggregate, pearson, with_overall
+from mtbert.model.heads import MultitaskBert
+from mtbert.analysis.metrics import aggregate, task_metric, with_overall
 from mtbert.model.encoder import layer_index
 from mtbert.model.tokenizer import Tokenizer
 
@@ -94,7 +94,7 @@ def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | 
     if idx is not None:
         d = d.subset(idx)
     tok = _tokenizer(ckpt_dir, max_length)
-    if task in PAIR_TASKS:
+    if get_task(task).is_pair:
         a, b = tok.encode(d.sents1), tok.encode(d.sents2)
         lengths = np.maximum([len(x) for x in a], [len(x) for x in b])
     else:
@@ -182,9 +182,9 @@ class Runner:
         # encoder is launch-bound and the extra gathers/syncs cost more than the padding (bench/README.md).
         encoder.unpad = device.type == "cpu" and S.unpad
         self.tok = _tokenizer(str(self.ckpt_dir), cfg.max_length)
-        sentiment = tuple(t for t in cfg.eval_tasks if t in N_CLASSES)
-        self.model = MultitaskBert(encoder, cfg.pooling, cfg.dropout, cfg.para_head, cfg.sts_head,
-                                   sentiment, cfg.para_encoding, cfg.sts_encoding).to(device)
+        self.model = MultitaskBert(encoder=encoder, tasks=cfg.eval_tasks, pooling=cfg.pooling, dropout=cfg.dropout,
+                                   para_head=cfg.para_head, sts_head=cfg.sts_head,
+                                   para_encoding=cfg.para_encoding, sts_encoding=cfg.sts_encoding).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
         # bf16 autocast on CUDA; the amp setting forces it on or off (CPU rehearsals of the GPU path)
@@ -275,11 +275,11 @@ class Runner:
         inverse = np.argsort(order, kind="stable")  # back to the split's row order
         raw = np.concatenate(raws)[inverse] if raws else np.zeros(0)
         pred = np.concatenate(preds)[inverse] if preds else np.zeros(0)
-        return raw, (pred if td.task == "sts" else pred.astype(np.int64))
+        return raw, (pred if get_task(td.task).is_regression else pred.astype(np.int64))
 
 
 def metric(task: str, preds, labels) -> float:
-    return pearson(preds, labels) if task == "sts" else accuracy(preds, labels)
+    return task_metric(task, preds, labels)
 
 
 # -- the run ---------------------------------------------------------------------------------------------
@@ -346,7 +346,8 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
     `quora_per_epoch`), cut into length-grouped batches, then all batches shuffled together."""
     rng = np.random.default_rng([cfg.seed, epoch])
     plan = []
-    sizes = {t: min(cfg.quora_per_epoch, len(td)) if t == "quora" else len(td) for t, td in train.items()}
+    per_epoch = {t: getattr(cfg, o) for t in train if (o := get_task(t).per_epoch_option) is not None}
+    sizes = {t: min(per_epoch[t], len(td)) if t in per_epoch else len(td) for t, td in train.items()}
     if cfg.task_sampling == "sqrt":  # same number of steps, split between tasks by sqrt(size)
         steps = sum(-(-n // cfg.batch_size) for n in sizes.values())
         root = {t: np.sqrt(n) for t, n in sizes.items()}
@@ -355,7 +356,7 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
         if cfg.task_sampling == "sqrt":  # whole shuffled passes over the task's rows, cut to its share
             reps = -(-rows[t] // len(td))
             order = np.concatenate([rng.permutation(len(td)) for _ in range(reps)])[:rows[t]]
-        elif t == "quora":
+        elif t in per_epoch:
             order = rng.choice(len(td), sizes[t], replace=False)
         else:
             order = rng.permutation(len(td))
@@ -535,7 +536,8 @@ def _train(cfg: RunConfig, S: Settings, device, path, force, on_step, data_files
                     "hidden_size": enc.config.hidden_size,
                     "layers": enc.config.num_hidden_layers, "params": sum(p.numel() for p in enc.parameters())},
         "data": {
-            "quora_train": D.quora_train_info(data_dir) if "quora" in cfg.eval_tasks else None,
+            **{f"{t.name}_train": D.train_file_info(t.name, data_dir) if t.name in cfg.eval_tasks else None
+               for t in TASKS.values() if len(t.file_candidates("train")) > 1},  # which of its train files
             "sizes": {split: {t: len(td) for t, td in sets.items()}
                       for split, sets in (("train", train), ("dev", dev), ("test", test_sets))},
             "skipped_rows": {f"{t}/{td.split}": td.n_skipped for sets in (train, dev, test_sets)
