@@ -284,7 +284,8 @@ class RunConfig:
 
     def encoding(self, task: str) -> str:
         """'cross' or 'bi' for a pair task; 'bi' (one sentence) otherwise."""
-        return {"quora": self.para_encoding, "sts": self.sts_encoding}.get(task, "bi")
+        option = TASKS[task].encoding_option if task in TASKS else None  # its spec names the RunConfig field
+        return getattr(self, option) if option is not None else "bi"
 
     @property
     def run_id(self) -> str:
@@ -326,7 +327,7 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
         batch_size=p.batch_size or e.batch_size,
         lr=e.lr if e.lr is not None else (1e-3 if e.mode == "pretrain" else 1e-5) * p.lr_scale,
         lr_decay=e.lr_decay, dropout=0.3, weight_decay=0.01, max_length=512,
-        quora_per_epoch=p.quora_per_epoch, n_train={t: p.n_train[t] for t in e.train_tasks},
+        quora_per_epoch=p.quora_per_epoch, n_train={t: p.n_train.get(t) for t in e.train_tasks},
         n_dev=p.n_dev, n_test=p.n_test, n_predict=p.n_predict, predictions=e.predictions)
     cfg.update(dict(e.beyond))
     cfg.update(overrides)
