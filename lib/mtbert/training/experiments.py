@@ -390,4 +390,31 @@ def experiments_for(table: str | None = None) -> list[str]:
     return [n for n, e in REGISTRY.items() if table is None or table in e.tables]
 
 
+BUILTIN_EXPERIMENTS = frozenset(REGISTRY)
+
+
+def register_experiment(e: Experiment) -> Experiment:
+    """Add an experiment to the registry, e.g. one that trains a task added with
+    `mtbert.data.tasks.register_task`. Its name must be new and its tasks registered; undo with
+    `unregister_experiment`. (Profiles without a row cap for one of its tasks train on all of that task's rows.)"""
+    if not isinstance(e, Experiment):
+        raise TypeError(f"register_experiment needs an Experiment, got {type(e).__name__}")
+    if e.name in REGISTRY:
+        raise UsageError(f"experiment {e.name!r} is already registered")
+    unknown = sorted((set(e.train_tasks) | set(e.eval_tasks)) - set(TASKS))
+    if unknown:
+        raise UsageError(f"experiment {e.name}: unknown task(s) {unknown}; register them first "
+                         f"(mtbert.data.tasks.register_task)")
+    if not set(e.train_tasks) <= set(e.eval_tasks):
+        raise UsageError(f"experiment {e.name}: every trained task must be evaluated too")
+    REGISTRY[e.name] = e
+    return e
+
+
+def unregister_experiment(name: str) -> None:
+    if name in BUILTIN_EXPERIMENTS:
+        raise UsageError(f"experiment {name!r} is built in and cannot be removed")
+    REGISTRY.pop(name, None)
+
+
 assert tuple(PROFILES) == PROFILE_NAMES, "settings.PROFILE_NAMES must list the profiles of PROFILES"
