@@ -4,6 +4,10 @@ A result records `data.files = {file name: sha256}`; a stored result is current 
 trained on are still the files in the data folder (`mtbert.training.engine._stored`). Before training, every file a run
 will read is checked against its published sha256 (`mtbert.data.datasets.FILES`), so a truncated or edited file is
 refused with a message naming it, instead of training and being stored.
+
+A file that is not in the published list (the data of a task added with `mtbert.data.tasks.register_task`) has its
+sha256 *recorded, not checked*: nothing says what it should be, but a stored result is current only while the file
+still has the recorded hash.
 """
 from __future__ import annotations
 
@@ -92,7 +96,7 @@ def verify(cfg, data_dir=None) -> dict[str, str]:
         elif p.name in D.GIT_BLOBS:
             ok = D.git_blob_sha1(p) == D.GIT_BLOBS[p.name]
             expected = f"git blob {D.GIT_BLOBS[p.name]}"
-        else:
+        else:  # not a published file: recorded, not checked
             continue
         if not ok:
             raise D.DataError(
