@@ -11,7 +11,7 @@ each split, the held-out test size, and the names of its leaderboard files.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class TaskSpec:
     file_prefix: str               # <prefix>-dev-output.csv, <prefix>-<split>-scores.csv, ...
     per_epoch_option: str | None = None   # RunConfig field capping the training rows drawn per epoch
     encoding_option: str | None = None    # RunConfig field choosing bi- or cross-encoding (pair tasks)
-    label_name: str = field(default="", compare=False)  # what the label measures, for axis titles ("similarity")
+    label_name: str = ""           # what the label measures, for axis titles ("similarity")
 
     def __post_init__(self):
         problems = [(self.input in INPUTS, f"input must be one of {INPUTS}"),
@@ -152,8 +152,9 @@ STS = TaskSpec("sts", "STS", "pair", "similarity", (0.0, 5.0), "regression", "pe
                600, "Predicted_Similiary", "sts",  # upstream's spelling
                encoding_option="sts_encoding", label_name="similarity")
 
+BUILTIN = (SST, CFIMDB, QUORA, STS)
 #: every task by name, in the order the layers iterate them (model selection sums in this order)
-TASKS: dict[str, TaskSpec] = {t.name: t for t in (SST, CFIMDB, QUORA, STS)}
+TASKS: dict[str, TaskSpec] = {t.name: t for t in BUILTIN}
 
 #: the tasks of the CS224N leaderboard's overall score: the mean of their metrics, each mapped to [0, 1]
 OVERALL_TASKS = ("sst", "quora", "sts")
@@ -183,9 +184,6 @@ def unregister_task(name: str) -> None:
     if name in (t.name for t in BUILTIN):
         raise ValueError(f"task {name!r} is built in and cannot be removed")
     TASKS.pop(name, None)
-
-
-BUILTIN = (SST, CFIMDB, QUORA, STS)
 
 
 class SpecView(Mapping):
