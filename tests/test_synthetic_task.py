@@ -15,7 +15,7 @@ from mtbert.data import datasets as D
 from mtbert.data.tasks import TASKS, TaskSpec, register_task, unregister_task
 from mtbert.results import store
 from mtbert.settings import Settings
-from mtbert.training import engine
+from mtbert.training import batches, engine
 from mtbert.training.experiments import REGISTRY, Experiment, register_experiment, unregister_experiment
 
 TASK, EXPERIMENT = "synth3", "synthetic_pairs"
@@ -51,7 +51,7 @@ def synthetic(tmp_path):
     yield S
     unregister_experiment(EXPERIMENT)
     unregister_task(TASK)
-    engine.prepare.cache_clear()  # tokenised splits of the generated files
+    batches.prepare.cache_clear()  # tokenised splits of the generated files
     D._load_cached.cache_clear()
     D._parse_cached.cache_clear()
     plt.close("all")
