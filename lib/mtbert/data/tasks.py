@@ -42,6 +42,7 @@ class TaskSpec:
     per_epoch_option: str | None = None   # RunConfig field capping the training rows drawn per epoch
     encoding_option: str | None = None    # RunConfig field choosing bi- or cross-encoding (pair tasks)
     label_name: str = ""           # what the label measures, for axis titles ("similarity")
+    class_names: tuple = ()        # a classification's class names, lowest label first (exported model cards)
 
     def __post_init__(self):
         problems = [(self.input in INPUTS, f"input must be one of {INPUTS}"),
@@ -137,11 +138,12 @@ class TaskSpec:
 
 SST = TaskSpec("sst", "SST", "sentence", "sentiment", (0, 4), "classifier", "accuracy", "majority",
                {"train": "ids-sst-train.csv", "dev": "ids-sst-dev.csv", "test-student": "ids-sst-test-student.csv"},
-               1000, "Predicted_Sentiment", "sst", label_name="sentiment")
+               1000, "Predicted_Sentiment", "sst", label_name="sentiment",
+               class_names=("negative", "somewhat negative", "neutral", "somewhat positive", "positive"))
 CFIMDB = TaskSpec("cfimdb", "CFIMDB", "sentence", "sentiment", (0, 1), "classifier", "accuracy", "majority",
                   {"train": "ids-cfimdb-train.csv", "dev": "ids-cfimdb-dev.csv",
                    "test-student": "ids-cfimdb-test-student.csv"},
-                  200, "Predicted_Sentiment", "cfimdb", label_name="sentiment")
+                  200, "Predicted_Sentiment", "cfimdb", label_name="sentiment", class_names=("negative", "positive"))
 QUORA = TaskSpec("quora", "Quora", "pair", "is_duplicate", (0, 1), "binary", "accuracy", "majority",
                  {"train": (QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL), "dev": "quora-dev.csv",
                   "test-student": QUORA_TEST_STUDENT},
