@@ -36,6 +36,16 @@ POOLINGS = ("cls", "mean", "pooler")
 PARA_HEADS = ("baseline", "baseline+cos")
 STS_HEADS = ("baseline", "cos_sigmoid", "cos_relu")
 ENCODINGS = ("bi", "cross")
+STS_LOSSES = ("mse", "cosent")
+
+
+def cosent_loss(scores, labels, scale: float = 20.0):
+    """CoSENT (Su, 2022): a ranking loss over every pair of examples in the batch whose labels differ,
+    log(1 + sum over y_i > y_j of exp(scale * (s_j - s_i))); only the order of the scores matters."""
+    diff = scale * (scores[None, :] - scores[:, None])      # (B, B): diff[i, j] = scale * (s_j - s_i)
+    ranked = labels[:, None] > labels[None, :]              # (B, B): i should score above j
+    diff = diff[ranked]
+    return torch.logsumexp(torch.cat([diff.new_zeros(1), diff]), dim=0)
 
 
 class MultitaskBert(nn.Module):
@@ -45,7 +55,7 @@ class MultitaskBert(nn.Module):
 
     def __init__(self, *, encoder: BertModel, tasks=("sst",), pooling: str = "cls", dropout: float = 0.3,
                  para_head: str = "baseline", sts_head: str = "baseline",
-                 para_encoding: str = "bi", sts_encoding: str = "bi"):
+                 para_encoding: str = "bi", sts_encoding: str = "bi", sts_loss: str = "mse"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -53,6 +63,9 @@ class MultitaskBert(nn.Module):
             raise ValueError(f"para_head must be one of {PARA_HEADS}, got {para_head!r}")
         if sts_head not in STS_HEADS:
             raise ValueError(f"sts_head must be one of {STS_HEADS}, got {sts_head!r}")
+        if sts_loss not in STS_LOSSES:
+            raise ValueError(f"sts_loss must be one of {STS_LOSSES}, got {sts_loss!r}")
+        self.sts_loss = sts_loss
         H = encoder.config.hidden_size
         self.encoder, self.pooling, self.para_head, self.sts_head = encoder, pooling, para_head, sts_head
         self.drop = nn.Dropout(dropout)
@@ -130,6 +143,8 @@ class MultitaskBert(nn.Module):
             return F.cross_entropy(raw, y)
         if spec.head == "binary":
             return F.binary_cross_entropy_with_logits(raw, y.float())
+        if self.sts_loss == "cosent":
+            return cosent_loss(raw, y.float())
         return F.mse_loss(raw, y.float() / spec.scale)
 
     def head_parameters(self):

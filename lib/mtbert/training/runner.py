@@ -34,7 +34,8 @@ class Runner:
         self.tok = tokenizer(str(self.ckpt_dir), cfg.max_length)
         self.model = MultitaskBert(encoder=encoder, tasks=cfg.eval_tasks, pooling=cfg.pooling, dropout=cfg.dropout,
                                    para_head=cfg.para_head, sts_head=cfg.sts_head,
-                                   para_encoding=cfg.para_encoding, sts_encoding=cfg.sts_encoding).to(device)
+                                   para_encoding=cfg.para_encoding, sts_encoding=cfg.sts_encoding,
+                                   sts_loss=cfg.sts_loss).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
         # bf16 autocast on CUDA; the amp setting forces it on or off (CPU rehearsals of the GPU path)
