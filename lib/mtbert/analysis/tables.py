@@ -255,7 +255,7 @@ def check_table(df: pd.DataFrame, table: str) -> None:
                                       f"is not in [{lo}, {hi}] (missing result?)"
 
 
-def _markdown(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
     try:
         import tabulate  # noqa: F401
         return df.to_markdown(index=False)
@@ -275,7 +275,7 @@ def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
     """Write report/<profile>/tables/<name>.csv and .md (atomically); returns the two paths."""
     csv_p, md_p = S.tables_dir / f"{name}.csv", S.tables_dir / f"{name}.md"
     store.write_text(csv_p, df.to_csv(index=False))
-    store.write_text(md_p, _markdown(df) + "\n")
+    store.write_text(md_p, markdown_table(df) + "\n")
     return {"csv": csv_p, "md": md_p}
 
 

@@ -23,7 +23,7 @@ from string import Template
 from mtbert.analysis import ablations as beyond
 from mtbert.analysis import claims as C
 from mtbert.analysis import stats as st
-from mtbert.analysis.tables import _markdown, missing_markdown, paper_table, runs_table_with_missing
+from mtbert.analysis.tables import markdown_table, missing_markdown, paper_table, runs_table_with_missing
 from mtbert.data import datasets as D
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
@@ -143,7 +143,7 @@ def choices(profile: str) -> dict:
 
 
 def _md_table(df) -> str:
-    return _markdown(df)
+    return markdown_table(df)
 
 
 def headline_markdown(S: Settings) -> str:
