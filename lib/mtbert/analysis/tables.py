@@ -6,6 +6,7 @@ are read from ``paper_tables.csv`` beside this module (a copy of ``shared/paper/
 """
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -201,7 +202,14 @@ def check_table(df: pd.DataFrame, table: str) -> None:
                                       f"is not in [{lo}, {hi}] (missing result?)"
 
 
+def _inert(v):
+    """A table cell or header with HTML made inert (`&`, `<`, `>` escaped): a Markdown table is rendered into
+    the HTML report, and strings in it may come from a result."""
+    return html.escape(v, quote=False) if isinstance(v, str) else v
+
+
 def _markdown(df: pd.DataFrame) -> str:
+    df = df.rename(columns=_inert).map(_inert)
     try:
         import tabulate  # noqa: F401
         return df.to_markdown(index=False)
@@ -227,7 +235,8 @@ def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
 
 def show(df: pd.DataFrame, digits: int = 3):
     """For display in notebooks: floats to `digits` places, NaN as '-', no index column."""
-    return df.style.format(precision=digits, na_rep="-").hide(axis="index")
+    return (df.style.format(precision=digits, na_rep="-", escape="html").format_index(escape="html", axis=1)
+            .hide(axis="index"))
 
 
 def table_view(df: pd.DataFrame) -> pd.DataFrame:
