@@ -53,8 +53,10 @@ def md_text(value) -> str:
 
 
 def md_code(value) -> str:
-    """`value` as inline code (a run id, a file name), HTML-escaped."""
-    return f"<code>{html.escape(' '.join(str(value).split()), quote=True)}</code>"
+    """`value` as inline code (a run id, a file name): a Markdown code span, whose content is never markup;
+    HTML-escaped in a <code> element when it holds a backtick, which would end the span."""
+    s = " ".join(str(value).split())
+    return f"`{s}`" if "`" not in s else f"<code>{html.escape(s, quote=True)}</code>"
 
 
 def md_block(text: str) -> str:
@@ -171,10 +173,10 @@ def _partial_line(S: Settings) -> str:
         return ""
     def done(p):
         try:
-            return f"{json.loads(p.read_text())['epochs_done']} of the epochs"
+            return f"{md_text(store.read_json(p)['epochs_done'])} of the epochs"
         except (ValueError, KeyError, TypeError):  # a stray or damaged file must not stop the report
             return "unreadable: not a partial-result file with `epochs_done`"
-    desc = ", ".join(f"{md_code(p.stem)} ({md_text(done(p))})" for p in parts)
+    desc = ", ".join(f"{md_code(p.stem)} ({done(p)})" for p in parts)
     return (f" (not finished within the GPU lease, so in no table: {desc}; their per-epoch history is "
             f"kept in `results/{profile}/partial/`)")
 
