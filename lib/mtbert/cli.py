@@ -14,7 +14,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mtbert.errors import MtbertError, UsageError
+from mtbert.errors import MtbertError, RunInterrupted, UsageError
 from mtbert.settings import PROFILE_NAMES, Settings
 
 
@@ -239,7 +239,9 @@ def main(argv=None) -> int:
         if not isinstance(e, UsageError):
             print("(run with --debug for the traceback)", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"mtbert {args.cmd}: interrupted; finished epochs are kept, re-run the same command to resume",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        what = str(e) if isinstance(e, RunInterrupted) else (
+            "results stored before the interrupt are kept; a run that was training resumes from its last "
+            "finished epoch when the same command is re-run, if one had finished")
+        print(f"mtbert {args.cmd}: interrupted; {what}", file=sys.stderr)
         return 130
