@@ -1,4 +1,4 @@
-"""A small, resumable search over the beyond-the-paper recipe options at CPU scale (issue 12).
+"""A small, resumable search over the beyond-the-paper recipe options at CPU scale.
 
     python -m mtbert.training.search [--budget-s 1200] [--max-points N] [--dry-run]
 
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from mtbert.results import store
+from mtbert.training.engine import train_run
 from mtbert.training.experiments import run_config
 from mtbert.settings import Settings, repo_root
 
@@ -89,7 +90,7 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
         r = store.read_result(path)
         cfg = config_of(p, scale)
         if r.get("config_hash") == cfg.hash():
-            from mtbert.data import identity as datahash  # current only for the same data files (issue 13
+            from mtbert.data import identity as datahash  # current only for the same data files
             if (r.get("data") or {}).get("files") == datahash.current(cfg, S.data_dir):
                 return r
     return None
@@ -97,7 +98,6 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
 
 def run_point(p: dict, S: Settings, scale: dict | None = None) -> tuple[dict, bool]:
     """(result, trained) of one grid point: the stored result when there is one, else train it and store it."""
-    from mtbert.training.engine import _train, resolve_device
     r = stored_point(p, S, scale)
     if r is not None:
         return r, False
@@ -105,10 +105,9 @@ def run_point(p: dict, S: Settings, scale: dict | None = None) -> tuple[dict, bo
     path = search_dir(S) / f"{point_id(p)}.json"
     # checkpoints of the search stay apart from the profile's own (run ids repeat across points)
     St = S.replace(store_root=Path(S.store_root) / "checkpoints" / "search")
-    r = _train(cfg, St, resolve_device(S.device), path, False, None)
-    r["search_point"] = {"id": point_id(p), **p}
-    store.write_json(path, r)
-    return r, True
+    out = train_run(cfg, St)
+    out.record["search_point"] = {"id": point_id(p), **p}
+    return store.save_run(St, out, path), True
 
 
 def results(S: Settings, scale: dict | None = None) -> list[dict]:
