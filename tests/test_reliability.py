@@ -114,6 +114,7 @@ from mtbert.training import batches  # noqa: E402
 from mtbert.training import checkpoints  # noqa: E402
 from mtbert.training import divergence  # noqa: E402
 from mtbert.training import engine as T  # noqa: E402
+from mtbert.training.checkpoints import RunCheckpoints  # noqa: E402
 from mtbert.model.checkpoint import CheckpointError, load_encoder, resolve_encoder  # noqa: E402
 from mtbert.training.experiments import RunConfig, run_config  # noqa: E402
 from mtbert.model.heads import MultitaskBert  # noqa: E402
@@ -158,8 +159,7 @@ def run(data_dir, steps=None, **kw):
 
 def paths(**kw):
     cfg = run_config(NAME, PROFILE, **{**TINY, **kw})
-    ck = S.checkpoints_dir
-    return cfg, store.result_path(cfg, S), ck / f"{cfg.run_id}.last.pt"
+    return cfg, store.result_path(cfg, S), RunCheckpoints(cfg, S).last
 
 
 class Interrupt(Exception):

@@ -444,3 +444,184 @@ def test_write_probe_finds_a_store_folder_that_is_a_file(tmp_path):
     (S.store_root / "results").write_text("")
     with pytest.raises(store.StoreNotWritable, match="results"):
         store.check_writable(S)
+
+
+# -- checkpoints belong to one configuration; failures during a run say what was kept ---------------------
+
+import torch  # noqa: E402
+
+from mtbert.errors import RunInterrupted  # noqa: E402
+from mtbert.training import engine  # noqa: E402
+from mtbert.training import repredict  # noqa: E402
+from mtbert.training.checkpoints import RunCheckpoints  # noqa: E402
+
+NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
+TINY = dict(n_train={"sst": 6}, batch_size=2, n_dev=6, n_test=6, epochs=2)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture
+def sst(tmp_path):
+    """Settings with a private copy of the SST files and a store in tmp."""
+    d = tmp_path / "data"
+    d.mkdir()
+    for n in ("ids-sst-train.csv", "ids-sst-dev.csv"):
+        shutil.copy(DATA / n, d / n)
+    return settings(tmp_path, d)
+
+
+def stop_at(epoch, exc=Interrupt):
+    def on_step(e, s):
+        if e == epoch:
+            raise exc
+    return on_step
+
+
+@needs_data
+@pytest.mark.training
+def test_another_configuration_never_touches_a_runs_checkpoints(sst):
+    a = engine.run(NAME, sst, **TINY)
+    cfg_a, cfg_b = run_config(NAME, "smoke", **TINY), run_config(NAME, "smoke", **{**TINY, "lr": 2e-3})
+    ck_a, ck_b = RunCheckpoints(cfg_a, sst, a["data"]["files"]), RunCheckpoints(cfg_b, sst, a["data"]["files"])
+    before = ck_a.best.read_bytes()
+    with pytest.raises(Interrupt):  # the same run id with --set lr=..., interrupted after its first epoch
+        engine.run(NAME, sst, on_step=stop_at(1), **{**TINY, "lr": 2e-3})
+    assert ck_b.best.exists() and ck_b.last.exists() and ck_a.best.read_bytes() == before
+    assert store.load_result(NAME, sst, **TINY)["finished_at"] == a["finished_at"]
+    stamp = torch.load(ck_a.best, weights_only=True)
+    assert stamp["config_hash"] == cfg_a.hash() and stamp["data_files"] == a["data"]["files"]
+
+
+@needs_data
+@pytest.mark.training
+def test_resume_state_of_other_data_is_not_resumed(sst):
+    with pytest.raises(Interrupt):
+        engine.run(NAME, sst, on_step=stop_at(1), **TINY)
+    ck = RunCheckpoints(run_config(NAME, "smoke", **TINY), sst)
+    st = torch.load(ck.last, weights_only=True)
+    st["data_files"] = {**st["data_files"], "ids-sst-train.csv": "0" * 64}
+    torch.save(st, ck.last)
+    steps = []
+    engine.run(NAME, sst, on_step=lambda e, s: steps.append(e), **TINY)
+    assert steps[0] == 0  # started clean, from the first epoch
+
+
+@needs_data
+@pytest.mark.training
+@pytest.mark.parametrize("damage", ["truncated", "crafted", "other config"])
+def test_unusable_best_checkpoint_at_the_end_of_a_resume_is_one_message(sst, damage):
+    with pytest.raises(Interrupt):
+        engine.run(NAME, sst, on_step=stop_at(1), **TINY)
+    ck = RunCheckpoints(run_config(NAME, "smoke", **TINY), sst)
+    if damage == "truncated":
+        ck.best.write_bytes(ck.best.read_bytes()[:500])
+    elif damage == "crafted":
+        torch.save({"config_hash": "x", "data_files": {}, "model": {"sst_head.weight": torch.zeros(3)}}, ck.best)
+    else:
+        st = torch.load(ck.best, weights_only=True)
+        torch.save({**st, "config_hash": "0123456789abcdef"}, ck.best)
+    with pytest.raises(CheckpointError) as ei:
+        engine.run(NAME, sst, **TINY)
+    msg = str(ei.value)
+    assert str(ck.best) in msg and "--force" in msg and "cannot finish without them" in msg and str(ck.last) in msg
+    assert engine.run(NAME, sst, force=True, **TINY)["best_epoch"] in (1, 2)  # the fix it names works
+
+
+@needs_data
+@pytest.mark.training
+def test_predict_refuses_weights_of_another_configuration_or_damaged(tmp_path):
+    S = settings(tmp_path)
+    r = engine.run(NAME, S)
+    ck = RunCheckpoints(run_config(NAME, "smoke"), S, r["data"]["files"])
+    good = ck.best.read_bytes()
+    assert repredict.load_run(NAME, S, 11711)[0].hash() == r["config_hash"]
+    st = torch.load(ck.best, weights_only=True)
+    for bad in ({**st, "config_hash": "0123456789abcdef"}, {**st, "data_files": {"ids-sst-train.csv": "0" * 64}},
+                b"truncated"):
+        if isinstance(bad, bytes):
+            ck.best.write_bytes(good[:300])
+        else:
+            torch.save(bad, ck.best)
+        with pytest.raises(CheckpointError) as ei:
+            repredict.load_run(NAME, S, 11711)
+        assert str(ck.best) in str(ei.value) and "--force" in str(ei.value) and "nothing was predicted" in str(ei.value)
+    ck.best.unlink()
+    with pytest.raises(repredict.MissingCheckpoint, match="--force"):
+        repredict.load_run(NAME, S, 11711)
+
+
+@needs_data
+@pytest.mark.training
+@pytest.mark.parametrize("fail_on,kept", [(1, "nothing was kept"), (3, "epoch 1 of"), ("result", "all 2 epochs")])
+def test_full_disk_during_a_run_says_truthfully_what_was_kept(sst, monkeypatch, fail_on, kept):
+    import errno
+    real_save, real_json, calls = store.torch_save, store.write_json, []
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(a[0]))
+
+    def torch_save(path, obj):
+        calls.append(path)
+        return full(path) if len(calls) == fail_on else real_save(path, obj)
+    monkeypatch.setattr(store, "torch_save", torch_save)
+    if fail_on == "result":
+        monkeypatch.setattr(store, "write_json", lambda path, obj: full(path) if path.parent == sst.results_dir
+                            else real_json(path, obj))
+    with pytest.raises(engine.StoreWriteFailed) as ei:
+        engine.run(NAME, sst, **TINY)
+    msg = str(ei.value)
+    assert "ENOSPC" in msg and kept in msg.lower() and "run the same command again" in msg
+    monkeypatch.undo()
+    steps = []
+    r = engine.run(NAME, sst, on_step=lambda e, s: steps.append(e), **TINY)
+    assert r["best_epoch"] in (1, 2) and (steps == [] if fail_on == "result" else steps)
+
+
+@needs_data
+@pytest.mark.training
+@pytest.mark.parametrize("epoch,kept", [(0, "no epoch of t1_sst_pretrain had finished"), (1, "epoch 1 of")])
+def test_interrupt_message_says_truthfully_what_was_kept(sst, epoch, kept):
+    with pytest.raises(RunInterrupted) as ei:
+        engine.run(NAME, sst, on_step=stop_at(epoch, KeyboardInterrupt), **TINY)
+    assert kept in str(ei.value)
+    assert RunCheckpoints(run_config(NAME, "smoke", **TINY), sst).last.exists() == (epoch == 1)
+
+
+def test_cli_prints_the_runs_account_of_an_interrupt(monkeypatch, capsys):
+    from mtbert import cli
+
+    def interrupted(*a, **k):
+        raise RunInterrupted("no epoch of x had finished and been saved, so nothing was kept")
+    monkeypatch.setattr(engine, "run", interrupted)
+    assert cli.main(["run", NAME, "--profile", "smoke", "--device", "cpu"]) == 130
+    err = capsys.readouterr().err
+    assert "nothing was kept" in err and "finished epochs are kept" not in err
+
+
+@needs_data
+@pytest.mark.training
+def test_unwritable_store_or_a_concurrent_run_is_refused_before_training(sst, tmp_path):
+    sst.store_root.mkdir(parents=True, exist_ok=True)
+    (sst.store_root / "results").write_text("")  # results/ cannot be created
+    steps = []
+    with pytest.raises(store.StoreNotWritable):
+        engine.run(NAME, sst, on_step=lambda e, s: steps.append(e), **TINY)
+    assert steps == []
+    (sst.store_root / "results").unlink()
+    code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
+            f"from mtbert.training.experiments import run_config\n"
+            f"S = Settings.resolve(profile='smoke', store_root={str(sst.store_root)!r})\n"
+            f"with store.run_lock(run_config({NAME!r}, 'smoke', **{TINY!r}), S):\n"
+            f"    print('locked', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([PY, "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(store.RunLocked, match=f"pid {holder.pid}"):
+            engine.run(NAME, sst, on_step=lambda e, s: steps.append(e), **TINY)
+        assert steps == []
+    finally:
+        holder.kill()
+        holder.wait()
