@@ -311,7 +311,7 @@ def test_header_only_dev_file_stores_nothing(out, data):
         run(data)
     monkeypatched = pytest.MonkeyPatch()
     try:  # even past the checksum (a file not in the published list), the empty split stops the run
-        monkeypatched.setattr(datahash, "verify", lambda cfg, data_dir=None: {})
+        monkeypatched.setattr(datahash, "verify_full", lambda cfg, data_dir=None: {})
         with pytest.raises(D.DataError, match="sst dev split is empty"):
             run(data)
     finally:

@@ -44,6 +44,7 @@ CONFIG_RANGES = {
     "max_position_embeddings": (1, 65536),
     "type_vocab_size": (1, 1024),
 }
+CONFIG_LIMIT_BYTES = 1 << 20  # a BERT config.json is under 1 kB
 MAX_ENCODER_PARAMS = 2_000_000_000  # 8 GB in float32; bert-large has 335 million
 
 
@@ -276,6 +277,8 @@ def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_
     if not cfg_file.exists():
         raise CheckpointError(f"{ckpt} has no config.json")
     try:
+        if cfg_file.stat().st_size > CONFIG_LIMIT_BYTES:
+            raise ValueError(f"{cfg_file.stat().st_size:,} bytes, over the {CONFIG_LIMIT_BYTES:,} of a config file")
         raw = json.loads(cfg_file.read_bytes().decode("utf-8"))
         if not isinstance(raw, dict):
             raise ValueError(f"a JSON {type(raw).__name__}, not an object")

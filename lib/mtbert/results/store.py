@@ -247,6 +247,7 @@ def check_writable(S: Settings) -> None:
     for folder in (S.results_dir, S.predictions_dir, S.checkpoints_dir):
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_tmp(folder / "write-probe")  # a probe of a process that was killed
             fd, probe = tempfile.mkstemp(dir=folder, prefix=f".write-probe.{os.getpid()}.", suffix=".tmp")
             try:
                 os.write(fd, b"\0" * 4096)
