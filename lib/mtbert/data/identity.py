@@ -161,4 +161,3 @@ def verify_full(cfg, data_dir=None) -> dict[str, str]:
     for p in paths:
         check_identity(p, hashes[p.name])
     return hashes
-

@@ -127,8 +127,9 @@ def seeds_table_markdown(names, S: Settings) -> str:
 
 
 def seed_counts_prose(runs_by_name: dict) -> str:
-    """'Seeds of each submission: submission1 3 (11711, 1, 2), ...' from {name: [result, ...]}."""
-    parts = [f"{md_code(n)} {len(rs)} ({', '.join(md_text(r['seed']) for r in rs)})" for n, rs in runs_by_name.items()]
+    """'Seeds of each submission ...: submission1: 3 seeds (11711, 1, 2); ...' from {name: [result, ...]}."""
+    parts = [f"{md_code(n)}: {len(rs)} seed{'s' if len(rs) != 1 else ''} ({', '.join(md_text(r['seed']) for r in rs)})"
+             for n, rs in runs_by_name.items()]
     return "Seeds of each submission in the analysis below: " + "; ".join(parts) + "."
 
 

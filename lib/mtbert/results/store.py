@@ -123,7 +123,14 @@ _umask_lock = threading.Lock()
 
 
 def _umask() -> int:
-    with _umask_lock:  # os.umask can only be read by setting it
+    """The process's umask: from /proc on Linux, else by setting and restoring it (under a lock)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
