@@ -56,12 +56,12 @@ def load_run(name: str, S: Settings, seed: int):
         raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "
                           f"train it first: python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all")
     ck = RunCheckpoints(cfg, S, result["data"]["files"])
-    fix = (f"Re-train the run with `python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all "
+    fix = (f"re-train the run with `python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all "
            "--force`, which writes its selected weights again; nothing was predicted.")
     if not ck.best.exists():
-        raise MissingCheckpoint(f"{ck.best.name} is not in {S.checkpoints_dir} (checkpoints are not committed). {fix}")
+        raise MissingCheckpoint(f"{ck.best.name} is not in {S.checkpoints_dir} (checkpoints are not committed): {fix}")
     R = Runner(cfg, S, resolve_device(S.device))
-    ck.load_best(R.model, R.device, fix=fix)  # CheckpointError: damaged, or of another config or other data
+    ck.load_best(R.model, R.device, fix=fix[:1].upper() + fix[1:])  # CheckpointError: damaged, another config or data
     return cfg, R
 
 
