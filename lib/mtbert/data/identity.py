@@ -18,11 +18,10 @@ The identity of a data file, by what is known about it:
 * the official full `quora-train.csv`, which the mirror does not hold: its upstream git blob id
   (`mtbert.data.fetch.GIT_BLOBS`: sha1 of `blob <size>\0` + content, what `git hash-object` prints); another
   content is refused;
-* a file nobody published a checksum of (the official `quora-test-student.csv`): it must parse as its task's
-  file (the right columns, at least one usable row); its sha256 is recorded in the result like every other
-  file's, so the result still names the exact bytes it was made from;
-* the data of a task added with `mtbert.data.tasks.register_task`: its sha256 is *recorded, not checked*
-  (nothing says what it should be), and a stored result is current only while the file still has it.
+* a file nobody published a checksum of (the official `quora-test-student.csv`, the data of a task added with
+  `mtbert.data.tasks.register_task`): it must parse as its task's file (the right columns, at least one usable
+  row); its sha256 is recorded in the result like every other file's, so the result still names the exact bytes
+  it was made from, and a stored result is current only while the file still has that hash.
 """
 from __future__ import annotations
 
@@ -149,10 +148,9 @@ def check_identity(p: Path, sha256: str) -> None:
         blob = git_blob_sha1(p)
         if blob != GIT_BLOBS[p.name]:
             raise _refuse(p, f"does not match its upstream git blob id (expected {GIT_BLOBS[p.name]}, got {blob})")
-    elif p.name in D._file_kind():  # a built-in task's file without a published checksum: it must parse
+    elif p.name in D._file_kind():  # no published checksum: it must at least parse as a file of its task
         if D.file_stats(p.name, p.parent)["rows"] == 0:
             raise _refuse(p, "has no usable row")
-    # else: a registered task's file, recorded, not checked
 
 
 def verify_full(cfg, data_dir=None) -> dict[str, str]:
