@@ -17,6 +17,7 @@ from mtbert.data import datasets as D
 from mtbert.training import search as X
 from mtbert.results import store
 from mtbert.training import batches
+from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training import optim
 from mtbert.training import runner
 from mtbert.training import engine as T
@@ -303,7 +304,7 @@ def test_scheduler_resumes_and_matches(tmp_path):
     with pytest.raises(Interrupt):
         T.run(name, S, on_step=boom, **o)
     cfg = run_config(name, PROFILE, **o)
-    st = torch.load(S.checkpoints_dir / f"{cfg.run_id}.last.pt", weights_only=False)
+    st = torch.load(RunCheckpoints(cfg, S).last, weights_only=True)
     assert st["scheduler"] is not None and st["scheduler"]["last_epoch"] == 3  # after epoch 1's 3 steps
     orig = T.train_epoch
 

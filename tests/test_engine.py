@@ -173,7 +173,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs, S):
         T.run(name, S, on_step=boom, **o)
     assert [s for e, s in seen if e == 0] == [1, 2, 3] and seen[-1] == (1, 5)
     cfg = run_config(name, PROFILE, **o)
-    last = S.checkpoints_dir / f"{cfg.run_id}.last.pt"
+    last = checkpoints.RunCheckpoints(cfg, S).last
     assert last.exists()
     assert not store.result_path(cfg, S).exists()
     st = torch.load(last, weights_only=True)  # plain tensors and Python values: loads without the unsafe unpickler
@@ -317,7 +317,9 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
     assert all(p.requires_grad for p in R.model.head_parameters())
 
     cfg = run_config(name, PROFILE, **registry_overrides(name))
-    best = torch.load(run.root / "checkpoints" / PROFILE / f"{cfg.run_id}.best.pt", weights_only=True)
+    best = torch.load(run.root / "checkpoints" / PROFILE / f"{cfg.run_id}.{cfg.hash()}.best.pt", weights_only=True)
+    assert best["config_hash"] == cfg.hash() and best["data_files"] == run.result["data"]["files"]
+    best = best["model"]
     assert best and not any(k.startswith("encoder.") for k in best)
     assert set(best) == {k for k in R.model.state_dict() if not k.startswith("encoder.")}
 

@@ -17,7 +17,9 @@ from mtbert.data import datasets as D
 from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings
+from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.engine import run
+from mtbert.training.experiments import run_config
 from mtbert.training.export import export
 from mtbert.training.predictions import PREFIX
 from mtbert.training.predictor import Predictor, candidates, choose
@@ -150,7 +152,7 @@ def test_errors_name_the_fix(trained, exported, tmp_path, capsys):
     S = trained
     with pytest.raises(MtbertError, match="train it first: python -m mtbert run submission1 --profile smoke"):
         export("submission1", S, 11711, tmp_path / "new")
-    ck = S.checkpoints_dir / "submission2.best.pt"
+    ck = RunCheckpoints(run_config("submission2", S.profile), S).best
     ck.rename(tmp_path / ck.name)
     try:
         with pytest.raises(MtbertError, match=r"re-train .*--force"):
@@ -209,7 +211,7 @@ def test_choose_takes_the_best_on_dev_and_falls_back_when_its_checkpoint_is_abse
     assert [n for n, _, _ in runs] == sorted(NAMES, key=lambda n: -store.load_result(n, S)["dev"]["overall"])
     best, second = runs[0][0], runs[1][0]
     assert choose(S).name == best and choose(S).notes == []
-    ck = S.checkpoints_dir / f"{best}.best.pt"
+    ck = RunCheckpoints(run_config(best, S.profile), S).best
     ck.rename(tmp_path / ck.name)
     try:
         c = choose(S)

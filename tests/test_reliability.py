@@ -114,6 +114,7 @@ from mtbert.training import batches  # noqa: E402
 from mtbert.training import checkpoints  # noqa: E402
 from mtbert.training import divergence  # noqa: E402
 from mtbert.training import engine as T  # noqa: E402
+from mtbert.training.checkpoints import RunCheckpoints  # noqa: E402
 from mtbert.model.checkpoint import CheckpointError, load_encoder, resolve_encoder  # noqa: E402
 from mtbert.training.experiments import RunConfig, run_config  # noqa: E402
 from mtbert.model.heads import MultitaskBert  # noqa: E402
@@ -154,8 +155,7 @@ def run(S, data_dir, steps=None, **kw):
 
 def paths(S, **kw):
     cfg = run_config(NAME, PROFILE, **{**TINY, **kw})
-    ck = S.checkpoints_dir
-    return cfg, store.result_path(cfg, S), ck / f"{cfg.run_id}.last.pt"
+    return cfg, store.result_path(cfg, S), RunCheckpoints(cfg, S).last
 
 
 class Interrupt(Exception):
@@ -309,7 +309,7 @@ def test_header_only_dev_file_stores_nothing(S, data):
         run(S, data)
     monkeypatched = pytest.MonkeyPatch()
     try:  # even past the checksum (a file not in the published list), the empty split stops the run
-        monkeypatched.setattr(datahash, "verify", lambda cfg, data_dir=None: {})
+        monkeypatched.setattr(datahash, "verify_full", lambda cfg, data_dir=None: {})
         with pytest.raises(D.DataError, match="sst dev split is empty"):
             run(S, data)
     finally:

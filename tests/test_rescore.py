@@ -9,6 +9,8 @@ import pytest
 from mtbert.analysis import ablations as B
 from mtbert.training import repredict as rescore
 from mtbert.results import store
+from mtbert.training.checkpoints import RunCheckpoints
+from mtbert.training.experiments import run_config
 from mtbert.cli import main as cli_main
 from mtbert.errors import MtbertError
 from mtbert.analysis.metrics import accuracy, pearson
@@ -80,7 +82,7 @@ def test_ensemble_averages_the_seeds(trained):
 @pytest.mark.training
 def test_missing_checkpoint_or_result_names_the_fix(trained, tmp_path):
     S = trained
-    ck = S.checkpoints_dir / "submission2__seed1.best.pt"
+    ck = RunCheckpoints(run_config("submission2", S.profile, 1), S).best
     moved = tmp_path / ck.name
     ck.rename(moved)
     try:

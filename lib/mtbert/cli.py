@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mtbert.data import datasets as D
 from mtbert.data.fetch import default_mirror, fetch_data
-from mtbert.errors import MtbertError, UsageError
+from mtbert.errors import MtbertError, RunInterrupted, UsageError
 from mtbert.results.store import load_result
 from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES, Settings
 from mtbert.training.experiments import CORE, PROFILES, REGISTRY, SUBMISSIONS, experiments_for, run_config
@@ -252,7 +252,9 @@ def main(argv=None) -> int:
         if not isinstance(e, UsageError):
             print("(run with --debug for the traceback)", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print(f"mtbert {args.cmd}: interrupted; finished epochs are kept, re-run the same command to resume",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        what = str(e) if isinstance(e, RunInterrupted) else (
+            "results stored before the interrupt are kept; a run that was training resumes from its last "
+            "finished epoch when the same command is re-run, if one had finished")
+        print(f"mtbert {args.cmd}: interrupted; {what}", file=sys.stderr)
         return 130

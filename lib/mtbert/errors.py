@@ -15,3 +15,7 @@ class UsageError(MtbertError, ValueError):
 
 class DataError(MtbertError):
     """A data file is missing, corrupt or cannot be fetched (the message says how to fix it)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a training run; the message says which finished epochs were kept, if any."""

@@ -140,7 +140,19 @@ class Settings:
             unpad=_bool(v.get("unpad", True), "unpad"),
             amp=None if v.get("amp") is None else _bool(v["amp"], "amp"),
         )
+        for name in ("store_root", "output_root", "data_dir"):
+            _check_folder(name, out[name])
         return cls(**out)
+
+
+def _check_folder(name: str, path: Path) -> None:
+    """UsageError naming the flag when a folder setting points at something that is not a folder."""
+    if path.exists() and not path.is_dir():
+        flag, param, var = SPEC[name][:3]
+        raise UsageError(f"{flag} {path} is a file, not a folder (setting {name}"
+                         + (f", notebook parameter {param}" if param != "-" else "")
+                         + (f", {var}" if var != "-" else "") + "); pass a folder (it is created when missing)"
+                         + (" that holds the data files" if name == "data_dir" else ""))
 
 
 def default_profile() -> str:

@@ -7,6 +7,7 @@ paper's numbers are read from ``paper_tables.csv`` beside this module (a copy of
 """
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,7 +256,14 @@ def check_table(df: pd.DataFrame, table: str) -> None:
                                       f"is not in [{lo}, {hi}] (missing result?)"
 
 
+def _inert(v):
+    """A table cell or header with HTML made inert (`&`, `<`, `>` escaped): a Markdown table is rendered into
+    the HTML report, and strings in it may come from a result."""
+    return html.escape(v, quote=False) if isinstance(v, str) else v
+
+
 def markdown_table(df: pd.DataFrame) -> str:
+    df = df.rename(columns=_inert).map(_inert)
     try:
         import tabulate  # noqa: F401
         return df.to_markdown(index=False)
@@ -281,7 +289,8 @@ def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
 
 def show(df: pd.DataFrame, digits: int = 3):
     """For display in notebooks: floats to `digits` places, NaN as '-', no index column."""
-    return df.style.format(precision=digits, na_rep="-").hide(axis="index")
+    return (df.style.format(precision=digits, na_rep="-", escape="html").format_index(escape="html", axis=1)
+            .hide(axis="index"))
 
 
 def show_with_missing(df: pd.DataFrame, missing: list[MissingRun], empty: str = "No row of this table is stored for "

@@ -38,6 +38,46 @@ class CheckpointError(MtbertError):
     pass
 
 
+# Sane ranges of a BERT config's sizes (every released BERT sits well inside them); a config.json outside them is
+# refused before anything is allocated, so a damaged or hostile file cannot make the model exhaust the memory.
+CONFIG_RANGES = {
+    "num_hidden_layers": (1, 48),
+    "hidden_size": (1, 8192),
+    "num_attention_heads": (1, 256),
+    "intermediate_size": (1, 65536),
+    "vocab_size": (1, 1_000_000),
+    "max_position_embeddings": (1, 65536),
+    "type_vocab_size": (1, 1024),
+}
+CONFIG_LIMIT_BYTES = 1 << 20  # a BERT config.json is under 1 kB
+MAX_ENCODER_PARAMS = 2_000_000_000  # 8 GB in float32; bert-large has 335 million
+
+
+def encoder_params(c: BertConfig) -> int:
+    """The parameter count of a BertModel of config `c` (embeddings, layers, pooler; LayerNorms included)."""
+    H, I, L = c.hidden_size, c.intermediate_size, c.num_hidden_layers
+    embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * H + 2 * H
+    layer = 4 * H * H + 4 * H + 2 * H * I + I + H + 4 * H
+    return embeddings + L * layer + H * H + H
+
+
+def check_config(config: BertConfig, cfg_file) -> None:
+    """CheckpointError naming `cfg_file` and the field when a size of `config` is not a sane BERT size."""
+    fix = "it is damaged or not a BERT config: download or copy the checkpoint again"
+    for name, (lo, hi) in CONFIG_RANGES.items():
+        v = getattr(config, name)
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise CheckpointError(f"encoder config {cfg_file}: {name} is {v!r}, outside the range {lo:,}..{hi:,} "
+                                  f"of a BERT encoder; {fix}")
+    if config.hidden_size % config.num_attention_heads:
+        raise CheckpointError(f"encoder config {cfg_file}: hidden_size {config.hidden_size} is not divisible by "
+                              f"num_attention_heads {config.num_attention_heads}; {fix}")
+    n = encoder_params(config)
+    if n > MAX_ENCODER_PARAMS:
+        raise CheckpointError(f"encoder config {cfg_file} describes {n:,} parameters ({4 * n / 1e9:.0f} GB in "
+                              f"float32), over the {MAX_ENCODER_PARAMS:,} this project builds; {fix}")
+
+
 def canonical_encoder(name) -> str:
     """The one name of an encoder: "default" for the packaged all-MiniLM-L6-v2 (any of its aliases, or
     None/""), else the given directory or hub id unchanged. Results and run ids use this name."""
@@ -237,12 +277,19 @@ def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_
     if not cfg_file.exists():
         raise CheckpointError(f"{ckpt} has no config.json")
     try:
+        if cfg_file.stat().st_size > CONFIG_LIMIT_BYTES:
+            raise ValueError(f"{cfg_file.stat().st_size:,} bytes, over the {CONFIG_LIMIT_BYTES:,} of a config file")
         raw = json.loads(cfg_file.read_bytes().decode("utf-8"))
         if not isinstance(raw, dict):
             raise ValueError(f"a JSON {type(raw).__name__}, not an object")
         config = BertConfig.from_dict(raw)
+    except Exception as e:  # not JSON, not an object, unknown model type, ...
+        raise CheckpointError(f"encoder config {cfg_file} is damaged or not a BERT config "
+                              f"({type(e).__name__}: {e}); download or copy the checkpoint again") from e
+    check_config(config, cfg_file)  # before any allocation
+    try:
         model = BertModel(config)
-    except Exception as e:  # not JSON, wrong types (a model cannot be built from it), ...
+    except Exception as e:  # wrong types of the other fields (a model cannot be built from it)
         raise CheckpointError(f"encoder config {cfg_file} is damaged or not a BERT config "
                               f"({type(e).__name__}: {e}); download or copy the checkpoint again") from e
     model.load_state_dict(hf_to_ours(model, read_state_dict(ckpt)))

@@ -12,6 +12,57 @@ from typing import Sequence
 import torch
 from tokenizers import BertWordPieceTokenizer
 
+from mtbert.model.checkpoint import CONFIG_RANGES, CheckpointError
+
+VOCAB_LIMIT_BYTES = 64 * 2**20     # bert-base's vocab.txt is 232 kB
+CONFIG_LIMIT_BYTES = 1 << 20       # a tokenizer_config.json is a few hundred bytes
+SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[UNK]")
+_FIX = "download or copy the checkpoint again"
+
+
+def _read_tokenizer_config(path: Path) -> dict:
+    """tokenizer_config.json as a dict ({} when absent); CheckpointError naming the file when it is damaged."""
+    if not path.exists():
+        return {}
+    try:
+        if path.stat().st_size > CONFIG_LIMIT_BYTES:
+            raise ValueError(f"over {CONFIG_LIMIT_BYTES:,} bytes")
+        cfg = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(cfg, dict):
+            raise ValueError(f"a JSON {type(cfg).__name__}, not an object")
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"tokenizer config {path} is damaged ({type(e).__name__}: {str(e)[:200]}); "
+                              f"{_FIX}, or delete it to use BERT's defaults (lower case)") from e
+    for key, ok in (("do_lower_case", lambda v: isinstance(v, bool)),
+                    ("strip_accents", lambda v: v is None or isinstance(v, bool)),
+                    ("model_max_length", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 8)):
+        if key in cfg and not ok(cfg[key]):
+            raise CheckpointError(f"tokenizer config {path}: {key} is {cfg[key]!r}, not a valid value; {_FIX}")
+    return cfg
+
+
+def _check_vocab(path: Path) -> None:
+    """CheckpointError naming vocab.txt when it is missing, empty, too large or lacks BERT's special tokens."""
+    if not path.is_file():
+        raise CheckpointError(f"{path.parent} has no vocab.txt; a BERT checkpoint directory needs one: {_FIX}")
+    size = path.stat().st_size
+    if size > VOCAB_LIMIT_BYTES:
+        raise CheckpointError(f"vocabulary {path} is {size:,} bytes, over the {VOCAB_LIMIT_BYTES // 2**20} MiB "
+                              f"limit of a BERT vocab.txt; {_FIX}")
+    try:
+        tokens = path.read_bytes().decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"vocabulary {path} cannot be read as UTF-8 text ({e}); {_FIX}") from e
+    lo, hi = CONFIG_RANGES["vocab_size"]
+    if not tokens:
+        raise CheckpointError(f"vocabulary {path} is empty; {_FIX}")
+    if len(tokens) > hi:
+        raise CheckpointError(f"vocabulary {path} has {len(tokens):,} tokens, over {hi:,}; {_FIX}")
+    missing = [t for t in SPECIAL_TOKENS if t not in set(tokens)]
+    if missing:
+        raise CheckpointError(f"vocabulary {path} lacks BERT's special token(s) {missing}; it is truncated or not "
+                              f"a BERT vocabulary: {_FIX}")
+
 
 class Tokenizer:
     def __init__(self, vocab_file, lowercase: bool = True, strip_accents: bool | None = None,
@@ -29,10 +80,8 @@ class Tokenizer:
     def from_checkpoint(cls, ckpt_dir, max_length: int = 512) -> "Tokenizer":
         ckpt_dir = Path(ckpt_dir)
         vocab = ckpt_dir / "vocab.txt"
-        if not vocab.exists():
-            raise FileNotFoundError(f"{ckpt_dir} has no vocab.txt; a BERT checkpoint directory needs one")
-        cfg_file = ckpt_dir / "tokenizer_config.json"
-        cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+        _check_vocab(vocab)
+        cfg = _read_tokenizer_config(ckpt_dir / "tokenizer_config.json")
         lowercase = cfg.get("do_lower_case", True)  # transformers' default for BERT
         return cls(vocab, lowercase=lowercase, strip_accents=cfg.get("strip_accents"),
                    max_length=min(max_length, cfg.get("model_max_length", max_length)))

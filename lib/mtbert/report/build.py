@@ -8,11 +8,18 @@ and export one self-contained HTML report. Everything goes under the profile's f
                                     images embedded), opened by a setup section
 
 The prose of the report lives in Markdown files under lib/mtbert/report/text/ and in the notebooks.
+
+Nothing read from a result, a results folder or a run note becomes live HTML: every such string is escaped
+before it is put into Markdown (`md_text`, `md_block`; tables through `mtbert.analysis.tables`), and the page
+(template `templates/mtbert_report`) loads nothing from the network and declares a Content-Security-Policy
+(CONTENT_SECURITY_POLICY) that forbids every script.
 """
 from __future__ import annotations
 
 import copy
+import html
 import json
+import re
 import subprocess
 import sys
 import time
@@ -37,6 +44,33 @@ NOTEBOOKS = ("01_base_bert.ipynb", "02_baselines.ipynb", "03_finetune.ipynb", "0
 # cells the combined report leaves out: papermill parameters, each notebook's own setup preamble, checks
 DROP_TAGS = {"parameters", "injected-parameters", "setup", "checks"}
 TEXT = Path(__file__).with_name("text")
+TEMPLATES = Path(__file__).with_name("templates")
+
+# The report needs no script and no request: images are data: URLs, styles are inline.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+                           "base-uri 'none'; form-action 'none'")
+
+_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]{}()#+!|~^-])")
+
+
+def md_text(value) -> str:
+    """`value` as literal text inside Markdown: Markdown punctuation backslash-escaped, HTML escaped, no line
+    breaks (so neither markup nor a Markdown link can come of a string from a result)."""
+    s = " ".join(str(value).split())
+    return html.escape(_MD_PUNCTUATION.sub(r"\\\1", s), quote=True)
+
+
+def md_code(value) -> str:
+    """`value` as inline code (a run id, a file name): a Markdown code span, whose content is never markup;
+    HTML-escaped in a <code> element when it holds a backtick, which would end the span."""
+    s = " ".join(str(value).split())
+    return f"`{s}`" if "`" not in s else f"<code>{html.escape(s, quote=True)}</code>"
+
+
+def md_block(text: str) -> str:
+    """A Markdown document from a file of the store (e.g. a run note), with any HTML in it made inert: `<` and
+    `&` escaped, so Markdown formatting stays but no tag or entity of its own reaches the page."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
 def text(name: str, **values) -> str:
@@ -64,7 +98,7 @@ def _quora_line(data_dir=None) -> str:
     try:
         q = D.quora_train_info(data_dir)
     except Exception as e:  # data not fetched: say so rather than fail the notebook
-        return f"Quora train file: unavailable ({e})"
+        return f"Quora train file: unavailable ({md_text(e)})"
     kind = "the full official file" if q["full"] else "the partial official file"
     return (f"Quora train file: `{q['file']}` ({kind}) with {q['pairs']:,} pairs, of which "
             f"{q['heldout_pairs']:,} are held out as the labelled test split and {q['train_pairs']:,} train")
@@ -75,12 +109,47 @@ def _encoder_line(S: Settings) -> str:
     if r is None:
         return f"Encoder: `{S.encoder}` (all-MiniLM-L6-v2 by default; no stored result yet to describe it)"
     e = r["encoder"]
-    name = "all-MiniLM-L6-v2" if e["name"] == "default" else e["name"]
-    line = f"Encoder: {name} ({e['layers']} layers, hidden {e['hidden_size']}, {e['params']:,} parameters)"
+    name = "all-MiniLM-L6-v2" if e["name"] == "default" else md_text(e["name"])
+    params = f"{e['params']:,}" if isinstance(e.get("params"), int) else md_text(e.get("params"))
+    line = (f"Encoder: {name} ({md_text(e.get('layers'))} layers, hidden {md_text(e.get('hidden_size'))}, "
+            f"{params} parameters)")
     if e.get("transfer") == "fp16":
         line += (" (carried to the GPU machine in float16, as the 91 MB float32 file is over the 64 MiB transfer "
                  "limit, and restored to float32 there; its measured effect is in the run notes below)")
     return line
+
+
+def seeds_prose(S: Settings, names=None) -> str:
+    """'<code>run</code>: 11711, 1, 2; ...' for the experiments `names` (default: every experiment with a stored
+    result, and the paper's experiments)."""
+    seeds = {n: store.stored_seeds(n, S) for n in (REGISTRY if names is None else names)}
+    shown = [n for n, ss in seeds.items() if ss or n in CORE] if names is None else list(seeds)
+    return "; ".join(f"{md_code(n)}: {', '.join(map(str, seeds[n])) or 'none'}" for n in shown)
+
+
+def seeds_table_markdown(names, S: Settings) -> str:
+    """A Markdown table: each experiment of `names` and the seeds it has stored results for."""
+    rows = ["| experiment | seeds with stored results |", "|---|---|"]
+    rows += [f"| {md_code(n)} | {', '.join(map(str, store.stored_seeds(n, S))) or 'none'} |" for n in names]
+    return "\n".join(rows)
+
+
+def seed_counts_prose(runs_by_name: dict) -> str:
+    """'Seeds of each submission ...: submission1: 3 seeds (11711, 1, 2); ...' from {name: [result, ...]}."""
+    parts = [f"{md_code(n)}: {len(rs)} seed{'s' if len(rs) != 1 else ''} ({', '.join(md_text(r['seed']) for r in rs)})"
+             for n, rs in runs_by_name.items()]
+    return "Seeds of each submission in the analysis below: " + "; ".join(parts) + "."
+
+
+def batch_size_prose(results: dict, S: Settings) -> str:
+    """The batch size of the runs `results` ({name: result}) as a sentence, from their recorded configs."""
+    sizes: dict = {}
+    for n, r in results.items():
+        sizes.setdefault(r["config"]["batch_size"], []).append(n)
+    if len(sizes) == 1:
+        return f"Batch size {md_text(next(iter(sizes)))} for every run of this section (profile `{S.profile}`)."
+    return "Batch sizes (profile `{}`): {}.".format(
+        S.profile, "; ".join(f"{md_text(b)} for {', '.join(map(md_code, ns))}" for b, ns in sizes.items()))
 
 
 def setup_markdown(S: Settings) -> str:
@@ -113,10 +182,10 @@ def _partial_line(S: Settings) -> str:
         return ""
     def done(p):
         try:
-            return f"{json.loads(p.read_text())['epochs_done']} of the epochs"
+            return f"{md_text(store.read_json(p)['epochs_done'])} of the epochs"
         except (ValueError, KeyError, TypeError):  # a stray or damaged file must not stop the report
             return "unreadable: not a partial-result file with `epochs_done`"
-    desc = ", ".join(f"`{p.stem}` ({done(p)})" for p in parts)
+    desc = ", ".join(f"{md_code(p.stem)} ({done(p)})" for p in parts)
     return (f" (not finished within the GPU lease, so in no table: {desc}; their per-epoch history is "
             f"kept in `results/{profile}/partial/`)")
 
@@ -124,7 +193,7 @@ def _partial_line(S: Settings) -> str:
 def _run_notes(S: Settings) -> str:
     """results/<profile>/RUN_NOTES.md, written by whoever ran the profile (e.g. on a lent GPU), if any."""
     p = S.results_dir / "RUN_NOTES.md"
-    return f"### How these results were produced\n\n{p.read_text()}\n" if p.exists() else ""
+    return f"### How these results were produced\n\n{md_block(p.read_text())}\n" if p.exists() else ""
 
 
 def choices(profile: str) -> dict:
@@ -207,11 +276,11 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
     cl = C.claims_table(S) if cl is None else cl
     r = _any_result(S)
     env = (r or {}).get("environment", {})
+    env = env if isinstance(env, dict) else {}
     device = env.get("gpu") or env.get("cpu") or "-"
-    device = f"{env.get('device', '-')} ({device}), torch {env.get('torch', '-')}, {env.get('threads', '-')} threads"
+    device = (f"{md_text(env.get('device', '-'))} ({md_text(device)}), torch {md_text(env.get('torch', '-'))}, "
+              f"{md_text(env.get('threads', '-'))} threads")
     p = PROFILES[S.profile]
-    seeds = "; ".join(f"`{n}`: {', '.join(map(str, seeds))}" for n in REGISTRY
-                      if (seeds := store.stored_seeds(n, S)) or n in CORE)
     setup = [
         f"* **Profile:** `{S.profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
@@ -220,7 +289,7 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
         f"* **Data:** {_quora_line(S.data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",
-        f"* **Seeds with stored results:** {seeds}" + _partial_line(S) + ".",
+        f"* **Seeds with stored results:** {seeds_prose(S)}" + _partial_line(S) + ".",
         f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {len(runs)} "
         f"stored runs (per run below)."
         + (f" Report build (training + notebooks + export): {_fmt_s(total_s)}." if total_s else ""),
@@ -228,7 +297,8 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
     table = [
         "| run | tables | device | epochs | best epoch | wall time |",
         "|---|---|---|---|---|---|",
-        *[f"| `{x.run_id}` | {x.tables} | {x.device} | {x.epochs} | {x.best_epoch} | {_fmt_s(x.wall_time_s)} |"
+        *[f"| {md_code(x.run_id)} | {md_text(x.tables)} | {md_text(x.device)} | {md_text(x.epochs)} | "
+          f"{md_text(x.best_epoch)} | {_fmt_s(x.wall_time_s)} |"
           for x in runs.itertuples()],
         f"| **total** | | | | | **{_fmt_s(runs['wall_time_s'].sum())}** |",
     ]
@@ -294,6 +364,20 @@ def notebook_parameters(S: Settings) -> dict:
             "train": S.train}
 
 
+def ipc_kernel_manager():
+    """A kernel manager whose kernels talk over local IPC sockets (files only this user can reach) instead of
+    TCP ports on the loopback interface: nothing listens on the network while the notebooks run, and the kernel
+    does not warn that it runs "over TCP without encryption"."""
+    from jupyter_client import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc"
+    return IPCKernelManager
+
+
 def execute(S: Settings) -> dict:
     """Execute the five notebooks with papermill into report/<profile>/; returns {notebook: seconds}."""
     import nbformat
@@ -307,7 +391,8 @@ def execute(S: Settings) -> dict:
         t = time.time()
         print(f"executing notebooks/{nb} -> {out_dir / nb}", flush=True)
         pm.execute_notebook(str(src / nb), str(out_dir / nb), parameters=params, kernel_name="python3",
-                            cwd=str(src), progress_bar=False, log_output=False)
+                            cwd=str(src), progress_bar=False, log_output=False,
+                            kernel_manager_class=ipc_kernel_manager())
         times[nb] = time.time() - t
         # papermill records absolute paths of this machine; keep them relative to the repository
         done = nbformat.read(str(out_dir / nb), as_version=4)
@@ -357,15 +442,15 @@ def combine(paths, intro_md: str, title: str, outro_md: str = ""):
 
 
 def export_html(nb, path: Path, title: str) -> Path:
+    """The combined notebook as one HTML page: code hidden, no script, no request (template mtbert_report)."""
     from nbconvert import HTMLExporter
-    exp = HTMLExporter(template_name="lab")
+    exp = HTMLExporter(template_name="mtbert_report", extra_template_basedirs=[str(TEMPLATES)])
     exp.exclude_input = True
     exp.exclude_input_prompt = True
     exp.exclude_output_prompt = True
-    html, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    store.write_text(path, html)
-
-
+    page, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title},
+                                                    "content_security_policy": CONTENT_SECURITY_POLICY})
+    store.write_text(path, page)
     return path
 
 

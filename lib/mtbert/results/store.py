@@ -1,21 +1,31 @@
-"""The results store: reading and writing run results (one JSON per run), written atomically
-(`mtbert.results.atomic`: a crash never leaves half a file). Where the store lives is a setting
-(`Settings.store_root`); tables, figures, the report and the tests read results through this module, never
-through the training engine."""
+"""The results store: reading and writing run results (one JSON per run), written atomically with bounded reads
+(`mtbert.results.atomic`). Where the store lives is a setting (`Settings.store_root`); tables, figures, the
+report and the tests read results through this module, never through the training engine.
+
+Before a run trains: `check_writable` finds a read-only, full or misplaced store, and `run_lock` keeps two
+processes from training the same run id (the second is refused with a message naming the first).
+"""
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
+import os
 import platform
 import re
+import socket
+import sys
+import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy
 
 from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
-# the store's writers, for every module that writes results
-from mtbert.results.atomic import read_json, remove_stale_tmp, torch_save, write_json, write_text  # noqa: F401
+# the store's writers and readers, for every module that writes results
+from mtbert.results.atomic import (JSON_LIMIT_BYTES, ResultFileError, read_json, remove_stale_tmp,  # noqa: F401
+                                   torch_save, write_json, write_text)
 from mtbert.settings import DEFAULT_SEED, Settings
 from mtbert.training.config import RunConfig
 from mtbert.training.experiments import run_config
@@ -89,26 +99,104 @@ def stored_file(recorded: str, S: Settings) -> Path:
     return Path(S.store_root) / recorded
 
 
-class ResultFileError(MtbertError, ValueError):
-    """A results JSON that cannot be read (truncated, not JSON, not an object)."""
+class StoreNotWritable(MtbertError):
+    """A folder of the store cannot be written (read-only, full, not a folder)."""
+
+
+class RunLocked(MtbertError):
+    """Another process is training the same run id in the same store."""
+
+
+_RESULT_FIX = "delete it, or re-run the experiment with --force (`force=True`), which replaces it"
+
+
+def _numbers(d) -> bool:
+    return isinstance(d, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in d.values())
 
 
 def read_result(path) -> dict:
-    """A results JSON as a dict; ResultFileError naming the file and the fix when it is damaged."""
+    """A results JSON as a dict; ResultFileError naming the file and the fix when it is damaged or its scores
+    (`dev`, `test`) and `data` are not what a result holds."""
     path = Path(path)
-    fix = ("delete it, or re-run the experiment with --force (`force=True`), which replaces it")
-    try:
-        r = json.loads(path.read_bytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ResultFileError(f"results file {path} is damaged (not valid JSON: {e}); {fix}") from e
+    r = read_json(path, what="results file", fix=_RESULT_FIX)
     if not isinstance(r, dict) or not isinstance(r.get("config_hash"), str):
         what = "a JSON object" if isinstance(r, dict) else f"JSON {type(r).__name__}"
-        raise ResultFileError(f"results file {path} is not a result ({what} without a config_hash); {fix}")
+        raise ResultFileError(f"results file {path} is not a result ({what} without a config_hash); {_RESULT_FIX}")
+    for key in ("dev", "test"):
+        if key in r and not _numbers(r[key]):
+            raise ResultFileError(f"results file {path} is not a result: its {key!r} is "
+                                  f"{type(r[key]).__name__} {str(r[key])[:60]!r}, not scores by task; {_RESULT_FIX}")
+    if "data" in r and not isinstance(r["data"], dict):
+        raise ResultFileError(f"results file {path} is not a result: its 'data' is a {type(r['data']).__name__}, "
+                              f"not an object; {_RESULT_FIX}")
     return r
 
 
+# -- before training: can the store be written, and is nobody else training this run -----------------------
+
+def check_writable(S: Settings) -> None:
+    """Write (and remove) a probe file in results/, predictions/ and checkpoints/ of the profile, so that a
+    read-only, full or misplaced store is found before a run trains; StoreNotWritable naming the folder."""
+    for folder in (S.results_dir, S.predictions_dir, S.checkpoints_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_tmp(folder / "write-probe")  # a probe of a process that was killed
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=f".write-probe.{os.getpid()}.", suffix=".tmp")
+            try:
+                os.write(fd, b"\0" * 4096)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as e:
+            raise StoreNotWritable(
+                f"the results store cannot be written: {folder}: {e.strerror or e} "
+                f"({errno.errorcode.get(e.errno, e.errno)}). Nothing was trained. Fix: free space or make "
+                f"{S.store_root} writable, or pass another store with --store-dir (notebook parameter "
+                f"store_dir, MTBERT_STORE_DIR).") from e
+
+
+def lock_path(cfg: RunConfig, S: Settings) -> Path:
+    return S.checkpoints_dir / f"{cfg.run_id}.lock"
+
+
+@contextlib.contextmanager
+def run_lock(cfg: RunConfig, S: Settings):
+    """Hold an exclusive lock on training `cfg.run_id` in this store (checkpoints/<profile>/<run_id>.lock,
+    fcntl.flock, released when the process ends however it ends). A second process is refused at once with
+    RunLocked naming the holder (pid, host, start time, command). The lock file itself stays: removing it would
+    let a third process lock a new file while the second still holds the old one."""
+    path = lock_path(cfg, S)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+            try:
+                h = json.loads(holder)
+                who = (f"pid {h['pid']} on {h['host']}, started at {h['started_at']}: "
+                       f"{' '.join(h.get('argv', []))[:200]}")
+            except (ValueError, KeyError, TypeError):
+                who = "a process that has not written its name yet"
+            raise RunLocked(
+                f"{cfg.run_id} (profile {cfg.profile}) is being trained by another process ({who}); its lock is "
+                f"{path}. Nothing was trained. Wait for it to finish (this run's result is then stored and "
+                f"loaded), or stop it and re-run.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({
+            "pid": os.getpid(), "host": socket.gethostname(), "argv": sys.argv,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config_hash": cfg.hash()}).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def environment(device) -> dict:
-    import tokenizers  # heavy: only a training run records its environment
+    import numpy
+    import tokenizers
     import torch
     env = {"python": platform.python_version(), "torch": torch.__version__, "tokenizers": tokenizers.__version__,
            "numpy": numpy.__version__, "platform": platform.platform(), "device": str(device),

@@ -3,8 +3,13 @@
 Nothing in the archive can run code or land outside the results: every member is checked BEFORE anything is
 extracted, and the whole archive is refused if one member is bad. Allowed members: regular files and
 directories under `results/<profile>/` and `predictions/<profile>/` (the folders themselves too), with relative
-names without `..`; no symlinks, hard links, devices or FIFOs. Extraction then uses Python's tarfile `data`
-filter as a second line of defence. Exit status 0 when unpacked, 2 when refused (nothing written).
+names without `..`; no symlinks, hard links, devices or FIFOs. Sizes are capped: each member at most
+MEMBER_LIMIT_BYTES (64 MiB; the largest file a GPU run writes is under 1 MB), all members together at most
+TOTAL_LIMIT_BYTES (1 GiB; a full-profile archive holds about 35 MB), and at most MEMBER_LIMIT members (10,000;
+a full-profile archive has about 250). The sizes are the members' recorded (unpacked) sizes, so a small
+compressed archive of a huge or sparse file is refused before anything is written. Extraction then uses
+Python's tarfile `data` filter as a second line of defence. Exit status 0 when unpacked, 2 when refused
+(nothing written).
 """
 from __future__ import annotations
 
@@ -16,6 +21,9 @@ from pathlib import Path, PurePosixPath
 from mtbert.errors import MtbertError
 
 ROOTS = ("results", "predictions")
+MEMBER_LIMIT_BYTES = 64 * 2**20
+TOTAL_LIMIT_BYTES = 2**30
+MEMBER_LIMIT = 10_000
 
 
 class UnsafeArchive(MtbertError):
@@ -41,6 +49,8 @@ def member_problem(m: tarfile.TarInfo, profile: str) -> str | None:
         return "not a regular file (device, FIFO or other special member)"
     if len(parts) == 2:
         return f"a file named like the folder {parts[0]}/{profile}"
+    if m.size > MEMBER_LIMIT_BYTES:
+        return f"{m.size:,} bytes unpacked, over the {MEMBER_LIMIT_BYTES // 2**20} MiB limit per file"
     return None
 
 
@@ -54,6 +64,25 @@ def check_members(archive, members: list[tarfile.TarInfo], profile: str) -> None
             f"results/{profile}/ and predictions/{profile}/ are allowed; nothing was unpacked")
     if not members:
         raise UnsafeArchive(f"{archive} is empty; nothing to unpack")
+    total = sum(m.size for m in members if m.isreg())
+    if total > TOTAL_LIMIT_BYTES:
+        raise UnsafeArchive(f"{archive} would unpack {total:,} bytes, over the {TOTAL_LIMIT_BYTES // 2**30} GiB "
+                            "limit for a results archive; nothing was unpacked")
+
+
+def read_members(archive, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """The archive's index (read whole before anything is written: no SIGPIPE race), at most MEMBER_LIMIT
+    members; UnsafeArchive when it has more or cannot be read."""
+    members = []
+    try:
+        while (m := tf.next()) is not None:
+            members.append(m)
+            if len(members) > MEMBER_LIMIT:
+                raise UnsafeArchive(f"{archive} has more than {MEMBER_LIMIT:,} members, over the limit for a "
+                                    "results archive; nothing was unpacked")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UnsafeArchive(f"cannot read archive {archive}: {e}; nothing was unpacked") from e
+    return members
 
 
 def _open(archive):
@@ -66,10 +95,7 @@ def _open(archive):
 def unpack(archive, profile: str = "full", dest=".") -> list[str]:
     """Check then extract `archive` into `dest`; returns the names extracted. UnsafeArchive if refused."""
     with _open(archive) as tf:
-        try:
-            members = tf.getmembers()  # the whole index is read before anything is written (no SIGPIPE race)
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise UnsafeArchive(f"cannot read archive {archive}: {e}; nothing was unpacked") from e
+        members = read_members(archive, tf)
         check_members(archive, members, profile)
         # exactly the members checked; the data filter also refuses links, absolute names and escapes
         tf.extractall(Path(dest), members=members, filter="data")

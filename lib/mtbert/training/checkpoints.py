@@ -1,6 +1,13 @@
 """A run's checkpoints under checkpoints/<profile>/: the selected (best-epoch) weights, and the resume state
 after each finished epoch (weights, optimizer, scheduler, RNG, history). Never committed; loaded with
-weights_only=True, so a crafted file cannot run code."""
+weights_only=True, so a crafted file cannot run code.
+
+Both belong to one configuration and one set of data files: they are named `<run_id>.<config hash>.best.pt`
+and `.last.pt`, so two configurations of one run id (e.g. with and without `--set lr=...`) never share or
+overwrite a checkpoint, and each carries a stamp (config hash and the sha256 of the data files it was trained
+on) that is verified on load. A resume state of other data is not resumed (the run starts clean); selected
+weights of other data or another configuration are never used (CheckpointError naming the file and the fix).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,15 +21,18 @@ from mtbert.settings import Settings
 from mtbert.training.config import RunConfig
 
 RESUME_KEYS = {"config_hash", "epoch", "history", "best"}
+BEST_KEYS = {"config_hash", "data_files", "model"}
 
 
 class RunCheckpoints:
-    """The checkpoint files of one run."""
+    """The checkpoint files of one run: one configuration (`cfg`) trained on the data files `data_files`
+    ({name: sha256}; None where a caller only discards or inspects)."""
 
-    def __init__(self, cfg: RunConfig, S: Settings):
-        self.cfg = cfg
-        self.last = S.checkpoints_dir / f"{cfg.run_id}.last.pt"
-        self.best = S.checkpoints_dir / f"{cfg.run_id}.best.pt"
+    def __init__(self, cfg: RunConfig, S: Settings, data_files: dict | None = None):
+        self.cfg, self.data_files = cfg, data_files
+        key = f"{cfg.run_id}.{cfg.hash()}"
+        self.last = S.checkpoints_dir / f"{key}.last.pt"
+        self.best = S.checkpoints_dir / f"{key}.best.pt"
 
     def remove_stale_tmp(self):
         for p in (self.last, self.best):
@@ -31,21 +41,47 @@ class RunCheckpoints:
     def discard_resume_state(self):
         self.last.unlink(missing_ok=True)
 
+    def _stamp(self) -> dict:
+        return {"config_hash": self.cfg.hash(), "data_files": dict(self.data_files or {})}
+
     def resume_state(self, map_location="cpu") -> dict | None:
-        """The resume state of this config, or None (no file, or one written by another config)."""
+        """The resume state of this config and these data files, or None (no file, or one of another config or
+        other data: the run then starts clean)."""
         if not self.last.exists():
             return None
         st = load_resume_state(self.last, map_location)
-        return st if st.get("config_hash") == self.cfg.hash() else None
+        ok = st.get("config_hash") == self.cfg.hash() and st.get("data_files") == self._stamp()["data_files"]
+        return st if ok else None
 
     def save_resume_state(self, state: dict):
-        store.torch_save(self.last, {"config_hash": self.cfg.hash(), **state})
+        store.torch_save(self.last, {**self._stamp(), **state})
 
     def save_best(self, model: MultitaskBert):
-        store.torch_save(self.best, trainable_state(model, self.cfg))
+        store.torch_save(self.best, {**self._stamp(), "model": trainable_state(model, self.cfg)})
 
-    def load_best(self, model: MultitaskBert, map_location):
-        model.load_state_dict(torch.load(self.best, map_location=map_location, weights_only=True), strict=False)
+    def load_best(self, model: MultitaskBert, map_location, fix: str):
+        """Load the selected weights into `model`; CheckpointError naming the file and `fix` when it is missing,
+        damaged, or stamped with another configuration or other data files than this run's."""
+        if not self.best.exists():
+            raise CheckpointError(f"the selected weights {self.best} of {self.cfg.run_id} are missing "
+                                  f"(checkpoints are not committed). {fix}")
+        try:
+            st = torch.load(self.best, map_location=map_location, weights_only=True)
+        except Exception as e:  # pickle with code (UnpicklingError), truncated file, not a torch file, ...
+            raise CheckpointError(
+                f"the selected weights {self.best} of {self.cfg.run_id} cannot be loaded safely ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200] if str(e) else ''}). {fix}") from e
+        if not isinstance(st, dict) or not BEST_KEYS <= set(st) or not isinstance(st["model"], dict):
+            raise CheckpointError(f"{self.best} is not a selected-weights checkpoint of this version. {fix}")
+        if st["config_hash"] != self.cfg.hash() or st["data_files"] != self._stamp()["data_files"]:
+            what = "another configuration" if st["config_hash"] != self.cfg.hash() else "other data files"
+            raise CheckpointError(f"the selected weights {self.best} were trained on {what} than {self.cfg.run_id} "
+                                  f"(config {self.cfg.hash()}, the data files it records), so they are not used. {fix}")
+        try:
+            model.load_state_dict(st["model"], strict=False)
+        except (RuntimeError, TypeError, ValueError) as e:  # shapes or types of a crafted file
+            raise CheckpointError(f"the selected weights {self.best} do not fit the model of {self.cfg.run_id} "
+                                  f"({str(e).splitlines()[0][:200]}). {fix}") from e
 
 
 def load_resume_state(path, map_location="cpu") -> dict:
@@ -74,7 +110,7 @@ def save_partials(S: Settings) -> list[str]:
     resume checkpoint under results/<profile>/partial/, which the report lists but puts in no table."""
     written = []
     for ck in sorted(Path(S.checkpoints_dir).glob("*.last.pt")):
-        rid = ck.name[:-len(".last.pt")]
+        rid = ck.name[:-len(".last.pt")].rsplit(".", 1)[0]  # <run_id>.<config hash>.last.pt
         try:
             st = load_resume_state(ck)
         except CheckpointError as e:  # one bad file must not cost the others their history

@@ -10,6 +10,7 @@ the store. An interrupted run resumes from its last finished epoch.
 """
 from __future__ import annotations
 
+import errno
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from mtbert.data import datasets as D
 from mtbert.data import identity
 from mtbert.data.tasks import TASKS
 from mtbert.data.fetch import sha256_file
-from mtbert.errors import MtbertError
+from mtbert.errors import MtbertError, RunInterrupted
 from mtbert.model.checkpoint import weights_file
 from mtbert.results import store
 from mtbert.results.store import RunOutput
@@ -42,6 +43,10 @@ from mtbert.training.runner import Runner, resolve_device
 
 class MissingResult(MtbertError):
     pass
+
+
+class StoreWriteFailed(MtbertError):
+    """A checkpoint or result could not be written while a run trained (a full or read-only store)."""
 
 
 def metric(task: str, preds, labels) -> float:
@@ -64,21 +69,52 @@ def run(name: str, S: Settings, seed: int | None = None, force=False, on_step=No
             f"and training is off (`--no-train`, notebook parameter train=False). Train it with "
             f"`python -m mtbert run {cfg.experiment} --profile {cfg.profile}"
             + (f" --seeds {cfg.seed}" if cfg.run_id != cfg.experiment else "") + "` (full: on a GPU).")
-    data_files = identity.verify(cfg, S.data_dir)  # DataError naming a truncated/changed file, before training
-    if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
-        store.result_path(cfg, S).unlink(missing_ok=True)
-    out = train_run(cfg, S, force=force, on_step=on_step, data_files=data_files)
-    record = store.save_run(S, out)
-    RunCheckpoints(cfg, S).discard_resume_state()
+    data_files = identity.verify_full(cfg, S.data_dir)  # DataError naming a changed file, before training
+    store.check_writable(S)  # a read-only, full or misplaced store, before training
+    with store.run_lock(cfg, S):  # RunLocked naming the process that trains this run id now
+        if not force and (r := store.stored(cfg, S)) is not None:  # stored while we checked
+            return r
+        if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
+            store.result_path(cfg, S).unlink(missing_ok=True)
+        out = train_run(cfg, S, force=force, on_step=on_step, data_files=data_files)
+        ck = RunCheckpoints(cfg, S, data_files)
+        try:
+            record = store.save_run(S, out)
+        except OSError as e:
+            raise StoreWriteFailed(_write_failed(e, f"the result of {cfg.run_id}", ck, cfg.epochs, cfg)) from e
+        ck.discard_resume_state()
     return record
+
+
+def _kept(ck: RunCheckpoints, epochs_kept: int, cfg: RunConfig) -> str:
+    """What an interrupted or failed run kept, truthfully: the epochs its resume checkpoint holds, or none."""
+    if epochs_kept <= 0:
+        return (f"no epoch of {cfg.run_id} had finished and been saved, so nothing was kept; running the same "
+                "command again starts it from its first epoch")
+    if epochs_kept >= cfg.epochs:
+        return (f"all {cfg.epochs} epochs of {cfg.run_id} are kept in {ck.last}; running the same command again "
+                "only evaluates the selected epoch and writes the result")
+    done = "epoch 1 of" if epochs_kept == 1 else f"epochs 1-{epochs_kept} of"
+    return (f"{done} {cfg.run_id} {'is' if epochs_kept == 1 else 'are'} kept in {ck.last}; running the same command "
+            f"again resumes after epoch {epochs_kept}")
+
+
+def _sentence(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _write_failed(e: OSError, what: str, ck: RunCheckpoints, epochs_kept: int, cfg: RunConfig) -> str:
+    return (f"writing {what} failed: {e.filename or ''}: {e.strerror or e} "
+            f"({errno.errorcode.get(e.errno, e.errno)}). {_sentence(_kept(ck, epochs_kept, cfg))}. Fix: free space "
+            "on the store or make it writable (or pass another --store-dir), then run the same command again.")
 
 
 def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files: dict | None = None) -> RunOutput:
     """Train one run (resuming from its last finished epoch unless `force`) and return its output; writes
     checkpoints only, never results or predictions. `data_files` (their sha256) when the caller verified them."""
     if data_files is None:
-        data_files = identity.verify(cfg, S.data_dir)  # DataError naming a changed file, before training
-    ck = RunCheckpoints(cfg, S)
+        data_files = identity.verify_full(cfg, S.data_dir)  # DataError naming a changed file, before training
+    ck = RunCheckpoints(cfg, S, data_files)
     ck.remove_stale_tmp()
     store.remove_stale_tmp(store.result_path(cfg, S))
     if force:
@@ -89,7 +125,13 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
     opt = make_optimizer(R.model, cfg)
     sched = make_scheduler(opt, cfg, cfg.epochs * len(epoch_plan(train, cfg, 0)))
     state = resume(ck, R, opt, sched, S.progress)
+    try:
+        return _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step, data_files, t_start)
+    except KeyboardInterrupt:
+        raise RunInterrupted(_kept(ck, state.saved_epochs, cfg)) from None
 
+
+def _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step, data_files, t_start) -> RunOutput:
     guard = DivergenceGuard(cfg, ck.last, state.loss_ref)
     dev_out = {}
     for epoch in range(state.start_epoch, cfg.epochs):
@@ -106,16 +148,23 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
             "steps": n_steps,
             "seconds": time.time() - t0,
         })
-        if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
-            state.best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}
-            ck.save_best(R.model)
-        ck.save_resume_state(resume_state(R, opt, sched, epoch, state, state.prior_seconds + time.time() - t_start,
-                                          guard))
+        try:
+            if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
+                state.best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}
+                ck.save_best(R.model)
+            ck.save_resume_state(resume_state(R, opt, sched, epoch, state,
+                                              state.prior_seconds + time.time() - t_start, guard))
+        except OSError as e:
+            raise StoreWriteFailed(_write_failed(e, f"a checkpoint of {cfg.run_id} after epoch {epoch + 1}", ck,
+                                                 state.saved_epochs, cfg)) from e
+        state.saved_epochs = epoch + 1
         if S.progress:
             print(f"[{cfg.run_id}] epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev_m.items()),
                   file=sys.stderr)
 
-    ck.load_best(R.model, R.device)
+    ck.load_best(R.model, R.device, fix=f"The run cannot finish without them (its resume checkpoint {ck.last} "
+                 f"selected epoch {state.best['epoch']}): run it again with --force, which trains it from its first "
+                 "epoch")
     # the dev outputs of the last epoch trained here are those of the selected model when it is that epoch
     trained_here = state.start_epoch < cfg.epochs
     outputs = dict(dev_out) if trained_here and state.best["epoch"] == state.history[-1]["epoch"] else {}
@@ -148,6 +197,7 @@ class TrainingState:
     prior_seconds: float = 0.0
     loss_ref: dict | None = None
     step: int = 0          # optimizer steps so far, across a resume too
+    saved_epochs: int = 0  # epochs the resume checkpoint on disk holds
 
 
 def resume(ck: RunCheckpoints, R: Runner, opt, sched, progress=False) -> TrainingState:
@@ -166,7 +216,7 @@ def resume(ck: RunCheckpoints, R: Runner, opt, sched, progress=False) -> Trainin
         print(f"[{ck.cfg.run_id}] resuming after epoch {st['epoch'] + 1}", file=sys.stderr)
     return TrainingState(history=st["history"], best=st["best"], start_epoch=st["epoch"] + 1,
                          prior_seconds=st.get("seconds", 0.0), loss_ref=st.get("loss_ref", {}),
-                         step=sum(h["steps"] for h in st["history"]))
+                         step=sum(h["steps"] for h in st["history"]), saved_epochs=st["epoch"] + 1)
 
 
 def resume_state(R: Runner, opt, sched, epoch: int, state: TrainingState, seconds: float, guard) -> dict:

@@ -14,7 +14,7 @@ DIR receives:
   its weights' sha256, limits, and the commands that reproduce the export.
 
 The run's selected (best-dev) model is reloaded the way `python -m mtbert predict` reloads it
-(`repredict.load_run`: checkpoints/<profile>/<run_id>.best.pt, loaded with weights_only=True).
+(`repredict.load_run`: checkpoints/<profile>/<run_id>.<config hash>.best.pt, loaded with weights_only=True).
 """
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def model_card(cfg: RunConfig, result: dict, heads: list[dict], files: dict[str,
         "", "## Limits", "", LIMITS,
         "", "## Reproduce", "", "```bash", train_cmd, export_command(cfg.experiment, cfg.profile, cfg.seed, out_name),
         "```", "",
-        f"Checkpoints are not committed: where `checkpoints/{cfg.profile}/{cfg.run_id}.best.pt` is missing, add `--force` "
+        f"Checkpoints are not committed: where `checkpoints/{cfg.profile}/{cfg.run_id}.{cfg.hash()}.best.pt` is missing, add `--force` "
         "to the run command (it re-trains the stored run).", ""])
 
 

@@ -2,7 +2,8 @@
 
     python -m mtbert predict NAME [--seeds S ...] [--profile P] [--ensemble]
 
-* `rescore(name, S, seed)` reloads the run's selected model (checkpoints/<profile>/<run_id>.best.pt, loaded with
+* `rescore(name, S, seed)` reloads the run's selected model (checkpoints/<profile>/<run_id>.<config hash>.best.pt,
+  stamped with the config hash and data files of the stored result and verified, loaded with
   weights_only=True) and writes, into predictions/<profile>/<run_id>/:
   - `<prefix>-test-student-scores.csv`: the raw outputs behind the leaderboard files of the official unlabelled
     test-student files (SST class logits, STS scores), so that seeds can be averaged later without the model;
@@ -20,7 +21,6 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import torch
 
 from mtbert.data import datasets as D
 from mtbert.data import identity as datahash
@@ -50,15 +50,16 @@ def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
 def load_run(name: str, S: Settings, seed: int):
     """(cfg, Runner with the run's selected model) of a stored run; errors name the missing piece and the fix."""
     cfg = run_config(name, S.profile, seed, S.encoder)
-    if store.stored(cfg, S) is None:
+    if (result := store.stored(cfg, S)) is None:
         raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "
                           f"train it first: python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all")
-    ck = RunCheckpoints(cfg, S).best
-    if not ck.exists():
-        raise MtbertError(f"{ck.name} is not in {S.checkpoints_dir} (checkpoints are not committed): re-train the run "
-                          f"with python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all --force")
+    ck = RunCheckpoints(cfg, S, result["data"]["files"])
+    fix = (f"re-train the run with `python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all "
+           "--force`, which writes its selected weights again; nothing was predicted.")
+    if not ck.best.exists():
+        raise MissingCheckpoint(f"{ck.best.name} is not in {S.checkpoints_dir} (checkpoints are not committed): {fix}")
     R = Runner(cfg, S, resolve_device(S.device))
-    R.model.load_state_dict(torch.load(ck, map_location=R.device, weights_only=True), strict=False)
+    ck.load_best(R.model, R.device, fix=fix[:1].upper() + fix[1:])  # CheckpointError: damaged, another config or data
     return cfg, R
 
 
