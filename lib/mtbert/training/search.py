@@ -25,6 +25,7 @@ scale) has no epoch boundary inside a trial, so nothing is pruned.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import socket
@@ -293,11 +294,12 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
         return study.pruner.prune(study, study._storage.get_trial(tid))
 
     progress = sched.Progress(0, stream)
-    with sched.Cluster(n_workers, address) as client:
-        driver = sched.Driver(client, progress, on_epoch=on_epoch)
+    stack = contextlib.ExitStack()  # the cluster starts with the first point that needs training
+    driver = None
+    with stack:
         try:
             while True:
-                while driver.pending < n_workers and (nxt := next_trial()) is not None:
+                while (driver.pending if driver else 0) < n_workers and (nxt := next_trial()) is not None:
                     number, params = nxt
                     p = point_of(params)
                     pid = point_id(p)
@@ -309,11 +311,15 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
                     if pid in in_flight:  # TPE asked for a point that is training now: it answers both
                         in_flight[pid].append(number)
                         continue
+                    if driver is None:
+                        driver = sched.Driver(stack.enter_context(sched.Cluster(n_workers, address)), progress,
+                                              on_epoch=on_epoch)
+                        stack.callback(driver.cancel)
                     in_flight[pid], trial_of[pid] = [number], number
                     progress.total += 1
                     driver.submit(sched.Job(pid, config_of(p, scale), point_settings(p, S),
                                             report_epochs=scale["epochs"] > 1))
-                if not driver.pending:
+                if driver is None or not driver.pending:
                     break
                 for job, result, exc, attempt in driver.collect():
                     numbers = in_flight.pop(job.key)
@@ -339,7 +345,6 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
                         progress.finished(job.key, True, f"dev overall {r['dev']['overall']:.3f} in "
                                                          f"{sched._fmt_s(result.seconds)}")
         finally:
-            driver.cancel()
             progress.close()
     return out
 
