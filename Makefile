@@ -9,6 +9,9 @@ VPY     := $(VENV)/bin/python
 VPIP    := $(VPY) -m pip
 STAMP   := $(VENV)/.stamp
 PROFILE ?= quick
+# training of missing runs (Dask): JOBS workers of a local cluster, or an existing cluster's SCHEDULER address
+JOBS      ?=
+SCHEDULER ?=
 # torch is pinned and installed first, on its own: with the project's local wheel
 # (torch-2.13.0+cpu, found via pip's find-links) this is the CPU build; a plain
 # `pip install torch` from PyPI would pull a multi-GB CUDA build.
@@ -22,7 +25,8 @@ help:
 	@echo "make setup          create $(VENV) and install pinned requirements + mtbert (editable)"
 	@echo "make data           fetch + verify the data files into data/ (python -m mtbert data)"
 	@echo "make test           setup + data, then unit tests and notebooks (MTBERT_PROFILE=smoke)"
-	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick)"
+	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick);"
+	@echo "                    JOBS=N trains missing runs N at a time, SCHEDULER=ADDRESS on an existing Dask cluster"
 	@echo "make bench          run bench/bench.py"
 	@echo "make clean-results  delete generated files in: $(RESULTS_DIRS)"
 
@@ -45,7 +49,7 @@ test: setup data
 	MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks
 
 report: setup data
-	$(MTBERT) report --profile $(PROFILE)
+	$(MTBERT) report --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 	@echo "report: report/$(PROFILE)/report.html"
 
 bench: setup data
