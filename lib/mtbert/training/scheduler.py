@@ -427,6 +427,7 @@ def run_experiments(runs: list[tuple[str, int]], S: Settings, force: bool = Fals
     cfgs = [run_config(n, S.profile, s, S.encoder, **overrides) for n, s in runs]  # bad values fail here
     ended: dict[str, Outcome] = {}
     jobs = []
+    S_worker = S.replace(progress=False)  # the driver's display replaces the per-run bars of parallel runs
     for cfg in cfgs:
         r = None if force else store.stored(cfg, S)
         if r is not None:
@@ -442,7 +443,7 @@ def run_experiments(runs: list[tuple[str, int]], S: Settings, force: bool = Fals
         datahash.verify(cfg, S.data_dir)  # a truncated or changed data file fails here, before anything trains
         if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
             store.result_path(cfg, S).unlink(missing_ok=True)
-        jobs.append(Job(cfg.run_id, cfg, S, force))
+        jobs.append(Job(cfg.run_id, cfg, S_worker, force))
     # the long multitask runs of the paper's rows first, single-task ones after, extra seeds last
     jobs.sort(key=lambda j: (j.cfg.seed != DEFAULT_SEED, j.cfg.experiment.startswith("t1_")))
     n = n_workers if n_workers is not None else default_jobs(S, len(jobs))
