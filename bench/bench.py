@@ -51,6 +51,9 @@ import torch.nn.functional as F  # noqa: E402
 
 import transformers  # noqa: E402
 from mtbert.data import datasets as D  # noqa: E402
+from mtbert.training import batches  # noqa: E402
+from mtbert.training import optim  # noqa: E402
+from mtbert.training import runner  # noqa: E402
 from mtbert.training import engine as T  # noqa: E402
 from mtbert.model.checkpoint import load_encoder  # noqa: E402
 from mtbert.training.experiments import run_config  # noqa: E402
@@ -135,7 +138,7 @@ def build(bench: Bench, ckpt_dir: Path):
     enc, _ = load_encoder(ckpt_dir)
     enc.unpad = not bench.cuda  # as the training engine runs it (Runner: on CPU only)
     ours = MultitaskBert(enc, "cls", cfg.dropout, sentiment_tasks=("sst",)).to(dev)
-    opt_ours = T.make_optimizer(ours, cfg, dev)
+    opt_ours = optim.make_optimizer(ours, cfg)
     hf = transformers.BertModel.from_pretrained(str(ckpt_dir), attn_implementation="sdpa",
                                             dtype=torch.float32).to(dev)  # fp32 weights, as ours
     head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(hf.config.hidden_size, N_CLASSES)).to(dev)
@@ -322,8 +325,8 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
     args, dev = bench.args, bench.dev
     cfg = run_config("t1_sst_finetune", "full", encoder=str(ckpt_dir), batch_size=BS, n_train={"sst": n_sst})
     from mtbert.settings import Settings
-    R = T.Runner(cfg, Settings.resolve(profile="full", data_dir=args.data_dir, device=str(dev)), dev)
-    opt = T.make_optimizer(R.model, cfg, dev)
+    R = runner.Runner(cfg, Settings.resolve(profile="full", data_dir=args.data_dir, device=str(dev)), dev)
+    opt = optim.make_optimizer(R.model, cfg)
     try:
         hf_tok = transformers.BertTokenizerFast.from_pretrained(str(ckpt_dir))
     except Exception:  # a directory with vocab.txt only
@@ -332,16 +335,16 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
 
     def ours_epoch():
         _clear_data_caches()
-        td = T.prepare.__wrapped__("sst", "train", str(R.ckpt_dir), cfg.max_length, n_sst, args.data_dir)
+        td = batches.prepare.__wrapped__("sst", "train", str(R.ckpt_dir), cfg.max_length, n_sst, args.data_dir)
         _, _, n_steps, _ = T.train_epoch(R, {"sst": td}, opt, cfg, state["epoch"])
         state["ours_tokens"] = int(td.lengths.sum())
         state["ours_padded_tokens"] = int(sum(len(i) * td.lengths[i].max()
-                                              for _, i in T.epoch_plan({"sst": td}, cfg, state["epoch"])))
+                                              for _, i in batches.epoch_plan({"sst": td}, cfg, state["epoch"])))
 
     def ref_epoch():
         _clear_data_caches()
         d = D.load("sst", "train", args.data_dir)
-        idx = T._limit(len(d), n_sst, "sst/train")  # the same rows as the engine's subsample
+        idx = batches.subsample(len(d), n_sst, "sst/train")  # the same rows as the engine's subsample
         if idx is not None:
             d = d.subset(idx)
         sents, labels = list(d.sents), np.asarray(d.labels)

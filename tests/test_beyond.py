@@ -16,10 +16,14 @@ from mtbert.analysis import ablations as B
 from mtbert.data import datasets as D
 from mtbert.training import search as X
 from mtbert.results import store
+from mtbert.training import batches
+from mtbert.training import optim
+from mtbert.training import runner
 from mtbert.training import engine as T
 from mtbert.model.checkpoint import load_encoder
 from mtbert.errors import UsageError
-from mtbert.training.experiments import BEYOND_DEFAULTS, CORE, REGISTRY, experiments_for, run_config
+from mtbert.training.config import HASH_OMITTED_DEFAULTS
+from mtbert.training.experiments import CORE, REGISTRY, experiments_for, run_config
 from mtbert.model.heads import MultitaskBert
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
 from mtbert.settings import Settings, repo_root
@@ -50,7 +54,7 @@ def test_submission2_hash_matches_the_stored_full_result():
     stored = json.loads((ROOT / "results" / "full" / "submission2.json").read_text())
     cfg = run_config("submission2", "full", stored["seed"])
     assert cfg.hash() == stored["config_hash"]
-    assert {k: getattr(cfg, k) for k in BEYOND_DEFAULTS} == BEYOND_DEFAULTS  # the new fields exist, at defaults
+    assert {k: getattr(cfg, k) for k in HASH_OMITTED_DEFAULTS} == HASH_OMITTED_DEFAULTS  # later knobs, at defaults
 
 
 @pytest.mark.parametrize("profile", ["full", "quick"])
@@ -143,7 +147,7 @@ def test_cross_sequences_are_berts_pair_encoding(tmp_path):
     """[CLS] a [SEP] b [SEP] with types 0/1, as the tokenizer encodes a pair (and as BERT was pre-trained)."""
     S = settings_for(tmp_path)
     cfg = run_config("beyond_para_cross", PROFILE, **tiny())
-    R = T.Runner(cfg, S, torch.device("cpu"))
+    R = runner.Runner(cfg, S, torch.device("cpu"))
     td = R.data("quora", "dev", 6)
     captured = {}
 
@@ -217,7 +221,7 @@ def test_head_lr_goes_to_the_heads_only():
     enc, _ = load_encoder()
     m = MultitaskBert(enc, "mean", 0.3, "baseline+cos", "cos_relu", para_encoding="cross")
     cfg = run_config("beyond_best_cross", PROFILE)
-    opt = T.make_optimizer(m, cfg, torch.device("cpu"))
+    opt = optim.make_optimizer(m, cfg)
     lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     for n, p in m.named_parameters():
         assert lr_of[id(p)] == (cfg.lr if n.startswith("encoder.") else cfg.head_lr), n
@@ -228,16 +232,16 @@ def test_warmup_and_linear_decay_factors():
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=1.0)
     cfg = run_config("submission2", PROFILE, warmup=0.25, lr_schedule="linear")
-    sched = T.make_scheduler(opt, cfg, total_steps=8)
+    sched = optim.make_scheduler(opt, cfg, total_steps=8)
     lrs = []
     for _ in range(8):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
     assert lrs == pytest.approx([0.5, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
-    assert T.make_scheduler(opt, run_config("submission2", PROFILE), 8) is None  # paper: constant, no scheduler
+    assert optim.make_scheduler(opt, run_config("submission2", PROFILE), 8) is None  # paper: constant, no scheduler
     opt2 = torch.optim.SGD([p], lr=1.0)
-    s2 = T.make_scheduler(opt2, run_config("submission2", PROFILE, warmup=0.5), 4)  # warm-up, then constant
+    s2 = optim.make_scheduler(opt2, run_config("submission2", PROFILE, warmup=0.5), 4)  # warm-up, then constant
     got = []
     for _ in range(4):
         got.append(opt2.param_groups[0]["lr"])
@@ -258,11 +262,11 @@ def test_sqrt_sampling_keeps_steps_and_shifts_the_share():
             return len(self.lengths)
     train = {"sst": TD(40), "quora": TD(400), "sts": TD(8)}
     count = lambda plan: {t: sum(1 for u, _ in plan if u == t) for t in train}  # noqa: E731
-    a, b = count(T.epoch_plan(train, prop, 0)), count(T.epoch_plan(train, cfg, 0))
+    a, b = count(batches.epoch_plan(train, prop, 0)), count(batches.epoch_plan(train, cfg, 0))
     assert a == {"sst": 10, "quora": 100, "sts": 2}
     assert sum(b.values()) == pytest.approx(sum(a.values()), abs=2)
     assert b["sts"] > a["sts"] and b["quora"] < a["quora"]
-    rows = np.concatenate([i for t, i in T.epoch_plan(train, cfg, 0) if t == "sts"])
+    rows = np.concatenate([i for t, i in batches.epoch_plan(train, cfg, 0) if t == "sts"])
     assert set(rows) == set(range(8))  # whole passes over the small task
 
 

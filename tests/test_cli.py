@@ -53,7 +53,7 @@ def test_run_bad_value_fails_before_training(env, monkeypatch, capsys, kv, field
     from mtbert import cli
     from mtbert.training import engine as train
     monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
-    monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(train, "train_run", lambda *a, **k: pytest.fail("training started"))
     rc = cli.main(["run", "t1_sst_pretrain", "mt_sst_only", "--profile", "smoke", "--set", kv])
     err = capsys.readouterr().err
     assert rc == 2 and field in err and "Traceback" not in err
@@ -73,7 +73,7 @@ def test_bad_arguments_are_refused_before_training(env, monkeypatch, capsys, arg
     from mtbert import cli
     from mtbert.training import engine as train
     monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
-    monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(train, "train_run", lambda *a, **k: pytest.fail("training started"))
     rc = cli.main(["run", "--profile", "smoke", *args])
     err = capsys.readouterr().err
     assert rc == 2, err

@@ -14,6 +14,10 @@ import pytest
 import torch
 
 from mtbert.results import store
+from mtbert.training import checkpoints
+from mtbert.training import divergence
+from mtbert.training import optim
+from mtbert.training import runner
 from mtbert.training import engine as T
 from mtbert.model.checkpoint import load_encoder
 from mtbert.training.experiments import OVERRIDABLE, REGISTRY, run_config
@@ -83,7 +87,7 @@ def smoke_runs(tmp_path_factory):
         if name not in cache:
             runners = []
 
-            class Recording(T.Runner):
+            class Recording(runner.Runner):
                 def __init__(self, *a, **k):
                     super().__init__(*a, **k)
                     runners.append(self)
@@ -174,7 +178,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs):
     assert not store.result_path(cfg, S).exists()
     st = torch.load(last, weights_only=True)  # plain tensors and Python values (issue 13)
     assert st["epoch"] == 0 and len(st["history"]) == 1 and st["config_hash"] == cfg.hash()
-    assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in T.save_partials(S))
+    assert any(w.startswith(f"{cfg.run_id}: 1 epochs") for w in checkpoints.save_partials(S))
     part = store.read_json(S.results_dir / "partial" / f"{cfg.run_id}.json")
     assert part["epochs_done"] == 1 and part["history"] == st["history"] and part["config_hash"] == cfg.hash()
     from mtbert.report.build import _partial_line
@@ -314,7 +318,7 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
     assert best and not any(k.startswith("encoder.") for k in best)
     assert set(best) == {k for k in R.model.state_dict() if not k.startswith("encoder.")}
 
-    opt = T.make_optimizer(R.model, cfg, torch.device("cpu"))
+    opt = optim.make_optimizer(R.model, cfg)
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert not in_opt & {id(p) for p in R.model.encoder.parameters()}
     assert in_opt == {id(p) for p in R.model.head_parameters()}
@@ -326,7 +330,7 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
 def test_layerwise_lr_decay(encoder):
     m = MultitaskBert(encoder, sts_head="baseline")
     L = encoder.config.num_hidden_layers
-    lrs = T.layerwise_lrs(m, 1e-5, 0.9)
+    lrs = optim.layerwise_lrs(m, 1e-5, 0.9)
     assert set(lrs) == {n for n, _ in m.named_parameters()}
     seen_layers = set()
     for n, lr in lrs.items():
@@ -342,10 +346,10 @@ def test_layerwise_lr_decay(encoder):
     assert any(n.startswith("encoder.pooler") for n in lrs)
     top = [lr for n, lr in lrs.items() if n.startswith(f"encoder.layers.{L - 1}.")]
     assert top and all(lr == 1e-5 for lr in top)
-    assert set(T.layerwise_lrs(m, 1e-5, 1.0).values()) == {1e-5}
+    assert set(optim.layerwise_lrs(m, 1e-5, 1.0).values()) == {1e-5}
 
     cfg = run_config("t1_sst_finetune", PROFILE, lr_decay=0.9)
-    opt = T.make_optimizer(m, cfg, torch.device("cpu"))
+    opt = optim.make_optimizer(m, cfg)
     assert sorted(g["lr"] for g in opt.param_groups) == pytest.approx(
         sorted({1e-5 * 0.9 ** k for k in range(L + 1)}))
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(m.parameters()))
@@ -356,7 +360,7 @@ def test_layerwise_lr_decay(encoder):
 def test_nan_loss_raises_training_diverged(monkeypatch):
     monkeypatch.setattr(MultitaskBert, "loss",
                         lambda self, task, raw, y: torch.tensor(float("nan"), requires_grad=True))
-    with pytest.raises(T.TrainingDiverged) as ei:
+    with pytest.raises(divergence.TrainingDiverged) as ei:
         T.run("t1_sst_pretrain", S, **tiny("t1_sst_pretrain", lr=0.005))
     msg = str(ei.value)
     assert "t1_sst_pretrain" in msg and "step 0" in msg and "lr 0.005" in msg and "nan" in msg
@@ -367,7 +371,7 @@ def test_nan_loss_raises_training_diverged(monkeypatch):
 def _no_training(monkeypatch):
     def fail(*a, **k):
         raise AssertionError("training started")
-    monkeypatch.setattr(T, "_train", fail)
+    monkeypatch.setattr(T, "train_run", fail)
 
 
 def test_unknown_experiment_lists_valid_names(monkeypatch):
@@ -401,9 +405,8 @@ def test_invalid_values_fail_naming_the_field(monkeypatch, field, value):
         with pytest.raises(UsageError):
             T.run("t1_sst_pretrain", S, **overrides)
         from dataclasses import replace
-        from mtbert.training.experiments import _validate
         with pytest.raises(ValueError, match="mode"):
-            _validate(replace(run_config("t1_sst_pretrain", PROFILE), mode=value))
+            replace(run_config("t1_sst_pretrain", PROFILE), mode=value).validate()
         return
     with pytest.raises(ValueError, match=field):
         T.run("t1_sst_pretrain", S, **overrides)

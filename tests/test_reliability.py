@@ -110,6 +110,9 @@ import torch  # noqa: E402
 from mtbert.data import datasets as D  # noqa: E402
 from mtbert.data import identity as datahash
 from mtbert.results import store  # noqa: E402
+from mtbert.training import batches  # noqa: E402
+from mtbert.training import checkpoints  # noqa: E402
+from mtbert.training import divergence  # noqa: E402
 from mtbert.training import engine as T  # noqa: E402
 from mtbert.model.checkpoint import CheckpointError, load_encoder, resolve_encoder  # noqa: E402
 from mtbert.training.experiments import RunConfig, run_config  # noqa: E402
@@ -190,7 +193,7 @@ def test_crafted_resume_checkpoint_runs_no_code(out, data):
         run(data)
     assert str(last) in str(ei.value) and "Delete it" in str(ei.value)
     assert not marker.exists() and not result.exists()
-    lines = T.save_partials(S)
+    lines = checkpoints.save_partials(S)
     assert not marker.exists()
     assert len(lines) == 1 and "skipped" in lines[0] and str(last) in lines[0]
     assert not (S.results_dir / "partial" / f"{cfg.run_id}.json").exists()
@@ -210,7 +213,7 @@ def test_resume_checkpoint_is_plain_data_and_resumes(out, data):
     st = torch.load(last, weights_only=True)  # loads without the unsafe unpickler
     assert st["epoch"] == 0 and st["config_hash"] == cfg.hash() and set(st["loss_ref"]) == {"sst"}
     assert isinstance(st["torch_rng"], torch.Tensor) and "state" in st["optimizer"]
-    assert T.save_partials(S) == [f"{cfg.run_id}: 1 epochs done"]
+    assert checkpoints.save_partials(S) == [f"{cfg.run_id}: 1 epochs done"]
     resumed = []
     r = run(data, resumed)
     assert [e for e, s in resumed] == [1, 1, 1] and not last.exists() and len(r["history"]) == 2
@@ -274,8 +277,8 @@ def test_committed_results_carry_data_hashes_and_stay_current(folder):
 # -- 4. empty or fully invalid splits ----------------------------------------------------------------
 
 def _prepare(task, split, data_dir):
-    T.prepare.cache_clear()
-    return T.prepare(task, split, str(resolve_encoder(None)), 64, None, str(data_dir))
+    batches.prepare.cache_clear()
+    return batches.prepare(task, split, str(resolve_encoder(None)), 64, None, str(data_dir))
 
 
 @needs_data
@@ -321,7 +324,7 @@ def test_header_only_dev_file_stores_nothing(out, data):
 @needs_data
 def test_diverging_lr_stops_the_run_and_stores_nothing(out, data):
     cfg, result, last = paths(lr=0.99, n_train={"sst": 48}, epochs=1)
-    with pytest.raises(T.TrainingDiverged) as ei:
+    with pytest.raises(divergence.TrainingDiverged) as ei:
         run(data, lr=0.99, n_train={"sst": 48}, epochs=1)
     msg = str(ei.value)
     assert "lr 0.99" in msg and "10x its starting value" in msg and "No epoch had finished" in msg
@@ -339,7 +342,7 @@ def test_divergence_in_a_later_epoch_keeps_earlier_epochs_resumable(out, data, m
         return loss * 1000 if len(calls) > 3 else loss  # epoch 2 (steps 4-6) blows up
     monkeypatch.setattr(MultitaskBert, "loss", exploding)
     cfg, result, last = paths()
-    with pytest.raises(T.TrainingDiverged) as ei:
+    with pytest.raises(divergence.TrainingDiverged) as ei:
         run(data)
     msg = str(ei.value)
     assert "epoch 2" in msg and "10x its starting value" in msg and "lr 0.001" in msg
@@ -352,17 +355,17 @@ def test_divergence_in_a_later_epoch_keeps_earlier_epochs_resumable(out, data, m
 
 def test_divergence_rule():
     cfg = run_config(NAME, PROFILE, **TINY)
-    g = T.DivergenceGuard(cfg)
+    g = divergence.DivergenceGuard(cfg)
     for v in (1.6, 3.0, 30.0, 2.0):  # a spike alone is no divergence
         g.batch("sst", v, 0, 0)
     g.epoch_end({"sst": [1.6, 3.0, 30.0, 2.0]}, 0, 4)
-    with pytest.raises(T.TrainingDiverged, match=r"mean epoch loss is 20, over 10x its starting value 1.6"):
+    with pytest.raises(divergence.TrainingDiverged, match=r"mean epoch loss is 20, over 10x its starting value 1.6"):
         g.epoch_end({"sst": [20.0]}, 1, 5)
-    with pytest.raises(T.TrainingDiverged, match=r"running loss \(mean of the last 5 batches\)"):
+    with pytest.raises(divergence.TrainingDiverged, match=r"running loss \(mean of the last 5 batches\)"):
         g.batch("sst", 60.0, 1, 5)
-    g = T.DivergenceGuard(cfg, ref={"sts": 0.01})  # tiny starting losses: the limit is 10 x 0.1
+    g = divergence.DivergenceGuard(cfg, ref={"sts": 0.01})  # tiny starting losses: the limit is 10 x 0.1
     g.epoch_end({"sts": [0.5, 0.9]}, 0, 2)
-    with pytest.raises(T.TrainingDiverged, match="loss is inf"):
+    with pytest.raises(divergence.TrainingDiverged, match="loss is inf"):
         g.batch("sts", float("inf"), 0, 3)
 
 

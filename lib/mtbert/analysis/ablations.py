@@ -29,7 +29,7 @@ from mtbert.training.predictions import PREFIX
 from mtbert.settings import Settings
 
 PAPER_RECIPE = "submission2"
-BEST = "beyond_best"
+BEST_ROWS_PREFIX = "beyond_best"  # the combined rows sort last
 TASK_KEYS = ("sst", "quora", "sts", "overall")
 
 
@@ -134,7 +134,7 @@ def rows(S: Settings, split: str = "test", table: str = "B") -> list[str]:
     if table not in BEYOND_TABLES:
         raise ValueError(f"unknown beyond-the-paper table {table!r}; valid: {', '.join(BEYOND_TABLES)}")
     b = [n for n in experiments_for(table) if n != recipe(table)]
-    return [recipe(table)] + [n for n in b if not n.startswith(BEST)] + [n for n in b if n.startswith(BEST)]
+    return [recipe(table)] + [n for n in b if not n.startswith(BEST_ROWS_PREFIX)] + [n for n in b if n.startswith(BEST_ROWS_PREFIX)]
 
 
 def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True, table: str = "B") -> pd.DataFrame:

@@ -9,11 +9,34 @@ import os
 import platform
 import re
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtbert.errors import MtbertError
-from mtbert.training.experiments import DEFAULT_SEED, RunConfig, run_config
-from mtbert.settings import Settings
+from mtbert.settings import DEFAULT_SEED, Settings
+from mtbert.training.config import RunConfig
+from mtbert.training.experiments import run_config
+
+
+@dataclass
+class RunOutput:
+    """What a finished training run hands to the store: its result record and the prediction files it names
+    ({path relative to the store root: text}). A worker that trains returns one; the driver saves it."""
+    record: dict
+    files: dict = field(default_factory=dict)
+
+
+def save_run(S: Settings, output: RunOutput, path=None) -> dict:
+    """Write a run's prediction files, then its record at `path` (default: results/<profile>/<run_id>.json).
+    The record goes last: a run counts as stored only once every file it names is on disk."""
+    root = Path(S.store_root)
+    for rel, text in output.files.items():
+        p = Path(rel)
+        if p.is_absolute() or ".." in p.parts:
+            raise MtbertError(f"run {output.record.get('run_id')}: prediction file {rel!r} is outside the store")
+        write_text(root / p, text)
+    write_json(path if path is not None else S.results_dir / f"{output.record['run_id']}.json", output.record)
+    return output.record
 
 
 def result_path(cfg: RunConfig, S: Settings) -> Path:

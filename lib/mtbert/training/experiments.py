@@ -5,51 +5,32 @@ Choices the paper does not state are made once, here (CHOICES), and printed into
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mtbert.data.datasets import TASKS
 from mtbert.errors import UsageError
+from mtbert.model.checkpoint import canonical_encoder
 from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES
+from mtbert.training.config import OVERRIDABLE, RunConfig, knob_choices
 
 MULTI = ("sst", "quora", "sts")
 
-# Where the paper is silent: CS224N starter-code defaults, or our stated choice.
-CHOICES = {
-    "epochs": "10 (CS224N starter default)",
-    "batch size": "8 for single-task sentiment runs (starter default); 32 for multitask runs (our choice: "
-                  "keeps the full profile within a 15-minute GPU lease)",
-    "dropout": "0.3 on the sentence embedding / pair features before each linear head (starter hidden dropout)",
+# Where the paper is silent: CS224N starter-code defaults, or our stated choice. Choices about one knob are
+# declared with the knob (training/config.py); these are the statements about the engine as a whole.
+ENGINE_CHOICES = {
     "optimizer": "torch.optim.AdamW, PyTorch defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); "
                  "fused where the device supports it",
-    "learning rate": "1e-3 in pretrain mode (frozen encoder), 1e-5 in finetune mode (paper §4.2)",
-    "sentence embedding": "[CLS] state of the last layer (pooling='cls'); 'mean' and 'pooler' are options",
-    "pretrain mode": "the frozen encoder runs in eval mode (no dropout), so its features are computed once and cached",
     "multitask schedule": "each epoch visits every batch of every trained task once, one task per step, "
                           "in a random interleaved order (round-robin by sampling, no loss summing)",
-    "quora per epoch": "a fresh random sample of 14,150 pairs per epoch (1/10 of the official train split), "
-                       "capped by what the train file holds after the held-out split",
     "model selection": "the epoch with the best mean dev score over the evaluated tasks (accuracy, accuracy, "
                        "Pearson; stored in each result's history as `aggregate`), as the paper did; its weights "
                        "are evaluated on the held-out test split",
     "train metric": "measured on the training batches during the epoch (dropout on), not by a second pass",
-    "max length": "512 tokens (BERT's limit; batches are padded to their own longest sequence)",
     "held-out test": "the official test files have no labels, so labelled test splits are carved out of each "
                      "train file (see mtbert.data.datasets.HOLDOUT_SIZES) and never used for training or selection",
     "STS baseline head": "sigmoid(linear([|u-v|, u*v])) compared with label/5 by MSE, like the cosine heads",
-    # Beyond the paper (table B); every one of these is off (today's behaviour) unless an experiment sets it.
-    "pair encoding": "bi-encoder (u, v encoded separately), as the paper; 'cross' (table B) encodes [CLS] a [SEP] "
-                     "b [SEP] with token types 0/1 and puts a linear head on the pooled joint state: Quora "
-                     "logit -> BCE, STS sigmoid(score) vs label/5 -> MSE (para_head/sts_head then unused)",
-    "head learning rate": "the encoder's rate (paper); head_lr gives the task heads their own rate",
-    "schedule": "constant rate, no warm-up (paper); warmup (fraction of all steps, linear from ~0) and "
-                "lr_schedule='linear' (linear decay to 0 at the last step) via torch LambdaLR",
-    "task sampling": "'proportional': every batch of every task once per epoch (paper's round-robin by "
-                     "sampling); 'sqrt': the same number of steps per epoch, split between tasks in proportion "
-                     "to the square root of their (per-epoch) sizes, so the small STS set is revisited and the "
-                     "large Quora set subsampled (Stickland & Murray 2019)",
 }
+CHOICES = {**knob_choices(), **ENGINE_CHOICES}
 
 
 @dataclass(frozen=True)
@@ -66,7 +47,7 @@ class Experiment:
     batch_size: int = 32
     predictions: tuple[str, ...] = ()  # tasks whose official test-student files get predictions
     lr_decay: float = 1.0              # layer-wise learning-rate decay xi (paper §3.2); 1 = off
-    # beyond the paper (table B); None/defaults = the paper's recipe (see BEYOND_DEFAULTS)
+    # beyond the paper (table B); None/defaults = the paper's recipe (see training/config.py)
     lr: float | None = None            # encoder learning rate; None = 1e-3 pretrain / 1e-5 finetune
     beyond: tuple = ()                 # (RunConfig field, value) pairs set on top of the profile
 
@@ -107,7 +88,7 @@ ALL_QUORA = 10**9
 
 
 def _beyond(name, description, lr=None, pooling="cls", **fields):
-    """A table-B row: submission 2 with `fields` changed (RunConfig fields, see BEYOND_DEFAULTS)."""
+    """A table-B row: submission 2 with `fields` changed (RunConfig knobs, see training/config.py)."""
     return Experiment(name, ("B",), description + " (beyond the paper)", MULTI, MULTI, para_head="baseline+cos",
                       sts_head="cos_relu", pooling=pooling, predictions=MULTI, lr=lr,
                       beyond=tuple(sorted(fields.items())))
@@ -118,7 +99,7 @@ def _beyond(name, description, lr=None, pooling="cls", **fields):
 # bi-encoder beat the cross-encoder on Quora (dev 0.794 vs 0.681, one epoch of 3,000 pairs), so beyond_best keeps
 # the bi-encoder and beyond_best_cross asks whether ten epochs of all 20,644 pairs turn that around. lr 3e-5 with
 # warm-up + linear decay is a choice for 10 epochs (the 1-epoch search preferred 5e-5 and no schedule).
-BEST = dict(pooling="mean", lr=3e-5, head_lr=1e-3, warmup=0.1, lr_schedule="linear", quora_per_epoch=ALL_QUORA)
+BEST_RECIPE = dict(pooling="mean", lr=3e-5, head_lr=1e-3, warmup=0.1, lr_schedule="linear", quora_per_epoch=ALL_QUORA)
 REGISTRY.update({e.name: e for e in [
     _beyond("beyond_mean", "submission 2 with mean pooling", pooling="mean"),
     _beyond("beyond_lr3e-5", "submission 2 with encoder learning rate 3e-5 instead of 1e-5", lr=3e-5),
@@ -131,9 +112,9 @@ REGISTRY.update({e.name: e for e in [
     _beyond("beyond_para_cross", "submission 2 with a cross-encoder for Quora", para_encoding="cross"),
     _beyond("beyond_sts_cross", "submission 2 with a cross-encoder for STS", sts_encoding="cross"),
     _beyond("beyond_best", "all of: mean pooling, lr 3e-5, head lr 1e-3, warm-up 10% + linear decay, all Quora "
-            "pairs; bi-encoders (Quora linear on [|u-v|, u*v, cos], STS cosine + ReLU)", **BEST),
+            "pairs; bi-encoders (Quora linear on [|u-v|, u*v, cos], STS cosine + ReLU)", **BEST_RECIPE),
     _beyond("beyond_best_cross", "beyond_best with a cross-encoder for Quora (STS stays the bi-encoder cosine)",
-            **BEST, para_encoding="cross"),
+            **BEST_RECIPE, para_encoding="cross"),
 ]})
 
 # Table B at CPU scale ("B1"): the paper's recipe and every table-B row trained for one epoch instead of the
@@ -192,8 +173,6 @@ class Profile:
 PROFILES = {
     "smoke": Profile("smoke", 1, {"sst": 48, "cfimdb": 16, "quora": 48, "sts": 48}, 48, 32, 32, 16,
                      "seconds per experiment; checks that everything runs (CI)"),
-    # Sized so that the whole registry trains in under 20 minutes on a 2-core CPU; CFIMDB reviews are ~10x
-    # longer than the other sentences, so its caps are smaller.
     # Sized so that every experiment with 3 seeds trains in about 30 minutes on a 2-core CPU and every task
     # learns above its trivial baseline: with the paper's learning rates, a Quora head needs hundreds of steps
     # (full profile: 0.67 dev after 442 steps), so this profile takes 10x larger steps and batches of 8.
@@ -212,92 +191,8 @@ PROFILES = {
                     "paper scale: all data, 10 epochs, 14,150 Quora pairs per epoch (a GPU run)"),
 }
 
-# RunConfig fields added after results were stored, with the default that reproduces the earlier behaviour.
-# RunConfig.hash() leaves a field out while it holds this default, so every stored result keeps its hash.
-BEYOND_DEFAULTS = {
-    "para_encoding": "bi",        # "bi" | "cross" (Quora)
-    "sts_encoding": "bi",         # "bi" | "cross" (STS)
-    "head_lr": None,              # learning rate of the task heads; None = lr
-    "warmup": 0.0,                # linear warm-up over this fraction of all optimizer steps
-    "lr_schedule": "constant",    # "constant" | "linear" (linear decay to 0 at the last step, after warm-up)
-    "task_sampling": "proportional",  # "proportional" | "sqrt" (see CHOICES["task sampling"])
-}
-ENCODINGS = ("bi", "cross")
-LR_SCHEDULES = ("constant", "linear")
-TASK_SAMPLINGS = ("proportional", "sqrt")
-
-OVERRIDABLE = ("epochs", "batch_size", "lr", "lr_decay", "dropout", "weight_decay", "max_length", "pooling",
-               "quora_per_epoch", "n_train", "n_dev", "n_test", "n_predict", "device", "predictions",
-               *BEYOND_DEFAULTS)
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """A concrete run: an experiment, scaled by a profile, with a seed and an encoder."""
-    experiment: str
-    profile: str
-    seed: int
-    encoder: str
-    train_tasks: tuple
-    eval_tasks: tuple
-    mode: str
-    para_head: str
-    sts_head: str
-    pooling: str
-    epochs: int
-    batch_size: int
-    lr: float
-    lr_decay: float
-    dropout: float
-    weight_decay: float
-    max_length: int
-    quora_per_epoch: int
-    n_train: dict = field(default_factory=dict)
-    n_dev: int | dict | None = None
-    n_test: int | dict | None = None
-    n_predict: int | dict | None = None
-
-    def cap(self, field_name: str, task: str) -> int | None:
-        """Row cap of a dev/test/predict set for one task (profiles may give one cap per task)."""
-        v = getattr(self, field_name)
-        return v.get(task) if isinstance(v, dict) else v
-    predictions: tuple = ()
-    # beyond the paper: see BEYOND_DEFAULTS (the defaults are today's behaviour)
-    para_encoding: str = BEYOND_DEFAULTS["para_encoding"]
-    sts_encoding: str = BEYOND_DEFAULTS["sts_encoding"]
-    head_lr: float | None = BEYOND_DEFAULTS["head_lr"]
-    warmup: float = BEYOND_DEFAULTS["warmup"]
-    lr_schedule: str = BEYOND_DEFAULTS["lr_schedule"]
-    task_sampling: str = BEYOND_DEFAULTS["task_sampling"]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def hash(self) -> str:
-        """Hash of the config; fields added later are left out while they hold their default, so results
-        stored before they existed keep their hash (and their run counts as stored)."""
-        d = self.to_dict()
-        for k, default in BEYOND_DEFAULTS.items():
-            if d[k] == default:
-                del d[k]
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-    def encoding(self, task: str) -> str:
-        """'cross' or 'bi' for a pair task; 'bi' (one sentence) otherwise."""
-        return {"quora": self.para_encoding, "sts": self.sts_encoding}.get(task, "bi")
-
-    @property
-    def run_id(self) -> str:
-        rid = self.experiment
-        if self.seed != DEFAULT_SEED:
-            rid += f"__seed{self.seed}"
-        if self.encoder != "default":
-            rid += "__" + "".join(c if c.isalnum() else "-" for c in self.encoder.rstrip("/").split("/")[-1])
-        return rid
-
-
 # What `run --all` and the report train: the paper's experiments and the cheap extensions ("X"). The table "B"
-# rows (beyond the paper, issue 12) are trained on request (`run --table B`); the report shows those stored.
+# rows (beyond the paper) are trained on request (`run --table B`); the report shows those stored.
 CORE = tuple(n for n, e in REGISTRY.items() if not set(BEYOND_TABLES) & set(e.tables))
 
 # The paper's two test submissions (Table 5): the one definition used by tables, figures and the report.
@@ -317,7 +212,6 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
     if bad:
         raise UsageError(f"unknown parameter(s) {bad}; overridable: {', '.join(OVERRIDABLE)}")
     overrides.pop("device", None)
-    from mtbert.model.checkpoint import canonical_encoder
     e, p = REGISTRY[name], PROFILES[profile]
     cfg = dict(
         experiment=name, profile=profile, seed=DEFAULT_SEED if seed is None else int(seed),
@@ -332,53 +226,7 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
     cfg.update(overrides)
     if isinstance(cfg["predictions"], list):
         cfg["predictions"] = tuple(cfg["predictions"])
-    c = RunConfig(**cfg)
-    _validate(c)
-    return c
-
-
-def _cap_ok(v) -> bool:
-    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
-
-
-def _num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
-
-
-def _validate(c: RunConfig):
-    from mtbert.model.heads import PARA_HEADS, POOLINGS, STS_HEADS
-    checks = [
-        (c.mode in ("pretrain", "finetune"), f"mode must be 'pretrain' or 'finetune', got {c.mode!r}"),
-        (c.para_head in PARA_HEADS, f"para_head must be one of {PARA_HEADS}"),
-        (c.sts_head in STS_HEADS, f"sts_head must be one of {STS_HEADS}"),
-        (c.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {c.pooling!r}"),
-        (isinstance(c.epochs, int) and c.epochs >= 1, f"epochs must be a positive integer, got {c.epochs!r}"),
-        (isinstance(c.batch_size, int) and c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size!r}"),
-        (_num(c.lr) and 0 < c.lr < 1, f"lr must be in (0, 1), got {c.lr!r}"),
-        (_num(c.lr_decay) and 0 < c.lr_decay <= 1, f"lr_decay (xi) must be in (0, 1], got {c.lr_decay!r}"),
-        (_num(c.dropout) and 0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout!r}"),
-        (isinstance(c.max_length, int) and 8 <= c.max_length <= 512, f"max_length must be in [8, 512], got {c.max_length!r}"),
-        (isinstance(c.quora_per_epoch, int) and c.quora_per_epoch >= 1,
-         f"quora_per_epoch must be an integer >= 1, got {c.quora_per_epoch!r}"),
-        (_num(c.weight_decay) and 0 <= c.weight_decay < 1, f"weight_decay must be a number in [0, 1), got {c.weight_decay!r}"),
-        (isinstance(c.n_train, dict) and set(c.n_train) <= set(TASKS) and all(map(_cap_ok, c.n_train.values())),
-         f"n_train must map task names to row caps (int >= 1 or null), got {c.n_train!r}"),
-        (c.para_encoding in ENCODINGS, f"para_encoding must be one of {ENCODINGS}, got {c.para_encoding!r}"),
-        (c.sts_encoding in ENCODINGS, f"sts_encoding must be one of {ENCODINGS}, got {c.sts_encoding!r}"),
-        (c.mode == "finetune" or (c.para_encoding, c.sts_encoding) == ("bi", "bi"),
-         "cross-encoding needs mode 'finetune' (a frozen encoder's pair features are cached per sentence)"),
-        (c.head_lr is None or (_num(c.head_lr) and 0 < c.head_lr < 1), f"head_lr must be None or in (0, 1), got {c.head_lr!r}"),
-        (_num(c.warmup) and 0 <= c.warmup < 1, f"warmup must be a fraction of the steps in [0, 1), got {c.warmup!r}"),
-        (c.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {c.lr_schedule!r}"),
-        (c.task_sampling in TASK_SAMPLINGS, f"task_sampling must be one of {TASK_SAMPLINGS}, got {c.task_sampling!r}"),
-        (isinstance(c.predictions, tuple) and set(c.predictions) <= set(c.eval_tasks),
-         f"predictions must be a tuple of evaluated tasks, got {c.predictions!r}"),
-    ] + [(_cap_ok(v) or (isinstance(v, dict) and set(v) <= set(TASKS) and all(map(_cap_ok, v.values()))),
-          f"{f} must be a row cap (int >= 1 or null) or a dict of them per task, got {v!r}")
-         for f, v in (("n_dev", c.n_dev), ("n_test", c.n_test), ("n_predict", c.n_predict))]
-    for ok, msg in checks:
-        if not ok:
-            raise UsageError(f"experiment {c.experiment}: {msg}")
+    return RunConfig(**cfg).validate()
 
 
 def experiments_for(table: str | None = None) -> list[str]:

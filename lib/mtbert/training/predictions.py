@@ -12,7 +12,6 @@ from __future__ import annotations
 import pandas as pd
 
 from mtbert.data import datasets as D
-from mtbert.results import store
 
 HEADERS = {"sst": "Predicted_Sentiment", "cfimdb": "Predicted_Sentiment",
            "quora": "Predicted_Is_Paraphrase", "sts": "Predicted_Similiary"}  # upstream's spelling
@@ -42,27 +41,32 @@ def scores_frame(td, raw, pred, score=None) -> pd.DataFrame:
     return scores
 
 
-def write_predictions(runner, cfg, splits: dict, S, outputs: dict | None = None) -> dict:
+def prediction_files(runner, cfg, splits: dict, S, outputs: dict | None = None) -> tuple[dict, dict]:
     """For every evaluated task: per-example outputs on dev and on the held-out test split
     (`<prefix>-<split>-scores.csv`, for paired statistics and error analysis); for the tasks in
     cfg.predictions also the leaderboard-format files of dev and of the official test-student file.
     `splits` maps "dev"/"test" to {task: TaskData}; `outputs` may hold (raw, pred) already computed per
-    (split, task) with the selected model. Returns {task: {kind: recorded path}}."""
+    (split, task) with the selected model.
+
+    Returns (files, recorded): {path relative to the store root: text}, written later by the store
+    (`store.save_run`), and {task: {kind: that path}} for the result record."""
     outputs = outputs or {}
-    out_dir = S.predictions_dir / cfg.run_id
-    written = {}
+    folder = (S.predictions_dir / cfg.run_id).relative_to(S.store_root).as_posix()
+    files, recorded = {}, {}
+
+    def put(name: str, text: str) -> str:
+        files[f"{folder}/{name}"] = text
+        return f"{folder}/{name}"
+
     for task in cfg.eval_tasks:
         paths = {}
         for split, sets in splits.items():
             td = sets[task]
             raw, pred = outputs[(split, task)] if (split, task) in outputs else runner.predict(td)
             if split == "dev" and task in cfg.predictions:
-                p = out_dir / f"{PREFIX[task]}-dev-output.csv"
-                store.write_text(p, leaderboard_text(task, td.ids, pred))
-                paths["dev"] = store.recorded_path(p, S)
-            p = out_dir / f"{PREFIX[task]}-{split}-scores.csv"
-            store.write_text(p, scores_frame(td, raw, pred).to_csv(index=False, float_format="%.5f"))
-            paths[f"{split}_scores"] = store.recorded_path(p, S)
+                paths["dev"] = put(f"{PREFIX[task]}-dev-output.csv", leaderboard_text(task, td.ids, pred))
+            paths[f"{split}_scores"] = put(f"{PREFIX[task]}-{split}-scores.csv",
+                                           scores_frame(td, raw, pred).to_csv(index=False, float_format="%.5f"))
         if task in cfg.predictions:
             try:
                 ts = runner.data(task, "test-student", cfg.cap("n_predict", task))
@@ -70,15 +74,13 @@ def write_predictions(runner, cfg, splits: dict, S, outputs: dict | None = None)
                 paths["test"] = f"not written: {_test_student_name(task)} is not in the data folder"
             else:
                 raw, pred = runner.predict(ts)
-                p = out_dir / f"{PREFIX[task]}-test-output.csv"
-                store.write_text(p, leaderboard_text(task, ts.ids, pred))
-                paths["test"] = store.recorded_path(p, S)
-                p = out_dir / f"{PREFIX[task]}-test-student-scores.csv"  # raw outputs, for seed ensembles
-                store.write_text(p, scores_frame(ts, raw, pred).to_csv(index=False, float_format="%.5f"))
-                paths["test_student_scores"] = store.recorded_path(p, S)
+                paths["test"] = put(f"{PREFIX[task]}-test-output.csv", leaderboard_text(task, ts.ids, pred))
+                # raw outputs, for seed ensembles
+                paths["test_student_scores"] = put(f"{PREFIX[task]}-test-student-scores.csv",
+                                                   scores_frame(ts, raw, pred).to_csv(index=False, float_format="%.5f"))
                 paths["test_rows"] = len(ts)
-        written[task] = paths
-    return written
+        recorded[task] = paths
+    return files, recorded
 
 
 def _test_student_name(task: str) -> str:

@@ -1,4 +1,4 @@
-"""Predictions of a stored run from its saved best checkpoint, and of a seed ensemble (issue 12).
+"""Predictions of a stored run from its saved best checkpoint, and of a seed ensemble.
 
     python -m mtbert predict NAME [--seeds S ...] [--profile P] [--ensemble]
 
@@ -28,6 +28,7 @@ from mtbert.results import store
 from mtbert.analysis.ablations import combine
 from mtbert.errors import MtbertError
 from mtbert.training.experiments import run_config
+from mtbert.training.runner import Runner, resolve_device
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
 from mtbert.training.predictions import PREFIX, leaderboard_text, scores_frame
 from mtbert.settings import Settings
@@ -49,7 +50,6 @@ def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
 
 def load_run(name: str, S: Settings, seed: int):
     """(cfg, Runner with the run's selected model) of a stored run; errors name the missing piece and the fix."""
-    from mtbert.training.engine import Runner, resolve_device
     cfg = run_config(name, S.profile, seed, S.encoder)
     if store.stored(cfg, S) is None:
         raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "

@@ -33,8 +33,10 @@ from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.training import engine
+from mtbert.training.checkpoints import RunCheckpoints, load_resume_state
 from mtbert.data import identity as datahash
-from mtbert.training.experiments import DEFAULT_SEED, RunConfig, run_config
+from mtbert.training.config import RunConfig
+from mtbert.training.experiments import DEFAULT_SEED, run_config
 
 LOOPBACK = "127.0.0.1"
 EVENT_TOPIC = "mtbert-runs"
@@ -113,9 +115,7 @@ class _EpochReporter:
             self.seen = epoch
             return
         self.seen = epoch
-        last = self.job.S.checkpoints_dir / f"{self.job.cfg.run_id}.last.pt"
-        history = torch.load(last, map_location="cpu", weights_only=True)["history"]
-        done = history[-1]
+        done = load_resume_state(RunCheckpoints(self.job.cfg, self.job.S).last)["history"][-1]
         _event("epoch", self.job.key, epoch=int(done["epoch"]), value=float(done["dev"]["overall"]))
         try:
             decision = distributed.Variable(prune_variable(self.job.key, done["epoch"])).get(timeout=self.timeout_s)
@@ -143,7 +143,7 @@ def train_task(job: Job) -> TaskResult:
         out = engine.train_run(job.cfg, job.S, force=job.force,
                                on_step=_EpochReporter(job) if job.report_epochs else None)
     except PruneRun as p:
-        (job.S.checkpoints_dir / f"{job.cfg.run_id}.last.pt").unlink(missing_ok=True)
+        RunCheckpoints(job.cfg, job.S).discard_resume_state()
         return TaskResult(None, worker, seconds=time.time() - t0, pruned_after=p.epoch, **where)
     return TaskResult(out, worker, seconds=time.time() - t0, **where)
 
@@ -370,7 +370,11 @@ def outcome_of(job: Job, result: TaskResult | None, exc: BaseException | None, a
 
 
 def save_to_store(job: Job, output) -> dict:
-    return store.save_run(job.S, output)
+    """Store a trained run, then drop its resume state where this process can reach it (a local cluster, or a
+    checkpoints folder shared with the workers; elsewhere it stays on the worker's host)."""
+    record = store.save_run(job.S, output)
+    RunCheckpoints(job.cfg, job.S).discard_resume_state()
+    return record
 
 
 def train_jobs(jobs: list[Job], n_workers: int = 1, address: str | None = None, save: Callable = save_to_store,

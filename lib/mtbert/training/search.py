@@ -143,10 +143,8 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
 def store_point(p: dict, S: Settings, output) -> dict:
     """Driver side: a trained point's files into its own folder, its result (plus `search_point`) as
     results/search/<point id>.json."""
-    store.save_run(point_settings(p, S), output)
-    r = {**output.record, "search_point": {"id": point_id(p), **p}}
-    store.write_json(search_dir(S) / f"{point_id(p)}.json", r)
-    return r
+    output.record["search_point"] = {"id": point_id(p), **p}
+    return store.save_run(point_settings(p, S), output, search_dir(S) / f"{point_id(p)}.json")
 
 
 def results(S: Settings, scale: dict | None = None) -> list[dict]:
