@@ -277,6 +277,27 @@ def test_a_run_that_raises_is_named_and_the_others_finish(tmp_path):
 
 
 @pytest.mark.training
+def test_epoch_scores_reach_the_driver_which_can_stop_the_run(tmp_path):
+    """With report_epochs (multi-epoch searches), the worker sends each finished epoch's dev score and waits
+    for the driver's answer; "prune" stops the run after that epoch, and its resume state is dropped."""
+    from mtbert.training.checkpoints import RunCheckpoints
+    from mtbert.training.experiments import run_config
+    S = settings_for(tmp_path)
+    cfg = run_config("t1_sst_finetune", "smoke", **{**TINY, "epochs": 3})
+    calls, ended = [], []
+    with sched.Cluster(1) as client:
+        driver = sched.Driver(client, on_epoch=lambda key, epoch, value: calls.append((key, epoch, value)) or True)
+        driver.submit(sched.Job("trial-0", cfg, S, report_epochs=True))
+        while driver.pending:
+            ended += driver.collect()
+    [(job, result, exc, attempt)] = ended
+    assert exc is None and result.output is None and result.pruned_after == 1
+    assert [c[:2] for c in calls] == [("trial-0", 1)] and 0.0 <= calls[0][2] <= 1.0
+    assert not RunCheckpoints(cfg, S).last.exists()
+    assert not (tmp_path / "results").exists()  # a pruned run stores nothing
+
+
+@pytest.mark.training
 def test_a_killed_driver_takes_its_local_cluster_with_it(tmp_path):
     """`run --jobs 2` starts a LocalCluster whose workers (listening on 127.0.0.1 only) are its children; after
     SIGKILL of the command no worker process survives."""

@@ -116,7 +116,8 @@ class _EpochReporter:
             return
         self.seen = epoch
         done = load_resume_state(RunCheckpoints(self.job.cfg, self.job.S).last)["history"][-1]
-        _event("epoch", self.job.key, epoch=int(done["epoch"]), value=float(done["dev"]["overall"]))
+        value = done["dev"].get("overall", done["dev"]["aggregate"])  # the search's objective; one task: its score
+        _event("epoch", self.job.key, epoch=int(done["epoch"]), value=float(value))
         try:
             decision = distributed.Variable(prune_variable(self.job.key, done["epoch"])).get(timeout=self.timeout_s)
         except TimeoutError:  # the driver did not answer: keep training
