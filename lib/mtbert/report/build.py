@@ -1,4 +1,5 @@
-"""`python -m mtbert report`: train (or load) every experiment, execute the five notebooks with papermill,
+"""`python -m mtbert report`: load every experiment (training the missing ones side by side as Dask tasks,
+mtbert.training.scheduler), execute the notebooks with papermill,
 and export one self-contained HTML report. Everything goes under the profile's folders (mtbert.settings):
 
 * report/<profile>/NN_name.ipynb  - the executed notebooks

@@ -193,7 +193,9 @@ def _user_attrs(p: dict, r: dict) -> dict:
 
 def import_stored(study: optuna.Study, S: Settings, scale: dict) -> int:
     """Add every stored factorial point that the study lacks as a completed trial; returns how many."""
-    have = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    # a point whose trial a killed driver left running is that trial's (it is answered when taken up again)
+    have = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
     n = 0
     for combo in itertools.product(*AXES.values()):
         params = dict(zip(AXES, combo))
