@@ -21,6 +21,7 @@ import queue
 import socket
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -67,6 +68,7 @@ class Job:
     S: Settings
     force: bool = False
     report_epochs: bool = False
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # names its prune answers on a shared scheduler
 
 
 @dataclass
@@ -117,17 +119,18 @@ class _EpochReporter:
         self.seen = epoch
         done = load_resume_state(RunCheckpoints(self.job.cfg, self.job.S).last)["history"][-1]
         value = done["dev"].get("overall", done["dev"]["aggregate"])  # the search's objective; one task: its score
-        _event("epoch", self.job.key, epoch=int(done["epoch"]), value=float(value))
+        _event("epoch", self.job.key, epoch=int(done["epoch"]), value=float(value), token=self.job.token)
         try:
-            decision = distributed.Variable(prune_variable(self.job.key, done["epoch"])).get(timeout=self.timeout_s)
+            answer = distributed.Variable(prune_variable(self.job.token, done["epoch"]))
+            decision = answer.get(timeout=self.timeout_s)
         except TimeoutError:  # the driver did not answer: keep training
             return
         if decision:
             raise PruneRun(int(done["epoch"]))
 
 
-def prune_variable(key: str, epoch: int) -> str:
-    return f"mtbert-prune-{key}-{epoch}"
+def prune_variable(token: str, epoch: int) -> str:
+    return f"mtbert-prune-{token}-{epoch}"
 
 
 def train_task(job: Job) -> TaskResult:
@@ -314,7 +317,7 @@ class Driver:
                     self.progress.started(ev["key"], f"{ev['worker']} pid {ev.get('pid')}", ev.get("device", "-"))
             elif ev.get("what") == "epoch":
                 prune = bool(self.on_epoch(ev["key"], ev["epoch"], ev["value"])) if self.on_epoch else False
-                distributed.Variable(prune_variable(ev["key"], ev["epoch"]), client=self.client).set(prune)
+                distributed.Variable(prune_variable(ev["token"], ev["epoch"]), client=self.client).set(prune)
 
     def collect(self, timeout: float = 1.0) -> list[tuple[Job, TaskResult | None, BaseException | None, int]]:
         """Wait up to `timeout` s; the jobs that ended: (job, result, error, attempt). A job whose worker died
