@@ -150,7 +150,8 @@ def test_one_worker_on_a_cpu_and_threads_shared_out():
     assert sched.default_jobs(settings_for("/tmp/unused"), 10) == 1
     env = sched.worker_environment(2, environ={})
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
-    assert sched.worker_environment(2, environ={"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+    assert sched.worker_environment(2, environ={"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3",
+                                                                            "MKL_NUM_THREADS": "3"}
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):

@@ -164,11 +164,13 @@ def default_jobs(S: Settings, n_runs: int) -> int:
 
 
 def worker_environment(n_workers: int, environ=None) -> dict:
-    """Thread counts for a local cluster's workers: what the command was given, else the cores shared out
-    (Dask would otherwise set one thread each)."""
+    """Thread counts for a local cluster's workers: what the command was given (OMP_NUM_THREADS, else
+    MKL_NUM_THREADS), else the cores shared out (Dask would otherwise set one thread each). Both variables get
+    the same value: a run's CPU results depend on its thread count, so one count decides."""
     environ = os.environ if environ is None else environ
-    threads = str(max(1, (os.cpu_count() or 1) // n_workers))
-    return {v: environ.get(v) or threads for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    threads = (environ.get("OMP_NUM_THREADS") or environ.get("MKL_NUM_THREADS")
+               or str(max(1, (os.cpu_count() or 1) // n_workers)))
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 class Cluster:
