@@ -1,4 +1,4 @@
-"""Command line: `python -m mtbert {data,list,run,status,report}` (also installed as `mtbert`).
+"""Command line: `python -m mtbert {data,list,run,status,predict,export,report}` (also installed as `mtbert`).
 
 This is one of the two edges where settings are resolved (the other is `mtbert.notebook`): flags first, then
 the environment variables of `mtbert.settings.SPEC`, then the defaults. Errors a user can fix are printed as
@@ -152,6 +152,16 @@ def cmd_predict(args, S: Settings) -> int:
     return 0
 
 
+def cmd_export(args, S: Settings) -> int:
+    """Write a stored run's selected model as a Hugging Face checkpoint with its task heads and a model card."""
+    from mtbert.training.export import export
+    if len(S.seeds) != 1:
+        raise UsageError(f"export writes one model: give one seed (--seeds {S.seeds[0]}), got {list(S.seeds)}")
+    r = export(args.name, S, S.seeds[0], args.out, force=args.force)
+    print(f"{r['run_id']} (profile {S.profile}) -> {r['out']}: " + ", ".join(r["files"]))
+    return 0
+
+
 def cmd_report(args, S: Settings) -> int:
     from mtbert.report.build import main as report_main
     if args.jobs is not None and args.jobs < 1:
@@ -210,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--ensemble", action="store_true", help="then average the seeds' outputs (leaderboard files)")
     pr.add_argument("--ensemble-only", action="store_true", help="only average the files the seeds already have")
     _settings_flags(pr, run_flags=True)
+    ex = sp.add_parser("export", help="write a stored run's model as a Hugging Face checkpoint (+ heads, model card)")
+    ex.add_argument("name")
+    ex.add_argument("--out", required=True, help="a new or empty folder")
+    ex.add_argument("--force", action="store_true", help="overwrite the export files in a non-empty --out folder")
+    _settings_flags(ex)
     s = sp.add_parser("status", help="which results exist for a profile")
     _settings_flags(s)
     rep = sp.add_parser("report", help="run the notebooks and export report/<profile>/report.html")
@@ -221,9 +236,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     cmd = {"data": cmd_data, "list": cmd_list, "run": cmd_run, "status": cmd_status, "report": cmd_report,
-           "predict": cmd_predict}[args.cmd]
+           "predict": cmd_predict, "export": cmd_export}[args.cmd]
     try:
-        S = settings_from_args(args) if args.cmd in ("run", "status", "report", "predict") else None
+        S = settings_from_args(args) if args.cmd in ("run", "status", "report", "predict", "export") else None
         return cmd(args, S)
     except MtbertError as e:
         if args.debug:

@@ -3,6 +3,8 @@
 * `beyond_table(S)`: submission 2 (the paper's recipe), each one-change row of table B, the row with all
   changes, and -- where the per-example test outputs of at least two seeds are stored -- the ensemble of a
   configuration's seeds; per task (held-out test) mean ± std over the stored seeds, and n.
+* `beyond_table_with_missing(S)`, `differences_table_with_missing(S)`: the table, and the rows left out of it
+  because they are not stored (tables.MissingRun: the command that trains each, and its hardware).
 * `beyond_figure(S)`: the same numbers as a seaborn point plot (one dot per seed, mean ± std, ensemble marked).
 * `ensemble(name, S)`: averages the seeds' held-out test outputs of one configuration (SST class
   probabilities, Quora probabilities, STS scores) and scores the average.
@@ -26,7 +28,8 @@ from mtbert.errors import MtbertError
 from mtbert.training.experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
 from mtbert.training.predictions import PREFIX
-from mtbert.settings import Settings
+from mtbert.analysis.tables import MissingRun, missing_runs
+from mtbert.settings import DEFAULT_SEED, Settings
 
 PAPER_RECIPE = "submission2"
 BEST_ROWS_PREFIX = "beyond_best"  # the combined rows sort last
@@ -167,13 +170,14 @@ def _pm(v: pd.Series) -> str:
 
 
 def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataFrame:
-    """Per configuration (and its ensemble): each task's mean ± std over stored seeds, and n seeds."""
+    """Per stored configuration (and its ensemble): each task's mean ± std over stored seeds, and n seeds; the
+    configurations not stored are left out (beyond_table_with_missing names them)."""
     df = long_scores(S, split, table=table)
     out = []
     for name in rows(S, table=table):
         for kind in ("seeds", "ensemble"):
             d = df[(df["configuration"] == name) & ((df["seed"] == "ensemble") == (kind == "ensemble"))]
-            if kind == "ensemble" and d.empty:
+            if d.empty:
                 continue
             row = {"configuration": name + (" (ensemble)" if kind == "ensemble" else ""),
                    "n": int(d["seed"].nunique()) if kind == "seeds" else
@@ -182,6 +186,22 @@ def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataF
                 row[t] = _pm(d[d["task"] == t]["score"])
             out.append(row)
     return pd.DataFrame(out, columns=["configuration", "n", *TASK_KEYS])
+
+
+def table_seeds(S: Settings, table: str = "B") -> list[int]:
+    """The seeds a missing row of `table` is asked for: the settings' seeds and those of the table's paper recipe,
+    so that the row compares with the recipe seed for seed."""
+    return sorted(set(S.seeds) | set(store.stored_seeds(recipe(table), S)), key=lambda s: (s != DEFAULT_SEED, s))
+
+
+def beyond_table_with_missing(S: Settings, split: str = "test", table: str = "B") -> tuple[pd.DataFrame, list[MissingRun]]:
+    """beyond_table, and its rows that are not stored, each with the command that trains it and its hardware."""
+    return beyond_table(S, split, table), missing_runs(rows(S, table=table), S, table_seeds(S, table))
+
+
+def differences_table_with_missing(S: Settings, table: str = "B1", split: str = "test") -> tuple[pd.DataFrame, list[MissingRun]]:
+    """differences_table, and the rows it cannot compare because they (or the paper recipe) are not stored."""
+    return differences_table(S, table, split), missing_runs(rows(S, table=table), S, table_seeds(S, table))
 
 
 def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B"):

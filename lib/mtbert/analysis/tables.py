@@ -1,19 +1,22 @@
 """Results -> pandas DataFrames: every paper table with our number next to the paper's.
 
-Pure functions over the results store (``mtbert.results.store``): nothing here trains. A run that has not been
-stored gives NaN in the ``ours`` column, which the notebooks' checks turn into a failure. The paper's numbers
-are read from ``paper_tables.csv`` beside this module (a copy of ``shared/paper/paper_tables.csv``).
+Pure functions over the results store (``mtbert.results.store``): nothing here trains. A table holds stored runs
+only: a row whose run is not stored is left out (never a blank row with n = 0), and `missing_runs` names it, with
+the command that trains it and the hardware it needs, for a line below the table (`missing_markdown`). The
+paper's numbers are read from ``paper_tables.csv`` beside this module (a copy of ``shared/paper/paper_tables.csv``).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mtbert.results import store
-from mtbert.training.experiments import FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS, experiments_for
+from mtbert.training.experiments import (CORE, FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS,
+                                         experiments_for, hardware, run_command)
 from mtbert.settings import DEFAULT_SEED, Settings
 
 PAPER_TABLES = Path(__file__).with_name("paper_tables.csv")
@@ -44,6 +47,34 @@ def paper_rows(table: str) -> pd.DataFrame:
 
 # -- results -------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class MissingRun:
+    """A row a table leaves out because its run is not stored: what trains it, and on what."""
+    name: str
+    command: str
+    hardware: str
+
+    def markdown(self) -> str:
+        return f"* `{self.name}`: `{self.command}` ({self.hardware})"
+
+
+def missing_runs(names, S: Settings, seeds=None) -> list[MissingRun]:
+    """The runs among `names` with no stored seed, each with the command that trains it for `seeds` (default: the
+    settings' seeds) and the hardware that needs."""
+    seeds = S.seeds if seeds is None else seeds
+    return [MissingRun(n, run_command(n, S.profile, seeds), hardware(n, S.profile))
+            for n in dict.fromkeys(names) if not store.stored_seeds(n, S)]
+
+
+def missing_markdown(missing: list[MissingRun]) -> str:
+    """The lines below a table that name its rows not stored yet ("" when there are none)."""
+    if not missing:
+        return ""
+    rows = "row is" if len(missing) == 1 else "rows are"
+    return (f"{len(missing)} {rows} not stored yet, so not in the table; each trains with:\n\n"
+            + "\n".join(m.markdown() for m in missing))
+
+
 def submission_seeds(S: Settings) -> list[int]:
     """The seeds of the settings plus every seed both submissions have stored results for."""
     found = set.intersection(*(set(store.stored_seeds(n, S)) for n in SUBMISSIONS))
@@ -58,9 +89,10 @@ def _value(result, split, key):
 
 
 def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame:
-    """One paper table ("1".."5"): each paper row with our number (the mean over every stored seed of the
-    experiment, and the settings' seeds for the submissions), its standard deviation over seeds and the number of
-    seeds, the difference to the paper, and (intervals=True) a 95% interval of our number (mtbert.analysis.claims)."""
+    """One paper table ("1".."5"): each paper row whose run is stored, with our number (the mean over every stored
+    seed of the experiment, and the settings' seeds for the submissions), its standard deviation over seeds and the
+    number of seeds, the difference to the paper, and (intervals=True) a 95% interval of our number
+    (mtbert.analysis.claims)."""
     from mtbert.analysis.claims import metric_interval
     table = str(table)
     out = []
@@ -70,6 +102,8 @@ def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame
                            | (set(S.seeds) if name in SUBMISSIONS else set()))
         vals = [_value(store.load_result(name, S, s), row["split"], key) for s in run_seeds]
         got = [v for v in vals if not math.isnan(v)]
+        if not got:
+            continue  # not stored: named by paper_table_with_missing
         mean = float(np.mean(got)) if got else float("nan")
         std = float(np.std(got, ddof=1)) if len(got) > 1 else float("nan")
         rec = {"table": row["table"], "dataset": row["dataset"], "metric": row["metric"],
@@ -77,12 +111,22 @@ def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame
                "paper": float(row["score"]), "ours": mean, "diff": mean - float(row["score"]),
                "std": std, "n_seeds": len(got), "ours (mean ± std, n)": _pm(mean, std, len(got))}
         if intervals:
-            ci = metric_interval(name, key, row["split"], S) if got else {}
+            ci = metric_interval(name, key, row["split"], S)
             rec.update({"ci_low": ci.get("low", float("nan")), "ci_high": ci.get("high", float("nan")),
-                        "95% CI": f"[{ci['low']:.3f}, {ci['high']:.3f}]" if got else "-",
-                        "CI method": ci.get("method", "-")})
+                        "95% CI": f"[{ci['low']:.3f}, {ci['high']:.3f}]", "CI method": ci.get("method", "-")})
         out.append(rec)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=PAPER_TABLE_COLUMNS + (INTERVAL_COLUMNS if intervals else []))
+
+
+PAPER_TABLE_COLUMNS = ["table", "dataset", "metric", "split", "variant", "experiment", "paper", "ours", "diff", "std",
+                       "n_seeds", "ours (mean ± std, n)"]
+INTERVAL_COLUMNS = ["ci_low", "ci_high", "95% CI", "CI method"]
+
+
+def paper_table_with_missing(table: str, S: Settings, intervals: bool = True) -> tuple[pd.DataFrame, list[MissingRun]]:
+    """paper_table, and the experiments of its rows that are not stored (MissingRun)."""
+    names = [PAPER_ROWS[(r["table"], r["dataset"], r["variant"])][0] for _, r in paper_rows(table).iterrows()]
+    return paper_table(table, S, intervals), missing_runs(names, S)
 
 
 SHOW_COLUMNS = ["dataset", "split", "variant", "paper", "ours (mean ± std, n)", "95% CI", "diff"]
@@ -117,20 +161,21 @@ def seeds_of(name: str, S: Settings) -> list[int]:
 
 
 def scores_table(names, S: Settings, split: str = "dev") -> pd.DataFrame:
-    """One row per experiment: its `split` scores on every task it evaluates (mean over stored seeds; the std
+    """One row per stored experiment: its `split` scores on every task it evaluates (mean over stored seeds; the std
     over seeds in `<task> sd`), the number of seeds, and the mean training wall time."""
     rows = []
     for n in names:
         rs = [r for s in seeds_of(n, S) if (r := store.load_result(n, S, s)) is not None]
+        if not rs:
+            continue  # not stored: see missing_runs
         row = {"experiment": n, "description": REGISTRY[n].description, "n_seeds": len(rs)}
-        if rs:
-            for k in rs[0].get(split, {}):
-                if k == "aggregate":
-                    continue
-                v = [float(r[split][k]) for r in rs]
-                row[k] = float(np.mean(v))
-                row[f"{k} sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
-            row["wall_time_s"] = float(np.mean([r["wall_time_s"] for r in rs]))
+        for k in rs[0].get(split, {}):
+            if k == "aggregate":
+                continue
+            v = [float(r[split][k]) for r in rs]
+            row[k] = float(np.mean(v))
+            row[f"{k} sd"] = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+        row["wall_time_s"] = float(np.mean([r["wall_time_s"] for r in rs]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -143,6 +188,8 @@ def extension_table(S: Settings) -> pd.DataFrame:
     variants += [(n, REGISTRY[n].description) for n in experiments_for("X")]
     for n, label in variants:
         rs = [r for s in seeds_of(n, S) if (r := store.load_result(n, S, s)) is not None]
+        if not rs:
+            continue  # not stored: see missing_runs
         for split in ("dev", "test"):
             for key in ("sst", "quora", "sts", "overall"):
                 v = [_value(r, split, key) for r in rs]
@@ -169,22 +216,24 @@ def curves(result: dict) -> pd.DataFrame:
 
 
 def runs_table(S: Settings) -> pd.DataFrame:
-    """Every run of the profile (submissions once per seed): device, epochs, best epoch, wall time."""
+    """Every stored run of the profile (one row per seed): device, epochs, best epoch, wall time."""
     rows = []
     for n in REGISTRY:
-        if "B" in REGISTRY[n].tables and not store.stored_seeds(n, S):
-            continue  # beyond-the-paper rows appear once run
         for s in seeds_of(n, S):
             r = store.load_result(n, S, s)
-            env = (r or {}).get("environment", {})
-            rows.append({"run_id": r["run_id"] if r else n, "experiment": n, "seed": s,
-                         "tables": ",".join(REGISTRY[n].tables),
-                         "device": env.get("gpu") or env.get("device", "-"),
-                         "epochs": r["config"]["epochs"] if r else None,
-                         "best_epoch": r["best_epoch"] if r else None,
-                         "wall_time_s": r["wall_time_s"] if r else float("nan"),
-                         "stored": r is not None})
-    return pd.DataFrame(rows)
+            if r is None:
+                continue  # not stored: see runs_table_with_missing
+            env = r.get("environment", {})
+            rows.append({"run_id": r["run_id"], "experiment": n, "seed": s, "tables": ",".join(REGISTRY[n].tables),
+                         "device": env.get("gpu") or env.get("device", "-"), "epochs": r["config"]["epochs"],
+                         "best_epoch": r["best_epoch"], "wall_time_s": r["wall_time_s"]})
+    return pd.DataFrame(rows, columns=["run_id", "experiment", "seed", "tables", "device", "epochs", "best_epoch",
+                                       "wall_time_s"])
+
+
+def runs_table_with_missing(S: Settings) -> tuple[pd.DataFrame, list[MissingRun]]:
+    """runs_table, and the experiments the report trains (the paper's and the X rows) that are not stored."""
+    return runs_table(S), missing_runs(CORE, S)
 
 
 # -- checks and output ----------------------------------------------------------------------------------
@@ -228,6 +277,15 @@ def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
 def show(df: pd.DataFrame, digits: int = 3):
     """For display in notebooks: floats to `digits` places, NaN as '-', no index column."""
     return df.style.format(precision=digits, na_rep="-").hide(axis="index")
+
+
+def show_with_missing(df: pd.DataFrame, missing: list[MissingRun], empty: str = "No row of this table is stored for "
+                      "this profile.") -> None:
+    """Display a table of stored rows (or `empty` when it has none), then one line per row not stored."""
+    from IPython.display import Markdown, display
+    display(show(df) if len(df) else Markdown(empty))
+    if missing:
+        display(Markdown(missing_markdown(missing)))
 
 
 def table_view(df: pd.DataFrame) -> pd.DataFrame:

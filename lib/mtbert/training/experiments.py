@@ -238,3 +238,25 @@ def experiments_for(table: str | None = None) -> list[str]:
 
 
 assert tuple(PROFILES) == PROFILE_NAMES, "settings.PROFILE_NAMES must list the profiles of PROFILES"
+
+
+def run_command(name: str, profile: str, seeds=(DEFAULT_SEED,), force: bool = False) -> str:
+    """The command that trains `name` in `profile` for `seeds` (`--seeds-all` where the name is not a
+    submission, whose seeds the flag alone sets)."""
+    seeds = list(dict.fromkeys(int(s) for s in seeds)) or [DEFAULT_SEED]
+    cmd = f"python -m mtbert run {name} --profile {profile}"
+    if seeds != [DEFAULT_SEED]:
+        cmd += " --seeds " + " ".join(map(str, seeds)) + ("" if name in SUBMISSIONS else " --seeds-all")
+    return cmd + (" --force" if force else "")
+
+
+def hardware(name: str, profile: str) -> str:
+    """What a run of `name` in `profile` needs, from the wall times measured on the 2-core CPU (README)."""
+    if profile == "smoke":
+        return "CPU, seconds per run"
+    if profile == "quick":
+        return "CPU, about a minute per run and seed"
+    epochs = run_config(name, profile).epochs
+    if epochs == 1:
+        return "CPU, about 10 minutes per run and seed: one epoch at full data"
+    return f"a GPU: {epochs} epochs at full data, about 10 minutes per epoch and seed on a 2-core CPU"

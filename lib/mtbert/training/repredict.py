@@ -27,6 +27,7 @@ from mtbert.data import identity as datahash
 from mtbert.results import store
 from mtbert.analysis.ablations import combine
 from mtbert.errors import MtbertError
+from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.experiments import run_config
 from mtbert.training.runner import Runner, resolve_device
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
@@ -54,7 +55,7 @@ def load_run(name: str, S: Settings, seed: int):
     if store.stored(cfg, S) is None:
         raise MtbertError(f"no stored result of {cfg.run_id} (profile {S.profile}) for this config and data; "
                           f"train it first: python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all")
-    ck = S.checkpoints_dir / f"{cfg.run_id}.best.pt"
+    ck = RunCheckpoints(cfg, S).best
     if not ck.exists():
         raise MtbertError(f"{ck.name} is not in {S.checkpoints_dir} (checkpoints are not committed): re-train the run "
                           f"with python -m mtbert run {name} --profile {S.profile} --seeds {seed} --seeds-all --force")

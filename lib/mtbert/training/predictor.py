@@ -1,0 +1,156 @@
+"""Try a stored model on sentences of your own: SST sentiment distribution, paraphrase probability, similarity.
+
+    P = Predictor.from_stored("submission2", S)     # the run's selected model, from checkpoints/<profile>/
+    P.sentiment(["a gripping film ."])              # (n, 5) class probabilities, negative ... positive
+    P.paraphrase(["how do i learn python ?"], ["what is the best way to learn python ?"])  # (n,) P(paraphrase)
+    P.similarity(a, b)                              # (n,) scores on STS's 0-5 scale
+
+Sentences go through the data files' preprocessing (mtbert.data.datasets) and the run's tokenizer, then
+`Runner.predict`, as the dev and test rows did. `choose(S)` picks the model to try: the stored multitask
+configuration with the best mean dev overall score (never the held-out test split), or, with a note saying why,
+the best one whose checkpoint is on this machine (checkpoints are not committed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mtbert.data import datasets as D
+from mtbert.errors import MtbertError, UsageError
+from mtbert.results import store
+from mtbert.settings import DEFAULT_SEED, Settings
+from mtbert.training.batches import TaskData
+from mtbert.training.checkpoints import RunCheckpoints
+from mtbert.training.config import RunConfig
+from mtbert.training.experiments import MULTI, REGISTRY, hardware, run_command, run_config
+from mtbert.training.export import CLASS_NAMES
+from mtbert.training.repredict import load_run
+
+SST_CLASSES = CLASS_NAMES["sst"]
+
+
+class Predictor:
+    """A stored multitask run's selected model, scoring typed sentences and pairs."""
+
+    def __init__(self, cfg: RunConfig, runner):
+        missing = [t for t in MULTI if t not in cfg.eval_tasks or t not in cfg.train_tasks]
+        if missing:
+            raise UsageError(f"{cfg.run_id} has no trained {', '.join(missing)} head; try a multitask run such as "
+                             "submission2")
+        self.cfg, self.runner = cfg, runner
+
+    @classmethod
+    def from_stored(cls, name: str, S: Settings, seed: int | None = None) -> "Predictor":
+        """The selected model of the stored run (name, seed); the error names the command when the result or its
+        checkpoint is missing."""
+        cfg, R = load_run(name, S, DEFAULT_SEED if seed is None else seed)
+        return cls(cfg, R)
+
+    def _outputs(self, task: str, a, b=None):
+        R = self.runner
+        if b is None:
+            a = [D.preprocess_single_sentence(str(s)) for s in a]
+            ta, tb = R.tok.encode(a), None
+            lengths = np.array([len(x) for x in ta])
+        else:
+            if len(a) != len(b):
+                raise UsageError(f"{task}: {len(a)} first sentences but {len(b)} second ones; give them in pairs")
+            ta = R.tok.encode([D.preprocess_pair_sentence(str(s)) for s in a])
+            tb = R.tok.encode([D.preprocess_pair_sentence(str(s)) for s in b])
+            lengths = np.maximum([len(x) for x in ta], [len(x) for x in tb])
+        td = TaskData(task, "typed", list(range(len(ta))), ta, tb, None, np.asarray(lengths), 0, "typed by the reader")
+        return R.predict(td)
+
+    def sentiment(self, texts) -> np.ndarray:
+        """(n, 5) probabilities of the SST classes (SST_CLASSES: negative ... positive)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(SST_CLASSES)))
+        logits, _ = self._outputs("sst", texts)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def paraphrase(self, a, b) -> np.ndarray:
+        """(n,) probability that a[i] and b[i] are paraphrases (Quora duplicates)."""
+        a, b = list(a), list(b)
+        if not a and not b:
+            return np.zeros(0)
+        logit, _ = self._outputs("quora", a, b)
+        return 1 / (1 + np.exp(-logit))
+
+    def similarity(self, a, b) -> np.ndarray:
+        """(n,) similarity of a[i] and b[i] on STS's 0 (unrelated) to 5 (same meaning) scale."""
+        a, b = list(a), list(b)
+        if not a and not b:
+            return np.zeros(0)
+        _, score = self._outputs("sts", a, b)
+        return score
+
+    def sentiment_table(self, texts) -> pd.DataFrame:
+        """One row per sentence: each class's probability and the most probable class."""
+        texts = list(texts)
+        p = self.sentiment(texts)
+        df = pd.DataFrame(p, columns=SST_CLASSES)
+        df.insert(0, "sentence", texts)
+        df["predicted"] = [SST_CLASSES[k] for k in p.argmax(1)] if len(p) else []
+        return df
+
+    def pairs_table(self, pairs) -> pd.DataFrame:
+        """One row per (sentence 1, sentence 2) pair: P(paraphrase) and the similarity (0-5)."""
+        pairs = [tuple(p) for p in pairs]
+        a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+        return pd.DataFrame({"sentence 1": a, "sentence 2": b, "P(paraphrase)": self.paraphrase(a, b),
+                             "similarity (0-5)": self.similarity(a, b)})
+
+
+@dataclass
+class Choice:
+    """The model `choose` picked (None when no stored model has its checkpoint here) and what the reader should
+    know about the choice."""
+    predictor: Predictor | None
+    name: str | None = None
+    seed: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def candidates(S: Settings) -> list[tuple[str, int, float]]:
+    """(name, seed, dev overall) of every stored run that trained all three tasks: configurations by their mean dev
+    overall score over the stored seeds, best first; within one, its seeds by their own dev overall."""
+    configs = []
+    for name, e in REGISTRY.items():
+        if set(MULTI) - set(e.train_tasks):
+            continue
+        devs = {s: store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)}
+        if devs:
+            configs.append((float(np.mean(list(devs.values()))), name, devs))
+    out = []
+    for _, name, devs in sorted(configs, key=lambda c: -c[0]):
+        out += [(name, s, d) for s, d in sorted(devs.items(), key=lambda kv: -kv[1])]
+    return out
+
+
+def choose(S: Settings, fallback: str = "submission2") -> Choice:
+    """The stored model to try: the best configuration by dev; the best one with a checkpoint on this machine when
+    that one has none (a note says so and gives the command that makes it). No model: the notes say how to make one."""
+    runs = candidates(S)
+    if not runs:
+        return Choice(None, notes=[
+            f"No multitask run is stored for profile {S.profile}. Train one with `{run_command(fallback, S.profile)}` "
+            f"({hardware(fallback, S.profile)}), then re-run this cell."])
+    notes = []
+    for name, seed, dev in runs:
+        cfg = run_config(name, S.profile, seed, S.encoder)
+        if RunCheckpoints(cfg, S).best.exists():
+            if notes:  # fell back from the best run
+                notes.append(f"Using `{cfg.run_id}` (dev overall {dev:.3f}), the best stored run whose checkpoint is here.")
+            return Choice(Predictor.from_stored(name, S, seed), name, seed, notes)
+        if not notes:  # the best run by dev
+            notes.append(
+                f"The best configuration by dev, `{cfg.run_id}` (dev overall {dev:.3f}), has no checkpoint in "
+                f"checkpoints/{S.profile}/ (checkpoints are not committed): re-train it with "
+                f"`{run_command(name, S.profile, [seed], force=True)}` ({hardware(name, S.profile)}).")
+    notes.append("No stored multitask run has its checkpoint on this machine, so there is no model to try; the "
+                 "command above makes the best one.")
+    return Choice(None, notes=notes)
