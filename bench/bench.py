@@ -137,7 +137,7 @@ def build(bench: Bench, ckpt_dir: Path):
     torch.manual_seed(0)
     enc, _ = load_encoder(ckpt_dir)
     enc.unpad = not bench.cuda  # as the training engine runs it (Runner: on CPU only)
-    ours = MultitaskBert(enc, "cls", cfg.dropout, sentiment_tasks=("sst",)).to(dev)
+    ours = MultitaskBert(encoder=enc, pooling="cls", dropout=cfg.dropout, tasks=("sst",)).to(dev)
     opt_ours = optim.make_optimizer(ours, cfg)
     hf = transformers.BertModel.from_pretrained(str(ckpt_dir), attn_implementation="sdpa",
                                             dtype=torch.float32).to(dev)  # fp32 weights, as ours

@@ -353,3 +353,21 @@ def test_data_subcommand(tmp_path, monkeypatch, capsys):
     empty.mkdir()
     assert cli.main(["data", "--dest", str(tmp_path / "d2"), "--mirror", str(empty), "-q"]) == 1
     assert "could not fetch" in capsys.readouterr().err
+
+
+def test_task_specs_name_exactly_the_published_files():
+    from mtbert.data.tasks import BUILTIN
+    named = {n for spec in BUILTIN for n in spec.all_files()}
+    assert set(D.FILES) <= named  # every published file is read by some task
+    assert named - set(D.FILES) == {D.QUORA_TEST_STUDENT}  # not in the mirror: predictions say "not written"
+
+
+
+@pytest.mark.parametrize("task", ["sst", "cfimdb", "quora", "sts"])
+def test_a_spec_parses_labels_in_its_range_only(task):
+    spec = D.TASKS[task]
+    lo, hi = spec.label_range
+    assert spec.parse_label(f" {lo} ") == lo and spec.parse_label(str(hi)) == hi
+    assert spec.parse_label(str(hi + 1)) is None and spec.parse_label("") is None and spec.parse_label("x") is None
+    assert spec.parse_label("1.0") == 1  # Quora's is_duplicate is written as a float in some rows
+    assert (spec.parse_label("1.5") is None) != spec.is_regression

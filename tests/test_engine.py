@@ -250,7 +250,8 @@ def encoder():
 def test_head_shapes_and_ranges(encoder, para_head, sts_head):
     torch.manual_seed(0)
     H, B = encoder.config.hidden_size, 7
-    m = MultitaskBert(encoder, "cls", 0.3, para_head, sts_head, ("sst", "cfimdb")).eval()
+    m = MultitaskBert(encoder=encoder, pooling="cls", dropout=0.3, para_head=para_head, sts_head=sts_head,
+                      tasks=("sst", "cfimdb")).eval()
     u, v = torch.randn(B, H) * 3, torch.randn(B, H) * 3
     u[0] = v[0]          # cos = 1
     u[1] = -v[1]         # cos = -1
@@ -290,7 +291,7 @@ def test_head_shapes_and_ranges(encoder, para_head, sts_head):
 
 def test_paraphrase_with_cos_feature_is_linear_on_2h_plus_1(encoder):
     H = encoder.config.hidden_size
-    m = MultitaskBert(encoder, para_head="baseline+cos", sts_head="cos_relu")
+    m = MultitaskBert(encoder=encoder, para_head="baseline+cos", sts_head="cos_relu")
     assert tuple(m.paraphrase.weight.shape) == (1, 2 * H + 1)
     u, v = torch.randn(3, H), torch.randn(3, H)
     f = m.features(u, v, True)
@@ -328,7 +329,7 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
 # -- 8. layer-wise learning-rate decay ---------------------------------------------------------------
 
 def test_layerwise_lr_decay(encoder):
-    m = MultitaskBert(encoder, sts_head="baseline")
+    m = MultitaskBert(encoder=encoder, sts_head="baseline")
     L = encoder.config.num_hidden_layers
     lrs = optim.layerwise_lrs(m, 1e-5, 0.9)
     assert set(lrs) == {n for n, _ in m.named_parameters()}

@@ -48,7 +48,7 @@ def _hashed_fields(cfg):
 
 def _other_valid_value(name, default):
     ok, _ = KNOBS[name].allowed
-    for v in ("cross", "linear", "sqrt", 0.1, 1e-3, 1.0, 2):
+    for v in ("cross", "linear", "sqrt", "cosent", 0.1, 1e-3, 1.0, 2):
         if v != default and ok(v):
             return v
     pytest.fail(f"no other valid value found for {name}")

@@ -143,7 +143,7 @@ def cmd_predict(args, S: Settings) -> int:
     for s in S.seeds:
         if not args.ensemble_only:
             r = rescore.rescore(args.name, S, s)
-            cf = ", ".join(f"{k} {v:.3f}" for k, v in r["cfimdb"].items())
+            cf = ", ".join(f"{k} {v:.3f}" for k, v in r[rescore.TRANSFER_TARGET].items())
             print(f"{r['run_id']}: {len(r['files'])} files written" + (f"; CFIMDB from the SST head: {cf}" if cf else ""))
     if args.ensemble or args.ensemble_only:
         m = rescore.ensemble_predictions(args.name, S, S.seeds)

@@ -26,14 +26,15 @@ import pandas as pd
 from mtbert.results import store
 from mtbert.errors import MtbertError
 from mtbert.training.experiments import BEYOND_TABLES, ONE_EPOCH, experiments_for, run_config
-from mtbert.analysis.metrics import accuracy, overall_score, pearson
+from mtbert.analysis.metrics import overall_of, task_metric
+from mtbert.data.tasks import CFIMDB, OVERALL_TASKS, get_task
 from mtbert.training.predictions import PREFIX
 from mtbert.analysis.tables import MissingRun, missing_runs
 from mtbert.settings import DEFAULT_SEED, Settings
 
 PAPER_RECIPE = "submission2"
 BEST_ROWS_PREFIX = "beyond_best"  # the combined rows sort last
-TASK_KEYS = ("sst", "quora", "sts", "overall")
+TASK_KEYS = (*OVERALL_TASKS, "overall")
 
 
 class MissingTestScores(MtbertError):
@@ -56,14 +57,19 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One frame (id, gold, pred, and prob / score) averaging per-seed outputs of one task, rows matched by id.
+    """One frame (id, gold, pred, and prob / score) averaging per-seed outputs of one task, rows matched by id;
+    how depends on the task spec's head kind.
 
-    SST: mean of the softmax class probabilities, pred = argmax; Quora: mean of sigmoid(logit), pred = mean > 0.5;
-    STS: mean of the scores, pred = 5 * mean; CFIMDB (from the SST head, see rescore): mean of P(positive) in
-    `score`, pred = mean > 0.5. Unlabelled rows (test-student: no `gold` column) are matched by id only."""
+    classifier (SST): mean of the softmax class probabilities, pred = argmax; binary (Quora): mean of
+    sigmoid(logit), pred = mean > 0.5; regression (STS): mean of the scores, pred = top of the label range * mean.
+    A classifier's frames that carry a `score` next to the logits hold P(positive) from another task's head
+    (CFIMDB from the SST head, see repredict): mean of `score`, pred = mean > 0.5. Unlabelled rows
+    (test-student: no `gold` column) are matched by id only."""
     if not frames:
         raise ValueError("no per-seed outputs to combine")
+    spec = get_task(task)
     base = frames[0].sort_values("id").reset_index(drop=True)
+    transferred = spec.head == "classifier" and "score" in base
     ids = base["id"].astype(str).to_numpy()
     outs = []
     for f in frames:
@@ -72,9 +78,9 @@ def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
             raise ValueError(f"{task}: the seeds' test outputs cover different rows; cannot average them")
         if "gold" in base and not np.allclose(f["gold"].to_numpy(dtype=float), base["gold"].to_numpy(dtype=float)):
             raise ValueError(f"{task}: the seeds' gold labels differ")
-        if task in ("sts", "cfimdb"):
+        if spec.is_regression or transferred:
             outs.append(f["score"].to_numpy(dtype=float))
-        elif task == "quora":
+        elif spec.head == "binary":
             outs.append(1 / (1 + np.exp(-f["score"].to_numpy(dtype=float))))
         else:
             cols = sorted((c for c in f.columns if c.startswith("logit_")), key=lambda c: int(c.split("_")[1]))
@@ -83,11 +89,11 @@ def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({"id": ids})
     if "gold" in base:
         out["gold"] = base["gold"].to_numpy()
-    if task == "sts":
-        out["score"], out["pred"] = mean, 5 * mean
-    elif task == "cfimdb":
+    if spec.is_regression:
+        out["score"], out["pred"] = mean, spec.scale * mean
+    elif transferred:
         out["score"], out["pred"] = mean, (mean > 0.5).astype(int)
-    elif task == "quora":
+    elif spec.head == "binary":
         out["prob"], out["pred"] = mean, (mean > 0.5).astype(int)
     else:
         for k in range(mean.shape[1]):
@@ -96,7 +102,7 @@ def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def ensemble(name: str, S: Settings, seeds=None, tasks=("sst", "quora", "sts")) -> dict:
+def ensemble(name: str, S: Settings, seeds=None, tasks=OVERALL_TASKS) -> dict:
     """Held-out test metrics of the average of `name`'s seeds (default: every stored seed with test outputs).
 
     Returns {"sst": acc, "quora": acc, "sts": r, "overall": ..., "seeds": [...], "n": rows per task}."""
@@ -117,10 +123,10 @@ def ensemble(name: str, S: Settings, seeds=None, tasks=("sst", "quora", "sts")) 
     out = {"seeds": used, "n": {}}
     for t in tasks:
         c = combine(t, frames[t])
-        out[t] = pearson(c["pred"], c["gold"]) if t == "sts" else accuracy(c["pred"], c["gold"].astype(int))
+        out[t] = task_metric(t, c["pred"], c["gold"])
         out["n"][t] = len(c)
-    if all(t in out for t in ("sst", "quora", "sts")):
-        out["overall"] = overall_score(out["sst"], out["quora"], out["sts"])
+    if all(t in out for t in OVERALL_TASKS):
+        out["overall"] = overall_of(out)
     return out
 
 
@@ -226,7 +232,7 @@ def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B")
         if not ref.empty:  # the paper's recipe, as a reference line through every row
             ax.axvline(ref.mean(), color="0.4", linestyle="--", linewidth=0.8, zorder=0)
         ax.set_title(f"{t} ({split})")
-        ax.set_xlabel("Pearson r" if t == "sts" else "score" if t == "overall" else "accuracy")
+        ax.set_xlabel("score" if t == "overall" else get_task(t).metric_name)
         ax.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], marker="o", color="0.6", linestyle="none", markersize=4, label="one seed"),
@@ -340,7 +346,7 @@ def targets_table(S: Settings) -> pd.DataFrame:
     from mtbert.analysis.tables import paper_tables
     pt = paper_tables()
     pt = pt[(pt["table"].astype(str) == "5") & pt["variant"].str.startswith("submission 2")]
-    key = {"SST": "sst", "Quora": "quora", "STS": "sts", "all": "overall"}
+    key = {**{get_task(t).display: t for t in OVERALL_TASKS}, "all": "overall"}
     recs = [{"row": "paper, submission 2 (bert-base, leaderboard test)", "n": "",
              **{key[d]: f"{v:.3f}" for d, v in zip(pt["dataset"], pt["score"])}},
             {"row": "target (issue 12)", "n": "", **{t: f"≥ {v:.2f}" for t, v in TARGETS.items()}}]
@@ -368,14 +374,14 @@ def cfimdb_transfer_table(S: Settings) -> pd.DataFrame:
     """CFIMDB predicted by the SST head of the ensembled runs (no CFIMDB training) against the paper's
     CFIMDB fine-tuning (t1_cfimdb_finetune), held-out test and dev accuracy."""
     recs = []
-    r = store.load_result("t1_cfimdb_finetune", S)
+    t = CFIMDB.name
+    r = store.load_result(f"t1_{t}_finetune", S)
     if r is not None:
-        recs.append({"model": "t1_cfimdb_finetune (trained on CFIMDB)", "dev": r["dev"]["cfimdb"],
-                     "test": r["test"]["cfimdb"]})
+        recs.append({"model": f"t1_{t}_finetune (trained on CFIMDB)", "dev": r["dev"][t], "test": r["test"][t]})
     for name, m in ensembles(S).items():
-        if "cfimdb" in m["test"]:
+        if t in m["test"]:
             recs.append({"model": f"{name}, SST head, ensemble of {len(m['seeds'])} seeds (no CFIMDB training)",
-                         "dev": m["dev"]["cfimdb"], "test": m["test"]["cfimdb"]})
+                         "dev": m["dev"][t], "test": m["test"][t]})
     return pd.DataFrame(recs, columns=["model", "dev", "test"])
 
 

@@ -15,11 +15,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from mtbert.data import datasets as D
+from mtbert.data.tasks import OVERALL_TASKS, get_task
 from mtbert.results import store
 from mtbert.analysis import stats as st
 from mtbert.settings import Settings
 
-TASK_NAME = {"sst": "SST", "cfimdb": "CFIMDB", "quora": "Quora", "sts": "STS", "overall": "overall"}
+
+def task_name(key: str) -> str:
+    """What a reader sees for a claim's task: the spec's display name, or "overall"."""
+    return key if key == "overall" else get_task(key).display
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Claim:
     b: str = ""          # experiment of the arm it is compared with
     paper_a: float = float("nan")
     paper_b: float = float("nan")
+    term: str = ""       # "dominates": the task whose term of the overall score is claimed the largest
 
 
 CLAIMS = [
@@ -62,10 +68,8 @@ CLAIMS = [
     Claim("s6_quora_curve", "§6", "With cosine on paraphrase too, the Quora dev curve is smoother than without",
           "curves", "quora", "dev", "submission2", "submission1"),
     Claim("s6_dominates", "§6", "Paraphrase accuracy is the largest term of the overall score (submission 2)",
-          "dominates", "overall", "test", "submission2", paper_a=0.839, paper_b=(0.498 + 1) / 2),
+          "dominates", "overall", "test", "submission2", paper_a=0.839, paper_b=(0.498 + 1) / 2, term="quora"),
 ]
-
-OVERALL_TASKS = ("sst", "quora", "sts")
 
 
 # -- loading arms -----------------------------------------------------------------------------------------
@@ -108,7 +112,7 @@ def _ci(a) -> dict:
 
 def _overall(arms: dict, idx: dict | None = None) -> float:
     m = {t: arms[t].metric_at(None if idx is None else idx[t]) for t in OVERALL_TASKS}
-    return (m["sst"] + m["quora"] + (m["sts"] + 1) / 2) / 3
+    return sum(get_task(t).unit_score(m[t]) for t in OVERALL_TASKS) / len(OVERALL_TASKS)
 
 
 def _boot_multi(statistic, sizes: dict) -> tuple[float, float, np.ndarray]:
@@ -135,12 +139,18 @@ def _overall_summary(arms: dict) -> tuple[float, float]:
     """(overall, standard error) from the per-task metrics and sizes alone (normal approximation)."""
     s = {t: _summary(a) for t, a in arms.items()}
     var = 0.0
-    for t in ("sst", "quora"):
-        p = s[t].value
-        var += p * (1 - p) / s[t].n
-    r = s["sts"].value
-    var += ((1 - r ** 2) ** 2 / max(s["sts"].n - 1, 1)) / 4
-    return (s["sst"].value + s["quora"].value + (r + 1) / 2) / 3, math.sqrt(var) / 3
+    for t in OVERALL_TASKS:
+        var += _unit_variance(s[t])
+    value = sum(get_task(t).unit_score(s[t].value) for t in OVERALL_TASKS) / len(OVERALL_TASKS)
+    return value, math.sqrt(var) / len(OVERALL_TASKS)
+
+
+def _unit_variance(s: st.Summary) -> float:
+    """Sampling variance of a task's term of the overall score: p(1 - p) / n for an accuracy; for Pearson's r,
+    (1 - r^2)^2 / (n - 1), divided by 4 as the term is (r + 1) / 2."""
+    if get_task(s.task).metric == "pearson":
+        return ((1 - s.value ** 2) ** 2 / max(s.n - 1, 1)) / 4
+    return s.value * (1 - s.value) / s.n
 
 
 # -- evaluating a claim ------------------------------------------------------------------------------------
@@ -148,7 +158,7 @@ def _overall_summary(arms: dict) -> tuple[float, float]:
 def _row(c: Claim, ours_a=None, ours_b=None, diff=None, verdict="cannot be decided", note="", n_seeds="") -> dict:
     d = diff or {}
     return {
-        "claim": c.text, "source": c.source, "task": TASK_NAME[c.task], "split": c.split,
+        "claim": c.text, "source": c.source, "task": task_name(c.task), "split": c.split,
         "paper": _paper(c),
         "ours": ours_a if ours_a is not None else "-",
         "ours (other arm)": ours_b if ours_b is not None else "-",
@@ -210,22 +220,20 @@ def _nseeds(a) -> int:
 
 
 def _chance(A, c: Claim, S: Settings) -> float:
-    if c.task == "sts":
-        return 0.0
-    if isinstance(A, st.Arm):
-        g = np.asarray(A.gold)
-    else:  # no per-example outputs: the class balance of the split's file
-        from mtbert.data import datasets as D
-        g = D.load(c.task, c.split, S.data_dir).labels
-    p = float(np.mean(g == np.bincount(g.astype(int)).argmax()))
-    return p
+    """The task spec's chance level on the arm's gold labels (without per-example outputs: the split's file)."""
+    spec = get_task(c.task)
+    if spec.chance == "zero":
+        return spec.chance_level(None)
+    g = np.asarray(A.gold) if isinstance(A, st.Arm) else D.load(c.task, c.split, S.data_dir).labels
+    return spec.chance_level(g)
 
 
 def _better_overall(c: Claim, S: Settings) -> dict:
     A, B = _overall_arms(c.a, c.split, S), _overall_arms(c.b, c.split, S)
     if A is None or B is None:
         return _row(c, note="not run")
-    seeds = f"{_nseeds(A['sst'])} / {_nseeds(B['sst'])}"
+    first = OVERALL_TASKS[0]
+    seeds = f"{_nseeds(A[first])} / {_nseeds(B[first])}"
     if all(isinstance(x, st.Arm) for x in [*A.values(), *B.values()]):
         sizes = {t: len(A[t].ids) for t in OVERALL_TASKS}
         for t in OVERALL_TASKS:
@@ -248,7 +256,9 @@ def _better_overall(c: Claim, S: Settings) -> dict:
 
 
 def _terms(m: dict) -> dict:
-    return {"SST": m["sst"], "Quora": m["quora"], "STS (r+1)/2": (m["sts"] + 1) / 2}
+    """The overall score's terms by name: "SST", "Quora", "STS (r+1)/2"."""
+    return {get_task(t).display + (" (r+1)/2" if get_task(t).metric == "pearson" else ""): get_task(t).unit_score(m[t])
+            for t in OVERALL_TASKS}
 
 
 def _dominates(c: Claim, S: Settings) -> dict:
@@ -256,27 +266,32 @@ def _dominates(c: Claim, S: Settings) -> dict:
     if A is None:
         return _row(c, note="not run")
 
+    term, others = c.term, [t for t in OVERALL_TASKS if t != c.term]
+    unit = {t: get_task(t).unit_score for t in OVERALL_TASKS}
+
     def stat(ix=None):
-        m = {t: A[t].metric_at(None if ix is None else ix[t]) for t in OVERALL_TASKS}
-        return m["quora"] - np.maximum(m["sst"], (m["sts"] + 1) / 2)
+        m = {t: unit[t](A[t].metric_at(None if ix is None else ix[t])) for t in OVERALL_TASKS}
+        largest_other = m[others[0]]
+        for t in others[1:]:
+            largest_other = np.maximum(largest_other, m[t])
+        return m[term] - largest_other
     if all(isinstance(x, st.Arm) for x in A.values()):
         lo, hi, dist = _boot_multi(stat, {t: len(A[t].ids) for t in OVERALL_TASKS})
         d = {"diff": float(stat()), "low": lo, "high": hi, "p": _p_from_boot(dist), "method": "bootstrap"}
     else:
         s = {t: _summary(a) for t, a in A.items()}
-        m = {t: s[t].value for t in OVERALL_TASKS}
-        other = "sst" if m["sst"] >= (m["sts"] + 1) / 2 else "sts"
-        d = st.unpaired_difference(s["quora"], s[other]) if other == "sst" else None
-        if d is None:  # Quora accuracy vs (r + 1) / 2: normal approximation of both
+        other = max(others, key=lambda t: (unit[t](s[t].value), -others.index(t)))  # ties: the first
+        if get_task(term).metric == get_task(other).metric == "accuracy":
+            d = st.unpaired_difference(s[term], s[other])
+        else:  # an accuracy vs (r + 1) / 2: normal approximation of both
             q = sps.norm.ppf(0.5 + st.CONFIDENCE / 2)
-            p = m["quora"]
-            se = math.sqrt(p * (1 - p) / s["quora"].n + ((1 - m["sts"] ** 2) ** 2 / (s["sts"].n - 1)) / 4)
-            diff = p - (m["sts"] + 1) / 2
+            se = math.sqrt(_unit_variance(s[term]) + _unit_variance(s[other]))
+            diff = unit[term](s[term].value) - unit[other](s[other].value)
             d = {"diff": diff, "low": diff - q * se, "high": diff + q * se,
                  "p": float(2 * sps.norm.sf(abs(diff) / se)), "method": "unpaired (no per-example outputs stored)"}
     m = {t: float(A[t].metric_at()) if isinstance(A[t], st.Arm) else A[t].value for t in OVERALL_TASKS}
     terms = ", ".join(f"{k} {v:.3f}" for k, v in _terms(m).items())
-    return _row(c, terms, "-", d, st.verdict_better(d["low"], d["high"]), n_seeds=str(_nseeds(A["sst"])))
+    return _row(c, terms, "-", d, st.verdict_better(d["low"], d["high"]), n_seeds=str(_nseeds(A[OVERALL_TASKS[0]])))
 
 
 def roughness(history: list, task: str) -> float:

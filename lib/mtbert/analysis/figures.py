@@ -9,17 +9,26 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from mtbert.data.tasks import TASKS, get_task
 from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.analysis.tables import curves as curves_df
 
 import matplotlib.pyplot as plt
 
-TASK_LABEL = {"sst": "SST (accuracy)", "quora": "Quora (accuracy)", "sts": "STS (Pearson r)",
-              "cfimdb": "CFIMDB (accuracy)", "overall": "overall score"}
-LOSS_LABEL = {"sst": "cross-entropy", "cfimdb": "cross-entropy", "quora": "binary cross-entropy",
-              "sts": "MSE on similarity / 5"}
 PALETTE = {"paper": "0.6", "ours": "C0"}
+
+
+def task_label(key: str) -> str:
+    """"SST (accuracy)", "STS (Pearson r)" (from the task spec), "overall score"."""
+    if key == "overall":
+        return "overall score"
+    spec = get_task(key)
+    return f"{spec.display} ({spec.metric_name})"
+
+
+def _metric_label(key: str) -> str:
+    return "score" if key == "overall" else get_task(key).metric_name
 
 
 def figure_paths(name: str, S: Settings) -> dict:
@@ -79,13 +88,13 @@ def training_curves(results, S: Settings, name: str | None = None):
                      hue_order=["train", "dev"], style_order=["train", "dev"])
         for r in results[:1]:
             ax.axvline(r.get("best_epoch", 0), color="grey", lw=0.8, ls=":")
-        ax.set_title(TASK_LABEL.get(t, t))
-        ax.set_ylabel(TASK_LABEL.get(t, t).split("(")[-1].rstrip(")"))
+        ax.set_title(task_label(t))
+        ax.set_ylabel(_metric_label(t))
         _legend_outside(ax) if j == len(tasks) - 1 else ax.get_legend().remove()
         ax = axes[1, j]
         sns.lineplot(d[d.kind == "train"], x="epoch", y="loss", marker="o", errorbar="sd", color="C3", ax=ax)
         ax.set_title(f"{t} training loss")
-        ax.set_ylabel(LOSS_LABEL.get(t, "loss"))
+        ax.set_ylabel(get_task(t).loss_label)
         for a in axes[:, j]:
             epochs = sorted(df["epoch"].unique())
             a.set_xticks(epochs if len(epochs) <= 12 else epochs[::max(1, len(epochs) // 10)])
@@ -111,8 +120,8 @@ def curves_overlay(groups: dict, S: Settings, name: str = "curves_submissions", 
         ax = axes[0, j]
         sns.lineplot(df[df.task == t], x="epoch", y="metric", hue="run", style="run", markers=True, errorbar="sd",
                      ax=ax)
-        ax.set_title(TASK_LABEL.get(t, t))
-        ax.set_ylabel(f"{kind} " + TASK_LABEL.get(t, t).split("(")[-1].rstrip(")"))
+        ax.set_title(task_label(t))
+        ax.set_ylabel(f"{kind} " + _metric_label(t))
         _legend_outside(ax) if j == len(tasks) - 1 else ax.get_legend().remove()
     fig.suptitle(f"{kind.capitalize()} curves per task, overlaid ({S.profile} profile; band = ±1 sd over seeds)")
     fig.tight_layout()
@@ -128,23 +137,46 @@ def _scores(result: dict, task: str, S: Settings, split: str = "dev") -> pd.Data
 
 
 def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
-    """Three dev-set panels: the SST confusion matrix (heatmap), Quora accuracy by the model's confidence, and
-    STS predicted vs gold. Saved as errors_<run_id>. Returns (fig, {"sst": confusion, "quora": by_bin,
-    "sts": scatter})."""
-    sst, quora, sts = _scores(result, "sst", S), _scores(result, "quora", S), _scores(result, "sts", S)
-    conf = pd.crosstab(pd.Categorical(sst["gold"], categories=range(5)),
-                       pd.Categorical(sst["pred"], categories=range(5)), dropna=False)
+    """One dev-set panel per evaluated task, by its spec's head kind: a classifier's confusion matrix (heatmap), a
+    binary task's accuracy by the model's confidence, a regression's predictions vs gold (submissions: SST, Quora,
+    STS). Saved as errors_<run_id>. Returns (fig, {task: confusion | by_bin | scatter})."""
+    tasks = list(result["config"]["eval_tasks"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(16 * len(tasks) / 3, 4.6), squeeze=False)
+    data, described = {}, []
+    for ax, t in zip(axes[0], tasks):
+        spec, d = get_task(t), _scores(result, t, S)
+        if spec.head == "classifier":
+            data[t] = _confusion_panel(ax, spec, d)
+            described.append(f"{spec.display} confusion matrix")
+        elif spec.head == "binary":
+            data[t] = _confidence_panel(ax, spec, d, bins)
+            described.append(f"{spec.display} accuracy by confidence")
+        else:
+            data[t] = _scatter_panel(ax, spec, d)
+            described.append(f"{spec.display} predictions vs gold")
+    fig.suptitle(f"Error analysis: {result['run_id']} ({result['profile']} profile, dev set)")
+    fig.tight_layout()
+    what = described[0] if len(described) == 1 else ", ".join(described[:-1]) + " and " + described[-1]
+    save_figure(fig, name or f"errors_{result['run_id']}", S, alt=f"{what}, {result['run_id']}")
+    return fig, data
+
+
+def _confusion_panel(ax, spec, d: pd.DataFrame) -> pd.DataFrame:
+    classes = range(int(spec.label_range[0]), int(spec.label_range[1]) + 1)
+    conf = pd.crosstab(pd.Categorical(d["gold"], categories=classes),
+                       pd.Categorical(d["pred"], categories=classes), dropna=False)
     conf.index.name, conf.columns.name = "gold label", "predicted label"
-    p = 1 / (1 + np.exp(-quora["score"].to_numpy()))
-    q = pd.DataFrame({"confidence": np.maximum(p, 1 - p), "correct": quora["gold"] == quora["pred"]})
+    sns.heatmap(conf, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "examples"}, ax=ax)
+    ax.set_title(f"{spec.display} dev confusion (accuracy {np.mean(d.gold == d.pred):.3f})")
+    return conf
+
+
+def _confidence_panel(ax, spec, d: pd.DataFrame, bins) -> pd.DataFrame:
+    p = 1 / (1 + np.exp(-d["score"].to_numpy()))
+    q = pd.DataFrame({"confidence": np.maximum(p, 1 - p), "correct": d["gold"] == d["pred"]})
     q["bin"] = pd.cut(q["confidence"], bins=list(bins), include_lowest=True)
     by_bin = q.groupby("bin", observed=False).agg(accuracy=("correct", "mean"), n=("correct", "size")).reset_index()
     by_bin["bin"] = by_bin["bin"].astype(str)
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    sns.heatmap(conf, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "examples"}, ax=axes[0])
-    axes[0].set_title(f"SST dev confusion (accuracy {np.mean(sst.gold == sst.pred):.3f})")
-    ax = axes[1]
     sns.barplot(by_bin, x="bin", y="accuracy", color="C0", ax=ax)
     for i, (a, n) in enumerate(zip(by_bin["accuracy"], by_bin["n"])):
         ax.text(i, (0 if np.isnan(a) else a) + 0.02, f"n={n}", ha="center", fontsize=8)
@@ -152,19 +184,19 @@ def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5
     ax.set_xlabel("model confidence max(p, 1 - p)")
     ax.set_ylabel("accuracy")
     ax.tick_params(axis="x", rotation=20)
-    ax.set_title("Quora dev accuracy by confidence")
-    ax = axes[2]
-    sns.scatterplot(sts, x="gold", y="pred", s=12, alpha=0.5, ax=ax)
-    ax.plot([0, 5], [0, 5], color="grey", lw=0.8, ls="--")
-    r = np.corrcoef(sts["gold"], sts["pred"])[0, 1] if sts["pred"].std() > 0 else float("nan")
-    ax.set_xlabel("gold similarity (0-5)")
-    ax.set_ylabel("predicted similarity (0-5)")
-    ax.set_title(f"STS dev predicted vs gold (r = {r:.3f})")
-    fig.suptitle(f"Error analysis: {result['run_id']} ({result['profile']} profile, dev set)")
-    fig.tight_layout()
-    save_figure(fig, name or f"errors_{result['run_id']}", S,
-                alt=f"SST confusion matrix, Quora accuracy by confidence and STS predictions vs gold, {result['run_id']}")
-    return fig, {"sst": conf, "quora": by_bin, "sts": sts}
+    ax.set_title(f"{spec.display} dev accuracy by confidence")
+    return by_bin
+
+
+def _scatter_panel(ax, spec, d: pd.DataFrame) -> pd.DataFrame:
+    lo, hi = spec.label_range
+    sns.scatterplot(d, x="gold", y="pred", s=12, alpha=0.5, ax=ax)
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    r = np.corrcoef(d["gold"], d["pred"])[0, 1] if d["pred"].std() > 0 else float("nan")
+    ax.set_xlabel(f"gold {spec.label_name or 'label'} ({lo:g}-{hi:g})")
+    ax.set_ylabel(f"predicted {spec.label_name or 'label'} ({lo:g}-{hi:g})")
+    ax.set_title(f"{spec.display} dev predicted vs gold (r = {r:.3f})")
+    return d
 
 
 def ours_vs_paper(df: pd.DataFrame, name: str, S: Settings, title: str | None = None):
@@ -195,9 +227,10 @@ def ours_vs_paper(df: pd.DataFrame, name: str, S: Settings, title: str | None = 
 
 
 def scores_bars(df: pd.DataFrame, name: str, S: Settings, title: str | None = None,
-                keys=("sst", "quora", "sts", "overall")):
-    """Grouped bars: one group per experiment (row of a scores_table), one bar per task key; legend outside."""
-    keys = [k for k in keys if k in df]
+                keys=None):
+    """Grouped bars: one group per experiment (row of a scores_table), one bar per task key (default: every
+    registered task in the table, then the overall score); legend outside."""
+    keys = [k for k in (keys if keys is not None else (*TASKS, "overall")) if k in df]
     long = df.melt(id_vars=["experiment"], value_vars=keys, var_name="task", value_name="score")
     fig, ax = plt.subplots(figsize=(max(7, 2.4 * len(df)), 4))
     sns.barplot(long, x="experiment", y="score", hue="task", ax=ax)

@@ -1,7 +1,9 @@
-"""Task metrics and the CS224N overall score."""
+"""Task metrics and the CS224N overall score; which metric a task uses is its spec's (mtbert.data.tasks)."""
 from __future__ import annotations
 
 import numpy as np
+
+from mtbert.data.tasks import OVERALL_TASKS, TASKS, get_task
 
 
 def accuracy(pred, gold) -> float:
@@ -17,19 +19,34 @@ def pearson(pred, gold) -> float:
     return float(np.corrcoef(pred, gold)[0, 1])
 
 
+def task_metric(task: str, pred, gold) -> float:
+    """The task's metric (its spec's): Pearson's r of the predicted scores, or the accuracy of the predicted
+    classes (gold read back from a CSV as floats is compared as class ids)."""
+    if get_task(task).metric == "pearson":
+        return pearson(pred, gold)
+    gold = np.asarray(gold)
+    return accuracy(pred, gold.astype(int) if gold.dtype.kind == "f" else gold)
+
+
 def overall_score(sst_acc: float, quora_acc: float, sts_pearson: float) -> float:
     """The leaderboard's overall score: STS's r in [-1, 1] is first mapped to [0, 1]."""
-    return (sst_acc + quora_acc + (sts_pearson + 1) / 2) / 3
+    return overall_of(dict(zip(OVERALL_TASKS, (sst_acc, quora_acc, sts_pearson))))
+
+
+def overall_of(metrics: dict) -> float:
+    """The overall score of {task: metric} over OVERALL_TASKS, each mapped to [0, 1] by its spec."""
+    return sum(get_task(t).unit_score(metrics[t]) for t in OVERALL_TASKS) / len(OVERALL_TASKS)
 
 
 def aggregate(metrics: dict) -> float:
-    """Model-selection score: the plain mean of the task metrics present, as the paper did."""
-    vals = [metrics[t] for t in ("sst", "cfimdb", "quora", "sts") if t in metrics]
+    """Model-selection score: the plain mean of the task metrics present (every registered task, in registry
+    order), as the paper did."""
+    vals = [metrics[t] for t in TASKS if t in metrics]
     return float(np.mean(vals))
 
 
 def with_overall(metrics: dict) -> dict:
     out = dict(metrics)
-    if all(t in metrics for t in ("sst", "quora", "sts")):
-        out["overall"] = overall_score(metrics["sst"], metrics["quora"], metrics["sts"])
+    if all(t in metrics for t in OVERALL_TASKS):
+        out["overall"] = overall_of(metrics)
     return out

@@ -3,7 +3,7 @@ metric, and paired comparisons of two arms over the same examples, combined over
 
 An *arm* is one experiment on one split and task, with one or more seeds: per example, the gold label and each
 seed's prediction (`Arm.gold`, `Arm.preds[seed]`, rows aligned by example id). Its metric is the mean over seeds
-of the task metric (accuracy, or Pearson's r for STS). Resampling picks examples, and every seed of every arm is
+of the task metric (its spec's: accuracy, or Pearson's r for STS). Resampling picks examples, and every seed of every arm is
 resampled with the same examples, so seed and example variation are both in the interval.
 
 Where a run's per-example outputs are not stored (the GPU runs of the full profile kept them only for the
@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from mtbert.data.tasks import get_task
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -40,7 +42,7 @@ class Arm:
     def matrix(self) -> np.ndarray:
         """seeds x examples: correctness (accuracy tasks) or predictions (STS)."""
         P = np.stack([np.asarray(self.preds[s], dtype=float) for s in self.seeds])
-        return P if self.task == "sts" else (P == np.asarray(self.gold, dtype=float)).astype(float)
+        return P if _correlation(self.task) else (P == np.asarray(self.gold, dtype=float)).astype(float)
 
     def metric_at(self, idx=None):
         """Mean over seeds of the task metric on examples idx; idx may be a batch of index vectors (..., n), then
@@ -51,8 +53,13 @@ class Arm:
         return [_metric(self.task, self.gold, self.preds[s]) for s in self.seeds]
 
 
+def _correlation(task: str) -> bool:
+    """Whether the task's metric is Pearson's r (else an accuracy), by its spec."""
+    return get_task(task).metric == "pearson"
+
+
 def _metric(task: str, gold, pred) -> float:
-    if task == "sts":
+    if _correlation(task):
         if np.std(pred) == 0 or np.std(gold) == 0:
             return 0.0
         return float(np.corrcoef(pred, gold)[0, 1])
@@ -65,7 +72,7 @@ def metric_of(task: str, gold: np.ndarray, M: np.ndarray, idx=None):
     if idx is None:
         idx = np.arange(M.shape[1])
     idx = np.asarray(idx, dtype=int)
-    if task != "sts":
+    if not _correlation(task):
         return M.mean(0)[idx].mean(-1)
     g = gold[idx]
     g = g - g.mean(-1, keepdims=True)
@@ -127,7 +134,7 @@ def paired_difference(a: Arm, b: Arm) -> dict:
     lo, hi, _ = bootstrap_ci(lambda i: a.metric_at(i) - b.metric_at(i), [n])
     gold = np.asarray(a.gold, dtype=float)
     MA, MB = a.matrix(), b.matrix()
-    if a.task == "sts":  # Pearson's r ignores each arm's scale, a swap must not: standardise every seed's scores
+    if _correlation(a.task):  # Pearson's r ignores each arm's scale, a swap must not: standardise every seed's scores
         MA, MB = (_standardise(M) for M in (MA, MB))
     if MA.shape != MB.shape:
         MA, MB = MA.mean(0, keepdims=True), MB.mean(0, keepdims=True)
@@ -172,7 +179,7 @@ class Summary:
 def summary_ci(s: Summary) -> dict:
     """Wilson interval (accuracy) or Fisher-z interval (Pearson r) from the metric and n alone."""
     v = s.value
-    if s.task == "sts":
+    if _correlation(s.task):
         z, se = math.atanh(max(min(v, 0.999999), -0.999999)), 1 / math.sqrt(max(s.n - 3, 1))
         q = stats.norm.ppf(0.5 + CONFIDENCE / 2)
         lo, hi = math.tanh(z - q * se), math.tanh(z + q * se)
@@ -188,7 +195,7 @@ def summary_ci(s: Summary) -> dict:
 def unpaired_difference(a: Summary, b: Summary) -> dict:
     """metric(a) - metric(b) treating the arms as independent samples (conservative when they share examples)."""
     q = stats.norm.ppf(0.5 + CONFIDENCE / 2)
-    if a.task == "sts":
+    if _correlation(a.task):
         za, zb = (math.atanh(max(min(x.value, 0.999999), -0.999999)) for x in (a, b))
         se = math.sqrt(1 / max(a.n - 3, 1) + 1 / max(b.n - 3, 1))
         zstat = (za - zb) / se

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtbert.data.tasks import OVERALL_TASKS, get_task
 from mtbert.results import store
 from mtbert.training.experiments import (CORE, FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS,
                                          experiments_for, hardware, run_command)
@@ -29,8 +30,12 @@ TABLE_TITLES = {
     "5": "Table 5: the two submissions (held-out test)",
 }
 METRIC_RANGE = {"accuracy": (0.0, 1.0), "pearson": (-1.0, 1.0), "overall": (0.0, 1.0)}
-TASK_METRIC = {"sst": "accuracy", "cfimdb": "accuracy", "quora": "accuracy", "sts": "pearson",
-               "overall": "overall", "aggregate": "overall"}
+SCORE_KEYS = ("overall", "aggregate")  # the scores of a result that are not one task's metric
+
+
+def metric_of(key: str) -> str:
+    """The metric of a score key of a result: its task spec's ("accuracy" | "pearson"), or "overall"."""
+    return "overall" if key in SCORE_KEYS else get_task(key).metric
 
 
 # -- paper ---------------------------------------------------------------------------------------------
@@ -191,12 +196,12 @@ def extension_table(S: Settings) -> pd.DataFrame:
         if not rs:
             continue  # not stored: see missing_runs
         for split in ("dev", "test"):
-            for key in ("sst", "quora", "sts", "overall"):
+            for key in (*OVERALL_TASKS, "overall"):
                 v = [_value(r, split, key) for r in rs]
                 m = float(np.mean(v)) if v else float("nan")
                 sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
                 rows.append({"variant": label, "experiment": n, "split": split, "dataset": key,
-                             "metric": TASK_METRIC[key], "ours": m, "std": sd, "n_seeds": len(v),
+                             "metric": metric_of(key), "ours": m, "std": sd, "n_seeds": len(v),
                              "ours (mean ± std, n)": _pm(m, sd, len(v))})
     return pd.DataFrame(rows)
 
@@ -207,7 +212,7 @@ def curves(result: dict) -> pd.DataFrame:
     for h in result.get("history", []):
         for kind in ("train", "dev"):
             for task, v in h.get(kind, {}).items():
-                if task in ("overall", "aggregate"):
+                if task in SCORE_KEYS:
                     continue
                 loss = h.get("train_loss", {}).get(task) if kind == "train" else None
                 rows.append({"epoch": h["epoch"], "task": task, "kind": kind, "metric": float(v),

@@ -54,6 +54,7 @@ import numpy as np
 from mtbert.errors import DataError
 from mtbert.data.fetch import (FETCH_HINT, FILES, QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, UPSTREAM,
                     _verify, sha256_file)
+from mtbert.data.tasks import QUORA, TASKS, SpecView, get_task
 from mtbert.settings import repo_root
 
 __all__ = [
@@ -63,10 +64,8 @@ __all__ = [
 ]
 
 HOLDOUT_SEED = 11711
-HOLDOUT_SIZES: dict[str, int] = {"sst": 1000, "cfimdb": 200, "sts": 600, "quora": 2000}
+HOLDOUT_SIZES = SpecView("holdout_size")  # {task: rows held out}, read from the task specs (mtbert.data.tasks)
 
-TASKS = ("sst", "cfimdb", "quora", "sts")   # the one list of tasks
-PAIR_TASKS = ("quora", "sts")
 SPLITS = ("train", "dev", "test", "test-student")
 
 
@@ -151,64 +150,10 @@ def preprocess_pair_sentence(s: str) -> str:
                     .replace("'", " '").split())
 
 
-# task -> (kind, label column, label parser) ; parser returns None for invalid labels
-def _int_label(valid: frozenset[int]):
-    def parse(x: str):
-        x = x.strip()
-        if not x:
-            return None
-        try:
-            v = int(x)
-        except ValueError:
-            try:
-                f = float(x)
-            except ValueError:
-                return None
-            if not np.isfinite(f) or not f.is_integer():
-                return None
-            v = int(f)
-        return v if v in valid else None
-    return parse
-
-
-def _float_label(lo: float, hi: float):
-    def parse(x: str):
-        x = x.strip()
-        if not x:
-            return None
-        try:
-            v = float(x)
-        except ValueError:
-            return None
-        return v if np.isfinite(v) and lo <= v <= hi else None
-    return parse
-
-
-_TASK_SPEC = {
-    "sst": ("single", "sentiment", _int_label(frozenset(range(5))), np.int64),
-    "cfimdb": ("single", "sentiment", _int_label(frozenset({0, 1})), np.int64),
-    "quora": ("pair", "is_duplicate", _int_label(frozenset({0, 1})), np.int64),
-    "sts": ("pair", "similarity", _float_label(0.0, 5.0), np.float64),
-}
-
-_FILE_NAMES = {
-    ("sst", "train"): "ids-sst-train.csv",
-    ("sst", "dev"): "ids-sst-dev.csv",
-    ("sst", "test-student"): "ids-sst-test-student.csv",
-    ("cfimdb", "train"): "ids-cfimdb-train.csv",
-    ("cfimdb", "dev"): "ids-cfimdb-dev.csv",
-    ("cfimdb", "test-student"): "ids-cfimdb-test-student.csv",
-    ("quora", "dev"): "quora-dev.csv",
-    ("quora", "test-student"): QUORA_TEST_STUDENT,
-    ("sts", "train"): "sts-train.csv",
-    ("sts", "dev"): "sts-dev.csv",
-    ("sts", "test-student"): "sts-test-student.csv",
-}
-
-# file name -> (task, labelled?) for provenance
-_FILE_KIND = {name: (task, split != "test-student") for (task, split), name in _FILE_NAMES.items()}
-_FILE_KIND[QUORA_TRAIN_FULL] = ("quora", True)
-_FILE_KIND[QUORA_TRAIN_PARTIAL] = ("quora", True)
+def _file_kind() -> dict[str, tuple[str, bool]]:
+    """file name -> (task, labelled?) of every file a task spec names (for provenance)."""
+    return {name: (t.name, split != "test-student") for t in TASKS.values()
+            for split in t.files for name in t.file_candidates(split)}
 
 
 def _missing(name: str, data_dir: Path) -> DataError:
@@ -234,11 +179,12 @@ def _read_tsv(path: Path, columns: list[str]):
 
 
 def _parse(path: Path, task: str, labelled: bool) -> SentenceData | PairData:
-    kind, label_col, parse_label, dtype = _TASK_SPEC[task]
-    sent_cols = ["sentence"] if kind == "single" else ["sentence1", "sentence2"]
+    spec = get_task(task)
+    label_col = spec.label_column
+    sent_cols = ["sentence1", "sentence2"] if spec.is_pair else ["sentence"]
     cols = ["id", *sent_cols] + ([label_col] if labelled else [])
     df = _read_tsv(path, cols)
-    prep = preprocess_single_sentence if kind == "single" else preprocess_pair_sentence
+    prep = preprocess_pair_sentence if spec.is_pair else preprocess_single_sentence
     raw = {c: df[c].tolist() for c in cols}
     ids: list[str] = []
     sents: list[list[str]] = [[] for _ in sent_cols]
@@ -254,7 +200,7 @@ def _parse(path: Path, task: str, labelled: bool) -> SentenceData | PairData:
             why = "empty sentence"
         lab = None
         if why is None and labelled:
-            lab = parse_label(raw[label_col][r])
+            lab = spec.parse_label(raw[label_col][r])
             if lab is None:
                 why = "empty label" if not raw[label_col][r].strip() else "invalid label"
         if why is not None:
@@ -265,11 +211,11 @@ def _parse(path: Path, task: str, labelled: bool) -> SentenceData | PairData:
             lst.append(s)
         if labelled:
             labels.append(lab)
-    lab_arr = np.asarray(labels, dtype=dtype) if labelled else None
+    lab_arr = np.asarray(labels, dtype=spec.dtype) if labelled else None
     n_skipped = sum(reasons.values())
-    if kind == "single":
-        return SentenceData(ids, sents[0], lab_arr, n_skipped, str(path), reasons)
-    return PairData(ids, sents[0], sents[1], lab_arr, n_skipped, str(path), reasons)
+    if spec.is_pair:
+        return PairData(ids, sents[0], sents[1], lab_arr, n_skipped, str(path), reasons)
+    return SentenceData(ids, sents[0], lab_arr, n_skipped, str(path), reasons)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -283,7 +229,7 @@ def _parse_cached(path: str, task: str, labelled: bool, stamp: tuple[int, int]):
 
 
 def _holdout_mask(data: SentenceData | PairData, task: str) -> np.ndarray:
-    k = HOLDOUT_SIZES[task]
+    k = get_task(task).holdout_size
     if k >= len(data):
         raise DataError(f"{task}: train file {data.source} has only {len(data)} usable rows, "
                         f"cannot hold out {k}")
@@ -294,41 +240,28 @@ def _holdout_mask(data: SentenceData | PairData, task: str) -> np.ndarray:
     return mask
 
 
-def _quora_train_file(data_dir: Path) -> Path:
-    full = data_dir / QUORA_TRAIN_FULL
-    if full.is_file():
-        return full
-    part = data_dir / QUORA_TRAIN_PARTIAL
-    if part.is_file():
-        return part
-    raise DataError(
-        f"data file '{QUORA_TRAIN_PARTIAL}' (or the full '{QUORA_TRAIN_FULL}') not found in "
-        f"{data_dir}. Fetch the data with `python -m mtbert data` (or `make data`), or pass a "
-        "data folder that holds it (`--data-dir`).")
-
-
 def file_for(task: str, split: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """The file ``load(task, split)`` reads (``test`` reads the train file); DataError if absent."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    """The file ``load(task, split)`` reads (``test`` reads the train file; where a spec names several train files,
+    the first present); DataError if absent."""
+    spec = get_task(task)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     d = _data_dir(data_dir)
-    base = "train" if split == "test" else split
-    if task == "quora" and base == "train":
-        return _quora_train_file(d)
-    if task == "quora" and base == "test-student":
-        p = d / QUORA_TEST_STUDENT
-        if not p.is_file():
-            raise DataError(
-                f"no Quora test-student file: '{QUORA_TEST_STUDENT}' is not part of the data "
-                f"mirror and is not in {d}. Use split='test' (held-out labelled split) or place "
-                "the official file there.")
-        return p
-    p = d / _FILE_NAMES[(task, base)]
-    if not p.is_file():
-        raise _missing(p.name, d)
-    return p
+    names = spec.file_candidates(split)
+    for name in names:
+        if (d / name).is_file():
+            return d / name
+    if split == "test-student" and (not names or names[0] not in FILES):
+        raise DataError(
+            f"no {spec.display} test-student file: "
+            + (f"'{names[0]}' is not part of the data mirror and is not in {d}" if names else "its spec names none")
+            + ". Use split='test' (held-out labelled split) or place the official file there.")
+    if len(names) > 1:
+        raise DataError(
+            f"data file '{names[-1]}' (or " + ", ".join(f"'{n}'" for n in names[:-1]) + f") not found in "
+            f"{d}. Fetch the data with `python -m mtbert data` (or `make data`), or pass a "
+            "data folder that holds it (`--data-dir`).")
+    raise _missing(names[0], d)
 
 
 @functools.lru_cache(maxsize=64)
@@ -342,7 +275,7 @@ def _load_cached(task: str, split: str, path: str, stamp: tuple[int, int]):
 
 
 def load(task: str, split: str, data_dir: str | os.PathLike | None = None) -> SentenceData | PairData:
-    """Parsed rows of ``task`` ("sst", "cfimdb", "quora", "sts") and ``split``
+    """Parsed rows of ``task`` (a name in ``mtbert.data.tasks.TASKS``) and ``split``
     ("train", "dev", "test" = held-out labelled, "test-student" = official unlabelled).
 
     Results are cached in-process per (task, split, resolved file, mtime/size): treat
@@ -352,20 +285,26 @@ def load(task: str, split: str, data_dir: str | os.PathLike | None = None) -> Se
     return _load_cached(task, split, str(p), _stamp(p))
 
 
-def quora_train_info(data_dir: str | os.PathLike | None = None) -> dict:
-    """Which Quora train file is used and how many pairs it had (for provenance)."""
-    d = _data_dir(data_dir)
-    p = _quora_train_file(d).resolve()
-    full = _parse_cached(str(p), "quora", True, _stamp(p))
-    k = min(HOLDOUT_SIZES["quora"], len(full))
+def train_file_info(task: str, data_dir: str | os.PathLike | None = None) -> dict:
+    """Which train file of a task is used (its spec may name a full and a partial one) and how many rows it had
+    (for provenance)."""
+    spec = get_task(task)
+    p = file_for(task, "train", data_dir).resolve()
+    full = _parse_cached(str(p), task, True, _stamp(p))
+    k = min(spec.holdout_size, len(full))
     return {
         "file": p.name,
-        "full": p.name == QUORA_TRAIN_FULL,
+        "full": p.name == spec.file_candidates("train")[0],
         "pairs": len(full),
         "n_skipped": full.n_skipped,
         "train_pairs": len(full) - k,
         "heldout_pairs": k,
     }
+
+
+def quora_train_info(data_dir: str | os.PathLike | None = None) -> dict:
+    """Which Quora train file is used, the full or the partial one, and how many pairs it had."""
+    return train_file_info(QUORA.name, data_dir)
 
 
 def file_stats(name: str, data_dir: str | os.PathLike | None = None) -> dict:
@@ -374,7 +313,7 @@ def file_stats(name: str, data_dir: str | os.PathLike | None = None) -> dict:
     p = (d / name).resolve()
     if not p.is_file():
         raise _missing(name, d)
-    task, labelled = _FILE_KIND[name]
+    task, labelled = _file_kind()[name]
     data = _parse_cached(str(p), task, labelled, _stamp(p))
     return {"rows": len(data), "skipped": data.n_skipped, "skip_reasons": dict(data.skip_reasons)}
 

@@ -2,8 +2,12 @@
 
 A result records `data.files = {file name: sha256}`; a stored result is current only while the files it was
 trained on are still the files in the data folder (`mtbert.training.engine._stored`). Before training, every file a run
-will read is checked against its published sha256 (`mtbert.data.datasets.FILES`), so a truncated or edited file is
+will read is checked against its published sha256 (`mtbert.data.fetch.FILES`), so a truncated or edited file is
 refused with a message naming it, instead of training and being stored.
+
+A file that is not in the published list (the data of a task added with `mtbert.data.tasks.register_task`) has its
+sha256 *recorded, not checked*: nothing says what it should be, but a stored result is current only while the file
+still has the recorded hash.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import json
 from pathlib import Path
 
 from mtbert.data import datasets as D
+from mtbert.data.fetch import FILES, GIT_BLOBS, git_blob_sha1, sha256_file
 
 CACHE_NAME = ".sha256-cache.json"
 _memo: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, in this process
@@ -63,7 +68,7 @@ def sha256s(paths) -> dict[str, str]:
                         and isinstance(c.get("sha256"), str):
                     _memo[key] = c["sha256"]
                 else:
-                    _memo[key] = D.sha256_file(p)
+                    _memo[key] = sha256_file(p)
                     cache[p.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _memo[key]}
                     dirty = True
             out[p.name] = _memo[key]
@@ -86,13 +91,13 @@ def verify(cfg, data_dir=None) -> dict[str, str]:
     paths = files_for(cfg, data_dir)
     hashes = sha256s(paths)
     for p in paths:
-        expected = D.FILES.get(p.name)
+        expected = FILES.get(p.name)
         if expected is not None:
             ok = hashes[p.name] == expected
-        elif p.name in D.GIT_BLOBS:
-            ok = D.git_blob_sha1(p) == D.GIT_BLOBS[p.name]
-            expected = f"git blob {D.GIT_BLOBS[p.name]}"
-        else:
+        elif p.name in GIT_BLOBS:
+            ok = git_blob_sha1(p) == GIT_BLOBS[p.name]
+            expected = f"git blob {GIT_BLOBS[p.name]}"
+        else:  # not a published file: recorded, not checked
             continue
         if not ok:
             raise D.DataError(

@@ -1,14 +1,21 @@
-"""Task heads on one shared encoder (paper §4.3, §5.3).
+"""Task heads on one shared encoder (paper §4.3, §5.3), one per head kind of the task specs (mtbert.data.tasks).
 
 Every head reads sentence embeddings u (and v), so the same heads serve both training modes: in
 `finetune` the embeddings come from the encoder on each batch, in `pretrain` from a cache of the frozen
 encoder's outputs.
 
-    sentiment     logits = W_s · Dropout(u)                                  -> cross-entropy
-    paraphrase    logit  = w_p · Dropout([|u - v|, u * v (, cos(u, v))])     -> binary cross-entropy
-    similarity    baseline: score = sigmoid(w_t · Dropout([|u - v|, u * v]))
+    classifier (one sentence: `sentiment`, one per task; a pair: `pair_classifier`, one per task)
+                  logits = W_s · Dropout(u)  or  W_c · Dropout([|u - v|, u * v]) -> cross-entropy
+    binary        (`paraphrase`, configured by para_head / para_encoding)
+                  logit  = w_p · Dropout([|u - v|, u * v (, cos(u, v))])     -> binary cross-entropy
+    regression    (`similarity`, configured by sts_head / sts_encoding)
+                  baseline: score = sigmoid(w_t · Dropout([|u - v|, u * v]))
                   cos_sigmoid: score = sigmoid(cos(u, v));  cos_relu: score = relu(cos(u, v))
-                  score in [0, 1] is compared with label / 5 by MSE; prediction = 5 * score
+                  score in [0, 1] is compared with label / top of the label range (STS: 5) by MSE;
+                  prediction = top * score
+
+The binary and the regression head exist once per model (the run settings that shape them exist once), so a
+model serves at most one task of each of those kinds.
 
 Cross-encoding (beyond the paper, `para_encoding` / `sts_encoding` = "cross"): a pair is one sequence
 [CLS] a [SEP] b [SEP] (token types 0 then 1), z is its pooled joint state, and u = z, v = None:
@@ -22,18 +29,33 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mtbert.data.tasks import get_task
 from mtbert.model.encoder import BertModel, mean_pool
 
 POOLINGS = ("cls", "mean", "pooler")
 PARA_HEADS = ("baseline", "baseline+cos")
 STS_HEADS = ("baseline", "cos_sigmoid", "cos_relu")
-N_CLASSES = {"sst": 5, "cfimdb": 2}
+ENCODINGS = ("bi", "cross")
+STS_LOSSES = ("mse", "cosent")
+
+
+def cosent_loss(scores, labels, scale: float = 20.0):
+    """CoSENT (Su, 2022): a ranking loss over every pair of examples in the batch whose labels differ,
+    log(1 + sum over y_i > y_j of exp(scale * (s_j - s_i))); only the order of the scores matters."""
+    diff = scale * (scores[None, :] - scores[:, None])      # (B, B): diff[i, j] = scale * (s_j - s_i)
+    ranked = labels[:, None] > labels[None, :]              # (B, B): i should score above j
+    diff = diff[ranked]
+    return torch.logsumexp(torch.cat([diff.new_zeros(1), diff]), dim=0)
 
 
 class MultitaskBert(nn.Module):
-    def __init__(self, encoder: BertModel, pooling: str = "cls", dropout: float = 0.3,
-                 para_head: str = "baseline", sts_head: str = "baseline", sentiment_tasks=("sst",),
-                 para_encoding: str = "bi", sts_encoding: str = "bi"):
+    """The encoder and the heads of `tasks` (names of task specs). The binary and regression heads are built
+    whether or not a task of their kind is among `tasks` (their parameters are drawn from the seeded generator
+    in this order, so runs stay reproducible)."""
+
+    def __init__(self, *, encoder: BertModel, tasks=("sst",), pooling: str = "cls", dropout: float = 0.3,
+                 para_head: str = "baseline", sts_head: str = "baseline",
+                 para_encoding: str = "bi", sts_encoding: str = "bi", sts_loss: str = "mse"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -41,17 +63,28 @@ class MultitaskBert(nn.Module):
             raise ValueError(f"para_head must be one of {PARA_HEADS}, got {para_head!r}")
         if sts_head not in STS_HEADS:
             raise ValueError(f"sts_head must be one of {STS_HEADS}, got {sts_head!r}")
+        if sts_loss not in STS_LOSSES:
+            raise ValueError(f"sts_loss must be one of {STS_LOSSES}, got {sts_loss!r}")
+        self.sts_loss = sts_loss
         H = encoder.config.hidden_size
         self.encoder, self.pooling, self.para_head, self.sts_head = encoder, pooling, para_head, sts_head
         self.drop = nn.Dropout(dropout)
-        self.sentiment = nn.ModuleDict({t: nn.Linear(H, N_CLASSES[t]) for t in sentiment_tasks})
+        specs = [get_task(t) for t in dict.fromkeys(tasks)]
+        for kind in ("binary", "regression"):
+            of_kind = [s.name for s in specs if s.head == kind]
+            if len(of_kind) > 1:
+                raise ValueError(f"one model has one {kind} head, but tasks {of_kind} all need it")
+        self.sentiment = nn.ModuleDict({s.name: nn.Linear(H, s.n_classes) for s in specs
+                                        if s.head == "classifier" and not s.is_pair})
         for enc in (para_encoding, sts_encoding):
-            if enc not in ("bi", "cross"):
+            if enc not in ENCODINGS:
                 raise ValueError(f"pair encoding must be 'bi' or 'cross', got {enc!r}")
-        self.cross = {"quora": para_encoding == "cross", "sts": sts_encoding == "cross"}
-        self.paraphrase = nn.Linear(H if self.cross["quora"] else 2 * H + (para_head == "baseline+cos"), 1)
-        self.similarity = (nn.Linear(H, 1) if self.cross["sts"]
+        self.cross = {"binary": para_encoding == "cross", "regression": sts_encoding == "cross"}
+        self.paraphrase = nn.Linear(H if self.cross["binary"] else 2 * H + (para_head == "baseline+cos"), 1)
+        self.similarity = (nn.Linear(H, 1) if self.cross["regression"]
                            else nn.Linear(2 * H, 1) if sts_head == "baseline" else None)
+        self.pair_classifier = nn.ModuleDict({s.name: nn.Linear(2 * H, s.n_classes) for s in specs
+                                              if s.head == "classifier" and s.is_pair})
 
     # -- encoder -> sentence embedding ------------------------------------------------------------
     def embed(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
@@ -66,6 +99,9 @@ class MultitaskBert(nn.Module):
     def sentiment_logits(self, task: str, u):
         return self.sentiment[task](self.drop(u))
 
+    def pair_logits(self, task: str, u, v):
+        return self.pair_classifier[task](self.drop(self.features(u, v, False)))
+
     @staticmethod
     def features(u, v, with_cos: bool):
         f = [torch.abs(u - v), u * v]
@@ -74,13 +110,13 @@ class MultitaskBert(nn.Module):
         return torch.cat(f, -1)
 
     def paraphrase_logit(self, u, v):
-        if self.cross["quora"]:  # u is the joint embedding of the pair
+        if self.cross["binary"]:  # u is the joint embedding of the pair
             return self.paraphrase(self.drop(u)).squeeze(-1)
         return self.paraphrase(self.drop(self.features(u, v, self.para_head == "baseline+cos"))).squeeze(-1)
 
     def similarity_score(self, u, v):
-        """Similarity in [0, 1] (times 5 gives the STS scale)."""
-        if self.cross["sts"]:  # u is the joint embedding of the pair
+        """Similarity in [0, 1] (times the top of the label range gives the label's scale)."""
+        if self.cross["regression"]:  # u is the joint embedding of the pair
             return torch.sigmoid(self.similarity(self.drop(u)).squeeze(-1))
         if self.sts_head == "baseline":
             return torch.sigmoid(self.similarity(self.drop(self.features(u, v, False))).squeeze(-1))
@@ -89,26 +125,27 @@ class MultitaskBert(nn.Module):
 
     # -- one task: loss and predictions --------------------------------------------------------------
     def task_outputs(self, task: str, u, v=None):
-        """(raw score, prediction) for a task: logits/argmax, logit/(p > .5), score/(5 * score)."""
-        if task in N_CLASSES:
-            logits = self.sentiment_logits(task, u).float()
+        """(raw score, prediction) for a task, by its head kind: logits/argmax, logit/(p > .5),
+        score/(top of the label range * score)."""
+        spec = get_task(task)
+        if spec.head == "classifier":
+            logits = (self.pair_logits(task, u, v) if spec.is_pair else self.sentiment_logits(task, u)).float()
             return logits, logits.argmax(-1)
-        if task == "quora":
+        if spec.head == "binary":
             logit = self.paraphrase_logit(u, v).float()
             return logit, (logit > 0).long()  # sigmoid(logit) > 0.5
-        if task == "sts":
-            score = self.similarity_score(u, v).float()
-            return score, 5 * score
-        raise ValueError(f"unknown task {task!r}")
+        score = self.similarity_score(u, v).float()
+        return score, spec.scale * score
 
     def loss(self, task: str, raw, y):
-        if task in N_CLASSES:
+        spec = get_task(task)
+        if spec.head == "classifier":
             return F.cross_entropy(raw, y)
-        if task == "quora":
+        if spec.head == "binary":
             return F.binary_cross_entropy_with_logits(raw, y.float())
-        if task == "sts":
-            return F.mse_loss(raw, y.float() / 5)
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join([*N_CLASSES, 'quora', 'sts'])}")
+        if self.sts_loss == "cosent":
+            return cosent_loss(raw, y.float())
+        return F.mse_loss(raw, y.float() / spec.scale)
 
     def head_parameters(self):
         return [p for n, p in self.named_parameters() if not n.startswith("encoder.")]

@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from mtbert.data import datasets as D
-from mtbert.data.datasets import PAIR_TASKS
+from mtbert.data.tasks import get_task
 from mtbert.model.tokenizer import Tokenizer
 from mtbert.training.config import RunConfig
 
@@ -60,7 +60,7 @@ def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | 
     if idx is not None:
         d = d.subset(idx)
     tok = tokenizer(ckpt_dir, max_length)
-    if task in PAIR_TASKS:
+    if get_task(task).is_pair:
         a, b = tok.encode(d.sents1), tok.encode(d.sents2)
         lengths = np.maximum([len(x) for x in a], [len(x) for x in b])
     else:
@@ -86,7 +86,8 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
     `quora_per_epoch`), cut into length-grouped batches, then all batches shuffled together."""
     rng = np.random.default_rng([cfg.seed, epoch])
     plan = []
-    sizes = {t: min(cfg.quora_per_epoch, len(td)) if t == "quora" else len(td) for t, td in train.items()}
+    per_epoch = {t: getattr(cfg, o) for t in train if (o := get_task(t).per_epoch_option) is not None}
+    sizes = {t: min(per_epoch[t], len(td)) if t in per_epoch else len(td) for t, td in train.items()}
     if cfg.task_sampling == "sqrt":  # same number of steps, split between tasks by sqrt(size)
         steps = sum(-(-n // cfg.batch_size) for n in sizes.values())
         root = {t: np.sqrt(n) for t, n in sizes.items()}
@@ -95,7 +96,7 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
         if cfg.task_sampling == "sqrt":  # whole shuffled passes over the task's rows, cut to its share
             reps = -(-rows[t] // len(td))
             order = np.concatenate([rng.permutation(len(td)) for _ in range(reps)])[:rows[t]]
-        elif t == "quora":
+        elif t in per_epoch:
             order = rng.choice(len(td), sizes[t], replace=False)
         else:
             order = rng.permutation(len(td))

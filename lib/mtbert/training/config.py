@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from mtbert.data.datasets import TASKS
 from mtbert.errors import UsageError
-from mtbert.model.heads import PARA_HEADS, POOLINGS, STS_HEADS
+from mtbert.model.heads import PARA_HEADS, POOLINGS, STS_HEADS, STS_LOSSES
 from mtbert.settings import DEFAULT_SEED
 
 REQUIRED = dataclasses.MISSING
@@ -67,7 +67,7 @@ def row_caps(per_task_only=False) -> tuple[Callable, str]:
 
 
 def task_tuple() -> tuple[Callable, str]:
-    return (lambda v: isinstance(v, tuple) and set(v) <= set(TASKS)), f"a tuple of task names from {TASKS}"
+    return (lambda v: isinstance(v, tuple) and set(v) <= set(TASKS)), f"a tuple of task names from {tuple(TASKS)}"
 
 
 ANY = ((lambda v: True), "anything")
@@ -156,6 +156,10 @@ class RunConfig:
                "'sqrt': the same number of steps per epoch, split between tasks in proportion to the square root "
                "of their (per-epoch) sizes, so the small STS set is revisited and the large Quora set subsampled "
                "(Stickland & Murray 2019)")
+    sts_loss: str = knob(
+        "mse", one_of(*STS_LOSSES), since="CoSENT", label="STS loss",
+        choice="MSE of the similarity score against label/5 (paper); 'cosent' ranks every pair of the batch's STS "
+               "pairs by their scores (CoSENT, Su 2022), so only the order of the scores is trained")
     max_grad_norm: float | None = knob(
         None, in_range(0, None, lo_open=True, none_ok=True), since="gradient clipping", label="gradient clipping",
         choice="none (paper); max_grad_norm clips the global gradient norm to this value before each step")
@@ -199,7 +203,8 @@ class RunConfig:
 
     def encoding(self, task: str) -> str:
         """'cross' or 'bi' for a pair task; 'bi' (one sentence) otherwise."""
-        return {"quora": self.para_encoding, "sts": self.sts_encoding}.get(task, "bi")
+        option = TASKS[task].encoding_option if task in TASKS else None  # its spec names the RunConfig field
+        return getattr(self, option) if option is not None else "bi"
 
     @property
     def run_id(self) -> str:

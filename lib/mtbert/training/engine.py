@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in kernels without ipywidgets
 
-from mtbert.analysis.metrics import accuracy, aggregate, pearson, with_overall
+from mtbert.analysis.metrics import aggregate, task_metric, with_overall
 from mtbert.data import datasets as D
 from mtbert.data import identity
+from mtbert.data.tasks import TASKS
 from mtbert.data.fetch import sha256_file
 from mtbert.errors import MtbertError
 from mtbert.model.checkpoint import weights_file
@@ -44,7 +45,7 @@ class MissingResult(MtbertError):
 
 
 def metric(task: str, preds, labels) -> float:
-    return pearson(preds, labels) if task == "sts" else accuracy(preds, labels)
+    return task_metric(task, preds, labels)
 
 
 # -- the entry point -------------------------------------------------------------------------------------
@@ -246,7 +247,8 @@ def result_record(cfg: RunConfig, R: Runner, state: TrainingState, data_files: d
                     "hidden_size": enc.config.hidden_size,
                     "layers": enc.config.num_hidden_layers, "params": sum(p.numel() for p in enc.parameters())},
         "data": {
-            "quora_train": D.quora_train_info(data_dir) if "quora" in cfg.eval_tasks else None,
+            **{f"{t.name}_train": D.train_file_info(t.name, data_dir) if t.name in cfg.eval_tasks else None
+               for t in TASKS.values() if len(t.file_candidates("train")) > 1},  # which of its train files
             "sizes": {split: {t: len(td) for t, td in s.items()} for split, s in sets.items()},
             "skipped_rows": {f"{t}/{td.split}": td.n_skipped for s in sets.values() for t, td in s.items()},
             "holdout_sizes": dict(D.HOLDOUT_SIZES),

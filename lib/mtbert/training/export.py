@@ -29,7 +29,8 @@ from safetensors.torch import save_file
 from mtbert.data.fetch import sha256_file
 from mtbert.errors import MtbertError
 from mtbert.model.checkpoint import DEFAULT_ENCODER, save_encoder
-from mtbert.model.heads import N_CLASSES, MultitaskBert
+from mtbert.data.tasks import TASKS, get_task
+from mtbert.model.heads import MultitaskBert
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings
 from mtbert.training.config import RunConfig
@@ -39,8 +40,18 @@ from mtbert.training.repredict import load_run
 HEADS_FORMAT = "mtbert-heads/1"
 EXPORT_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "tokenizer.json",
                 "special_tokens_map.json", "heads.safetensors", "heads.json", "README.md")
-CLASS_NAMES = {"sst": ["negative", "somewhat negative", "neutral", "somewhat positive", "positive"],
-               "cfimdb": ["negative", "positive"]}
+
+
+def class_names(task: str) -> list[str]:
+    """The spec's class names of a classification task ("class <k>" where the spec names none)."""
+    spec = get_task(task)
+    lo = int(spec.label_range[0])
+    return list(spec.class_names) or [f"class {k}" for k in range(lo, lo + spec.n_classes)]
+
+
+def _plain(x):
+    return int(x) if float(x).is_integer() else x
+
 POOLING = {"cls": "last_hidden_state[:, 0] (the [CLS] state)",
            "mean": "mean of last_hidden_state over the tokens where attention_mask is 1",
            "pooler": "pooler_output = tanh(W_pooler last_hidden_state[:, 0] + b_pooler)"}
@@ -81,29 +92,32 @@ def heads_spec(model: MultitaskBert, cfg: RunConfig) -> list[dict]:
     `pooling` and `encoding` are keys of heads.json's `definitions`)."""
     heads = []
     for task in model.sentiment:
-        heads.append({"task": task, "kind": "classification", "classes": CLASS_NAMES[task][:N_CLASSES[task]],
+        heads.append({"task": task, "kind": "classification", "classes": class_names(task),
                       "pooling": cfg.pooling, "encoding": "single", "input": ["u"],
                       "output": "softmax(input @ weight.T + bias): one probability per class",
                       "tensors": {"weight": f"sentiment.{task}.weight", "bias": f"sentiment.{task}.bias"}})
-    if "quora" in cfg.eval_tasks:
-        head = {"task": "quora", "kind": "binary", "pooling": cfg.pooling,
+    of_kind = {get_task(t).head: t for t in cfg.eval_tasks}  # a model has one binary and one regression head
+    if "binary" in of_kind:
+        head = {"task": of_kind["binary"], "kind": "binary", "pooling": cfg.pooling,
                 "tensors": {"weight": "paraphrase.weight", "bias": "paraphrase.bias"}}
-        if model.cross["quora"]:
+        if model.cross["binary"]:
             head.update(encoding="cross", input=["z"], output="sigmoid(input @ weight.T + bias): P(paraphrase)")
         else:
             head.update(encoding="bi", input=["|u - v|", "u * v"] + (["cos(u, v)"] * (model.para_head == "baseline+cos")),
                         output="sigmoid(concat(input) @ weight.T + bias): P(paraphrase)")
         heads.append(head)
-    if "sts" in cfg.eval_tasks:
-        head = {"task": "sts", "kind": "regression", "range": [0, 5], "pooling": cfg.pooling,
-                "tensors": {"weight": "similarity.weight", "bias": "similarity.bias"}}
-        if model.cross["sts"]:
-            head.update(encoding="cross", input=["z"], output="5 * sigmoid(input @ weight.T + bias)")
+    if "regression" in of_kind:
+        spec = get_task(of_kind["regression"])
+        top = f"{_plain(spec.scale)}"
+        head = {"task": spec.name, "kind": "regression", "range": [_plain(x) for x in spec.label_range],
+                "pooling": cfg.pooling, "tensors": {"weight": "similarity.weight", "bias": "similarity.bias"}}
+        if model.cross["regression"]:
+            head.update(encoding="cross", input=["z"], output=f"{top} * sigmoid(input @ weight.T + bias)")
         elif model.sts_head == "baseline":
-            head.update(encoding="bi", input=["|u - v|", "u * v"], output="5 * sigmoid(concat(input) @ weight.T + bias)")
+            head.update(encoding="bi", input=["|u - v|", "u * v"], output=f"{top} * sigmoid(concat(input) @ weight.T + bias)")
         else:  # cosine heads have no parameters
             squash = {"cos_sigmoid": "sigmoid", "cos_relu": "relu"}[model.sts_head]
-            head.update(encoding="bi", input=["cos(u, v)"], output=f"5 * {squash}(input)", tensors={})
+            head.update(encoding="bi", input=["cos(u, v)"], output=f"{top} * {squash}(input)", tensors={})
         heads.append(head)
     return heads
 
@@ -115,12 +129,11 @@ def export_command(name: str, profile: str, seed: int = DEFAULT_SEED, out: str =
 
 def model_card(cfg: RunConfig, result: dict, heads: list[dict], files: dict[str, str], out_name: str) -> str:
     enc = result["encoder"]
-    names = {"sst": "SST", "quora": "Quora", "sts": "STS", "cfimdb": "CFIMDB"}
-    tasks_named = [names[h["task"]] for h in heads]
+    tasks_named = [get_task(h["task"]).display for h in heads]
     head_names = " and ".join(filter(None, [", ".join(tasks_named[:-1]), tasks_named[-1]]))
     enc_name = DEFAULT_ENCODER if enc["name"] == "default" else enc["name"]
     train_cmd = run_command(cfg.experiment, cfg.profile, [cfg.seed])
-    tasks = [t for t in ("sst", "quora", "sts", "cfimdb", "overall") if t in result["test"]]
+    tasks = [t for t in (*TASKS, "overall") if t in result["test"]]
     score_rows = [f"| {split} | " + " | ".join(f"{result[split][t]:.3f}" if t in result[split] else "-" for t in tasks)
                   + " |" for split in ("dev", "test")]
     q = (result["data"].get("quora_train") or {})

@@ -12,16 +12,16 @@ from __future__ import annotations
 import pandas as pd
 
 from mtbert.data import datasets as D
+from mtbert.data.tasks import SpecView, get_task
 
-HEADERS = {"sst": "Predicted_Sentiment", "cfimdb": "Predicted_Sentiment",
-           "quora": "Predicted_Is_Paraphrase", "sts": "Predicted_Similiary"}  # upstream's spelling
-PREFIX = {"sst": "sst", "cfimdb": "cfimdb", "quora": "para", "sts": "sts"}
+PREFIX = SpecView("file_prefix")  # {task: prefix of its prediction files}, from the task specs
 
 
 def leaderboard_text(task: str, ids, preds) -> str:
-    lines = [f"id \t {HEADERS[task]} \n"]
+    spec = get_task(task)
+    lines = [f"id \t {spec.leaderboard_header} \n"]
     for i, p in zip(ids, preds):
-        p = f"{float(p):.4f}" if task == "sts" else str(int(p))
+        p = f"{float(p):.4f}" if spec.is_regression else str(int(p))
         lines.append(f"{i} , {p} \n")
     return "".join(lines)
 
@@ -84,4 +84,5 @@ def prediction_files(runner, cfg, splits: dict, S, outputs: dict | None = None) 
 
 
 def _test_student_name(task: str) -> str:
-    return D.QUORA_TEST_STUDENT if task == "quora" else f"the {task} test-student file"
+    names = get_task(task).file_candidates("test-student")
+    return names[0] if names else f"the {task} test-student file"

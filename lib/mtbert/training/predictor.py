@@ -25,10 +25,10 @@ from mtbert.training.batches import TaskData
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.config import RunConfig
 from mtbert.training.experiments import MULTI, REGISTRY, hardware, run_command, run_config
-from mtbert.training.export import CLASS_NAMES
+from mtbert.training.export import class_names
 from mtbert.training.repredict import load_run
 
-SST_CLASSES = CLASS_NAMES["sst"]
+SST_CLASSES = class_names("sst")
 
 
 class Predictor:

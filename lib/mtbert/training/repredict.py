@@ -24,18 +24,20 @@ import torch
 
 from mtbert.data import datasets as D
 from mtbert.data import identity as datahash
+from mtbert.data.tasks import CFIMDB, SST
 from mtbert.results import store
 from mtbert.analysis.ablations import combine
 from mtbert.errors import MtbertError
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.experiments import run_config
 from mtbert.training.runner import Runner, resolve_device
-from mtbert.analysis.metrics import accuracy, overall_score, pearson
+from mtbert.analysis.metrics import accuracy, task_metric, with_overall
 from mtbert.training.predictions import PREFIX, leaderboard_text, scores_frame
 from mtbert.settings import Settings
 
 SPLITS = ("dev", "test", "test-student")
-LEADERBOARD_TASKS = ("sst", "sts", "cfimdb")  # quora-test-student.csv is not in the data mirror
+# CFIMDB predicted by the SST head, with no CFIMDB training (see cfimdb_from_sst)
+TRANSFER_SOURCE, TRANSFER_TARGET = SST.name, CFIMDB.name
 
 
 class MissingCheckpoint(MtbertError):
@@ -75,23 +77,26 @@ def rescore(name: str, S: Settings, seed: int) -> dict:
         store.write_text(path, text)
         files.append(store.recorded_path(path, S))
 
-    for task in ("sst", "sts"):
-        if task in cfg.predictions:
+    for task in cfg.predictions:
+        try:
             td = R.data(task, "test-student", cfg.cap("n_predict", task))
-            raw, pred = R.predict(td)
-            write(out / f"{PREFIX[task]}-test-student-scores.csv", scores_frame(td, raw, pred).to_csv(index=False, float_format="%.5f"))
-    if "sst" in cfg.eval_tasks:
+        except D.DataError:  # e.g. quora-test-student.csv is not in the data mirror
+            continue
+        raw, pred = R.predict(td)
+        write(out / f"{PREFIX[task]}-test-student-scores.csv", scores_frame(td, raw, pred).to_csv(index=False, float_format="%.5f"))
+    target = TRANSFER_TARGET
+    if TRANSFER_SOURCE in cfg.eval_tasks:
         for split in SPLITS:
-            td = R.data("cfimdb", split, cfg.cap("n_predict" if split == "test-student" else f"n_{split}", "cfimdb"))
-            raw, _ = R.predict(dataclasses.replace(td, task="sst"))  # the SST head scores the reviews
+            td = R.data(target, split, cfg.cap("n_predict" if split == "test-student" else f"n_{split}", target))
+            raw, _ = R.predict(dataclasses.replace(td, task=TRANSFER_SOURCE))  # the SST head scores the reviews
             p = cfimdb_from_sst(raw)
             pred = (p > 0.5).astype(np.int64)
-            write(out / f"cfimdb-{split}-scores.csv", scores_frame(td, raw, pred, score=p).to_csv(index=False, float_format="%.5f"))
+            write(out / f"{PREFIX[target]}-{split}-scores.csv", scores_frame(td, raw, pred, score=p).to_csv(index=False, float_format="%.5f"))
             if split == "test-student":
-                write(out / "cfimdb-test-output.csv", leaderboard_text("cfimdb", td.ids, pred))
+                write(out / f"{PREFIX[target]}-test-output.csv", leaderboard_text(target, td.ids, pred))
             else:
                 acc[split] = accuracy(pred, td.labels)
-    return {"run_id": cfg.run_id, "files": files, "cfimdb": acc}
+    return {"run_id": cfg.run_id, "files": files, target: acc}
 
 
 def _read(run_id: str, name: str, S: Settings) -> pd.DataFrame:
@@ -100,6 +105,14 @@ def _read(run_id: str, name: str, S: Settings) -> pd.DataFrame:
         raise MtbertError(f"{p.relative_to(S.predictions_dir)} is missing under {S.predictions_dir}: "
                           f"write it with python -m mtbert predict (see lib/mtbert/rescore.py)")
     return pd.read_csv(p)
+
+
+def _has_test_student(task: str, S: Settings) -> bool:
+    try:
+        D.file_for(task, "test-student", S.data_dir)
+    except D.DataError:
+        return False
+    return True
 
 
 def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
@@ -114,24 +127,27 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
     out = S.predictions_dir / f"{name}__ensemble"
     scores = {"dev": {}, "test": {}}
     files = []
-    for task in ("sst", "quora", "sts", "cfimdb"):
+    evaluated = results[0]["config"]["eval_tasks"]
+    tasks = list(dict.fromkeys([*evaluated, *([TRANSFER_TARGET] if TRANSFER_SOURCE in evaluated else [])]))
+    for task in tasks:
         pre = PREFIX[task]
+        # leaderboard files for the predicted tasks with an official test-student file (not Quora: its file is not
+        # in the data mirror)
+        leaderboard = (task in (*results[0]["config"]["predictions"], TRANSFER_TARGET)
+                       and _has_test_student(task, S))
         for split in ("dev", "test"):
             c = combine(task, [_read(r, f"{pre}-{split}-scores.csv", S) for r in rids])
-            gold = c["gold"].to_numpy(dtype=float)
-            scores[split][task] = pearson(c["pred"], gold) if task == "sts" else accuracy(c["pred"], gold.astype(int))
-            if split == "dev" and task in LEADERBOARD_TASKS:
+            scores[split][task] = task_metric(task, c["pred"], c["gold"].to_numpy(dtype=float))
+            if split == "dev" and leaderboard:
                 p = out / f"{pre}-dev-output.csv"
                 store.write_text(p, leaderboard_text(task, c["id"], c["pred"]))
                 files.append(store.recorded_path(p, S))
-        if task in LEADERBOARD_TASKS:
+        if leaderboard:
             c = combine(task, [_read(r, f"{pre}-test-student-scores.csv", S) for r in rids])
             p = out / f"{pre}-test-output.csv"
             store.write_text(p, leaderboard_text(task, c["id"], c["pred"]))
             files.append(store.recorded_path(p, S))
-    for split in scores:
-        d = scores[split]
-        d["overall"] = overall_score(d["sst"], d["quora"], d["sts"])
+    scores = {split: with_overall(d) for split, d in scores.items()}
     manifest = {
         "ensemble_of": name, "profile": S.profile, "seeds": seeds, "run_ids": rids,
         "how": "mean of the seeds' SST class probabilities, Quora probabilities, STS scores and CFIMDB "
@@ -139,7 +155,7 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
         "dev": scores["dev"], "test": scores["test"], "files": files,
         "encoder": results[0]["encoder"],
         "data": {**results[0]["data"]["files"], **datahash.sha256s(
-            [D.file_for("cfimdb", split, S.data_dir) for split in ("train", "dev", "test-student")])},
+            [D.file_for(TRANSFER_TARGET, split, S.data_dir) for split in ("train", "dev", "test-student")])},
         "config_hashes": [r["config_hash"] for r in results],  # one per seed (the seed is part of the config)
     }
     store.write_json(out / "ENSEMBLE.json", manifest)

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from mtbert.model.checkpoint import load_encoder
-from mtbert.model.heads import N_CLASSES, MultitaskBert
+from mtbert.data.tasks import get_task
+from mtbert.model.heads import MultitaskBert
 from mtbert.settings import Settings
 from mtbert.training.batches import TaskData, prepare, tokenizer
 from mtbert.training.config import RunConfig
@@ -31,9 +32,10 @@ class Runner:
         # encoder is launch-bound and the extra gathers/syncs cost more than the padding (bench/README.md).
         encoder.unpad = device.type == "cpu" and S.unpad
         self.tok = tokenizer(str(self.ckpt_dir), cfg.max_length)
-        sentiment = tuple(t for t in cfg.eval_tasks if t in N_CLASSES)
-        self.model = MultitaskBert(encoder, cfg.pooling, cfg.dropout, cfg.para_head, cfg.sts_head,
-                                   sentiment, cfg.para_encoding, cfg.sts_encoding).to(device)
+        self.model = MultitaskBert(encoder=encoder, tasks=cfg.eval_tasks, pooling=cfg.pooling, dropout=cfg.dropout,
+                                   para_head=cfg.para_head, sts_head=cfg.sts_head,
+                                   para_encoding=cfg.para_encoding, sts_encoding=cfg.sts_encoding,
+                                   sts_loss=cfg.sts_loss).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
         # bf16 autocast on CUDA; the amp setting forces it on or off (CPU rehearsals of the GPU path)
@@ -124,6 +126,6 @@ class Runner:
         inverse = np.argsort(order, kind="stable")  # back to the split's row order
         raw = np.concatenate(raws)[inverse] if raws else np.zeros(0)
         pred = np.concatenate(preds)[inverse] if preds else np.zeros(0)
-        return raw, (pred if td.task == "sts" else pred.astype(np.int64))
+        return raw, (pred if get_task(td.task).is_regression else pred.astype(np.int64))
 
 
