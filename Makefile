@@ -9,6 +9,9 @@ VPY     := $(VENV)/bin/python
 VPIP    := $(VPY) -m pip
 STAMP   := $(VENV)/.stamp
 PROFILE ?= quick
+# training of missing runs (Dask): JOBS workers of a local cluster, or an existing cluster's SCHEDULER address
+JOBS      ?=
+SCHEDULER ?=
 # torch is pinned and installed first, on its own: with the project's local wheel
 # (torch-2.13.0+cpu, found via pip's find-links) this is the CPU build; a plain
 # `pip install torch` from PyPI would pull a multi-GB CUDA build.
@@ -25,7 +28,8 @@ help:
 	@echo "make test-fast      setup + data, the tests that train nothing, render no report, run no notebook and are not slow (< 1 min)"
 	@echo "make test-train     setup + data, then only the tests that train (smoke profile, a few minutes)"
 	@echo "make test-report    setup + data, then only the end-to-end smoke report"
-	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick)"
+	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick);"
+	@echo "                    JOBS=N trains missing runs N at a time, SCHEDULER=ADDRESS on an existing Dask cluster"
 	@echo "make bench          run bench/bench.py"
 	@echo "make clean-results  delete generated files in: $(RESULTS_DIRS)"
 
@@ -62,7 +66,7 @@ test-report: setup data
 	$(VPY) -m pytest -q -m report tests
 
 report: setup data
-	$(MTBERT) report --profile $(PROFILE)
+	$(MTBERT) report --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 	@echo "report: report/$(PROFILE)/report.html"
 
 bench: setup data

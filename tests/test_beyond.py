@@ -348,21 +348,18 @@ def test_search_grid_is_unique_and_starts_with_the_references():
 
 
 @pytest.mark.training
-def test_search_point_is_skipped_when_stored(tmp_path, monkeypatch):
+def test_search_point_is_skipped_when_stored(tmp_path):
     S = X.search_settings(tmp_path)
-    p = {"pooling": "mean", "para_encoding": "cross", "head_lr": 1e-3}
-    r, trained = X.run_point(p, S, SCALE)
-    path = tmp_path / "results" / "search" / f"{X.point_id(p)}.json"
-    assert trained and path.exists() and store.read_json(path)["search_point"]["id"] == X.point_id(p)
+    out = X.search(S, "grid", n_trials=1, scale=SCALE)
+    [pid] = out["trained"]
+    path = tmp_path / "results" / "search" / f"{pid}.json"
+    assert path.exists() and store.read_json(path)["search_point"]["id"] == pid
     assert not (tmp_path / "results" / "quick").exists()  # nothing lands in a profile's own results
-
-    def no_training(*a, **k):
-        raise AssertionError("a stored point was trained again")
-    monkeypatch.setattr(T, "train_run", no_training)
-    again, trained = X.run_point(p, S, SCALE)
-    assert not trained and again["finished_at"] == r["finished_at"]
-    with pytest.raises(AssertionError, match="trained again"):  # another scale is another point config
-        X.run_point(p, S, {**SCALE, "n_dev": 5})
+    p = X.point_of(out["study"].trials[0].params)
+    assert X.point_id(p) == pid and X.stored_point(p, S, SCALE)["finished_at"] == store.read_json(path)["finished_at"]
+    assert X.stored_point(p, S, {**SCALE, "n_dev": 5}) is None  # another scale is another point config
+    again = X.search(S, "grid", n_trials=0, scale=SCALE)
+    assert again["trained"] == [] and len(again["study"].trials) == 1
 
 
 # -- 5. the ensemble -----------------------------------------------------------------------------------

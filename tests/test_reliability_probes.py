@@ -595,7 +595,8 @@ def test_cli_prints_the_runs_account_of_an_interrupt(monkeypatch, capsys):
 
     def interrupted(*a, **k):
         raise RunInterrupted("no epoch of x had finished and been saved, so nothing was kept")
-    monkeypatch.setattr(engine, "run", interrupted)
+    from mtbert.training import scheduler
+    monkeypatch.setattr(scheduler, "run_experiments", interrupted)
     assert cli.main(["run", NAME, "--profile", "smoke", "--device", "cpu"]) == 130
     err = capsys.readouterr().err
     assert "nothing was kept" in err and "finished epochs are kept" not in err

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from mtbert.data import datasets as D
 from mtbert.data.fetch import default_mirror, fetch_data
@@ -27,7 +25,7 @@ from mtbert.training.experiments import CORE, PROFILES, REGISTRY, SUBMISSIONS, e
 
 # -- settings flags shared by the subcommands --------------------------------------------------------------
 
-def _settings_flags(p: argparse.ArgumentParser, train_flag=False, run_flags=False):
+def _settings_flags(p: argparse.ArgumentParser, train_flag=False, run_flags=False, cluster_flags=False):
     g = p.add_argument_group("settings (see the README's settings table)")
     g.add_argument("--profile", choices=PROFILE_NAMES, help="default: $MTBERT_PROFILE, else full with CUDA, else quick")
     g.add_argument("--encoder", help="'default', a checkpoint directory, or a hub id (default: $MTBERT_ENCODER)")
@@ -45,6 +43,11 @@ def _settings_flags(p: argparse.ArgumentParser, train_flag=False, run_flags=Fals
         g.add_argument("--no-progress", dest="progress", action="store_false")
         g.add_argument("--no-unpad", action="store_true", help="CPU: keep padding tokens (for timing the unpadding)")
         g.add_argument("--amp", action="store_true", default=None, help="bf16 autocast also off CUDA")
+    if cluster_flags:
+        g.add_argument("--jobs", type=int, default=None,
+                       help="workers of the local Dask cluster (default: 1 on a CPU, several on a GPU)")
+        g.add_argument("--scheduler", help="train on the Dask cluster of this scheduler (tcp://host:port, or a "
+                                           "scheduler file) instead of a local one ($MTBERT_SCHEDULER)")
 
 
 def settings_from_args(args, environ=None) -> Settings:
@@ -56,7 +59,8 @@ def settings_from_args(args, environ=None) -> Settings:
         output_root=getattr(args, "output_dir", None),
         train=False if getattr(args, "no_train", False) else None,
         progress=sys.stderr.isatty() if progress is None else progress,
-        unpad=False if getattr(args, "no_unpad", False) else None, amp=getattr(args, "amp", None))
+        unpad=False if getattr(args, "no_unpad", False) else None, amp=getattr(args, "amp", None),
+        scheduler=getattr(args, "scheduler", None))
 
 
 # -- subcommands -------------------------------------------------------------------------------------------
@@ -89,42 +93,30 @@ def _overrides(pairs) -> dict:
 
 
 def cmd_run(args, S: Settings) -> int:
-    from mtbert.training.engine import run  # heavy: torch
-    if args.jobs < 1:
+    from mtbert.training import scheduler  # heavy: torch, dask
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     names = _names(args)
     seeds_for = lambda n: S.seeds if (n in SUBMISSIONS or args.seeds_all) else (DEFAULT_SEED,)
-    jobs = [(n, s) for n in names for s in seeds_for(n)]
+    runs = [(n, s) for n in names for s in seeds_for(n)]
     overrides = _overrides(args.set)
-    for n, s in jobs:  # every bad --set value fails here, with a message, before anything trains
+    for n, s in runs:  # every bad --set value fails here, with a message, before anything trains
         run_config(n, S.profile, s, S.encoder, **overrides)
     t0 = time.time()
-    if args.jobs > 1:  # independent processes; on a GPU small models run side by side well
-        # Paper rows first (long multitask runs before single-task ones), extra seeds last.
-        jobs.sort(key=lambda j: (j[1] != DEFAULT_SEED, j[0].startswith("t1_")))
-        base = [sys.executable, "-m", "mtbert", "run", "--profile", S.profile, "--jobs", "1", "--no-progress",
-                "--encoder", S.encoder, "--device", S.device, "--data-dir", str(S.data_dir),
-                "--store-dir", str(S.store_root)]
-        base += (["--encoder-dir", str(S.encoder_dir)] if S.encoder_dir else []) + (["--force"] if args.force else [])
-        base += (["--no-unpad"] if not S.unpad else []) + (["--amp"] if S.amp else [])
-        base += sum((["--set", x] for x in args.set or []), [])
 
-        def sub(job):
-            n, s = job
-            t = time.time()
-            rc = subprocess.call(base + [n, "--seeds", str(s), "--seeds-all"])
-            print(f"[{time.time() - t0:7.1f}s] {n} seed={s}: {'ok' if rc == 0 else f'FAILED rc={rc}'} "
-                  f"({time.time() - t:.1f}s)", flush=True)
-            return rc
-        with ThreadPoolExecutor(args.jobs) as ex:
-            rcs = list(ex.map(sub, jobs))
-        return 1 if any(rcs) else 0
-    for n, s in jobs:
-        t = time.time()
-        r = run(n, S, seed=s, force=args.force, **overrides)
+    def done(o):
+        if o.record is None:
+            return
+        r = o.record
         dev = ", ".join(f"{k} {v:.3f}" for k, v in r["dev"].items())
-        print(f"[{time.time() - t0:7.1f}s] {r['run_id']} ({time.time() - t:.1f}s; trained {r['wall_time_s']:.1f}s): "
-              f"dev {dev}", flush=True)
+        how = "stored" if o.status == "stored" else f"trained {r['wall_time_s']:.1f}s on {o.worker}"
+        print(f"[{time.time() - t0:7.1f}s] {r['run_id']} ({how}): dev {dev}", flush=True)
+    outcomes = scheduler.run_experiments(runs, S, force=args.force, n_workers=args.jobs, overrides=overrides,
+                                         on_done=done)
+    trained = [o for o in outcomes if o.status != "stored"]
+    if trained:
+        print(scheduler.summary_table(outcomes), flush=True)
+    scheduler.raise_for_failures(outcomes)
     return 0
 
 
@@ -172,7 +164,9 @@ def cmd_export(args, S: Settings) -> int:
 
 def cmd_report(args, S: Settings) -> int:
     from mtbert.report.build import main as report_main  # heavy: torch, pandas, scipy, matplotlib
-    return report_main(S)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    return report_main(S, jobs=args.jobs)
 
 
 def cmd_data(args, S=None) -> int:
@@ -217,9 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="every experiment of the paper and the X rows (not table B)")
     r.add_argument("--seeds-all", action="store_true", help="apply --seeds to every experiment")
     r.add_argument("--force", action="store_true", help="re-run even when a result exists")
-    r.add_argument("--jobs", type=int, default=1, help="experiments run in parallel processes (>= 1)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
-    _settings_flags(r, run_flags=True)
+    _settings_flags(r, run_flags=True, cluster_flags=True)
     pr = sp.add_parser("predict", help="re-predict stored runs from their best checkpoints; --ensemble averages seeds")
     pr.add_argument("name")
     pr.add_argument("--ensemble", action="store_true", help="then average the seeds' outputs (leaderboard files)")
@@ -233,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sp.add_parser("status", help="which results exist for a profile")
     _settings_flags(s)
     rep = sp.add_parser("report", help="run the notebooks and export report/<profile>/report.html")
-    _settings_flags(rep, train_flag=True, run_flags=True)
+    _settings_flags(rep, train_flag=True, run_flags=True, cluster_flags=True)
     return p
 
 

@@ -54,6 +54,8 @@ SPEC = {
     "progress": ("--progress / --no-progress", "-", "-", "on in a terminal", "progress bars while training"),
     "unpad": ("--no-unpad", "-", "-", "on", "CPU only: skip padding tokens in the position-wise layers"),
     "amp": ("--amp", "-", "-", "on with CUDA", "bf16 autocast (forced on elsewhere: CPU rehearsals)"),
+    "scheduler": ("--scheduler", "-", "MTBERT_SCHEDULER", "a local cluster of `--jobs` workers on 127.0.0.1",
+                  "a Dask scheduler's address (tcp://host:port) or scheduler file to train on"),
 }
 
 
@@ -71,6 +73,7 @@ class Settings:
     progress: bool = False
     unpad: bool = True
     amp: bool | None = None  # None: on with CUDA
+    scheduler: str | None = None  # None: the command starts a LocalCluster of its own
 
     # -- where things go ---------------------------------------------------------------------------
     @property
@@ -139,6 +142,7 @@ class Settings:
             progress=_bool(v.get("progress", False), "progress"),
             unpad=_bool(v.get("unpad", True), "unpad"),
             amp=None if v.get("amp") is None else _bool(v["amp"], "amp"),
+            scheduler=str(v["scheduler"]).strip() or None if v.get("scheduler") else None,
         )
         for name in ("store_root", "output_root", "data_dir"):
             _check_folder(name, out[name])

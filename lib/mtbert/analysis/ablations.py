@@ -8,7 +8,8 @@
 * `beyond_figure(S)`: the same numbers as a seaborn point plot (one dot per seed, mean ± std, ensemble marked).
 * `ensemble(name, S)`: averages the seeds' held-out test outputs of one configuration (SST class
   probabilities, Quora probabilities, STS scores) and scores the average.
-* `search_table(S)`: the stored points of the CPU-scale search (mtbert.training.search) with their dev scores.
+* `search_table(S)`: the stored points of the CPU-scale search (mtbert.training.search) with their dev scores;
+  `search_figures(S)`: Optuna's figures of its study (history, parameter importances, parallel coordinates).
 
 Per-example held-out test outputs are read from predictions/<profile>/<run_id>/<prefix>-test-scores.csv, the
 format of the *-dev-scores.csv files that predict.py writes: columns id, gold, pred, and `logit_0..k` (SST:
@@ -260,6 +261,55 @@ def search_table(S: Settings) -> pd.DataFrame:
                     **{f"test {t}": r["test"][t] for t in TASK_KEYS}, "steps": steps,
                     "epoch s (train + dev)": train_s, "wall s": r["wall_time_s"]})
     return pd.DataFrame(out)
+
+
+def search_study(S: Settings):
+    """The stored points of the search's factorial grid as an in-memory Optuna study (one completed trial per
+    results/search/<point>.json), for the figures: it neither reads nor writes the SQLite study of a running
+    search, and it is the same for everyone who has the JSON files."""
+    import optuna
+    from mtbert.training import search as X
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", study_name="recipe (stored points)")
+    X.import_stored(study, S, X.scale_for())
+    return study
+
+
+def search_figures(S: Settings, study=None) -> dict:
+    """Optuna's matplotlib figures of the search: optimisation history, parameter importances (PED-ANOVA) and
+    parallel coordinates; {name: figure}. With too few trials (or all values equal) importances are undefined:
+    that panel then says so instead of failing."""
+    import warnings
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+    study = search_study(S) if study is None else study
+    n = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+    figs = {}
+    # optuna's plots switch matplotlib to its own style; rc_context keeps that to these figures
+    with warnings.catch_warnings(), plt.rc_context():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. one trial: a parallel axis with equal limits
+        if n == 0:
+            fig, ax = plt.subplots(figsize=(6, 2))
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no stored point of the search yet", ha="center", va="center")
+            return {"search_history": fig}
+        figs["search_history"] = ovm.plot_optimization_history(study, target_name="dev overall").figure
+        try:
+            ax = ovm.plot_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                                            target_name="dev overall")
+        except (RuntimeError, ValueError, ZeroDivisionError) as e:
+            fig, ax = plt.subplots(figsize=(6, 2))
+            ax.axis("off")
+            ax.text(0.5, 0.5, f"parameter importances undefined with {n} trial(s) ({type(e).__name__})",
+                    ha="center", va="center", wrap=True)
+        figs["search_importances"] = ax.figure
+        figs["search_parallel"] = ovm.plot_parallel_coordinate(study, target_name="dev overall").figure
+        for fig in figs.values():
+            fig.set_size_inches(8, 4.5)
+            fig.tight_layout()
+    return figs
 
 
 # -- against the targets ------------------------------------------------------------------------------------

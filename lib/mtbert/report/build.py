@@ -1,4 +1,5 @@
-"""`python -m mtbert report`: train (or load) every experiment, execute the five notebooks with papermill,
+"""`python -m mtbert report`: load every experiment (training the missing ones side by side as Dask tasks,
+mtbert.training.scheduler), execute the notebooks with papermill,
 and export one self-contained HTML report. Everything goes under the profile's folders (mtbert.settings):
 
 * report/<profile>/NN_name.ipynb  - the executed notebooks
@@ -332,18 +333,25 @@ def conclusion_markdown(S: Settings, cl) -> str:
 
 # -- steps -----------------------------------------------------------------------------------------------
 
-def train_all(S: Settings, force=False) -> None:
-    """Run (or load) every experiment of the registry; submissions once per seed."""
-    jobs = [(n, s) for n in CORE for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
+def train_all(S: Settings, force=False, jobs: int | None = None) -> list:
+    """Load every experiment of the registry (submissions once per seed) and train the missing ones side by side
+    on the Dask cluster (mtbert.training.scheduler: S.scheduler, else a local one of `jobs` workers). Raises
+    TrainingFailed naming each failed run after the others are stored."""
+    from mtbert.training import scheduler  # heavy: dask
+    runs = [(n, s) for n in CORE for s in (S.seeds if n in SUBMISSIONS else [DEFAULT_SEED])]
     t0 = time.time()
-    for i, (n, s) in enumerate(jobs, 1):
-        t = time.time()
-        r = run(n, S, seed=s, force=force)
-        dev = ", ".join(f"{k} {v:.3f}" for k, v in r["dev"].items())
-        took = time.time() - t
-        how = f"trained in {took:.1f}s" if took >= 0.5 * r["wall_time_s"] else \
-            f"stored result loaded (trained in {r['wall_time_s']:.1f}s)"
-        print(f"[{time.time() - t0:7.1f}s] ({i}/{len(jobs)}) {r['run_id']}: {how}; dev {dev}", flush=True)
+
+    def done(o):
+        if o.record is not None:
+            dev = ", ".join(f"{k} {v:.3f}" for k, v in o.record["dev"].items())
+            how = (f"stored result loaded (trained in {o.record['wall_time_s']:.1f}s)" if o.status == "stored"
+                   else f"trained in {o.record['wall_time_s']:.1f}s on {o.worker}")
+            print(f"[{time.time() - t0:7.1f}s] {o.job.key}: {how}; dev {dev}", flush=True)
+    outcomes = scheduler.run_experiments(runs, S, force=force, n_workers=jobs, on_done=done)
+    if any(o.status != "stored" for o in outcomes):
+        print(scheduler.summary_table(outcomes), flush=True)
+    scheduler.raise_for_failures(outcomes)
+    return outcomes
 
 
 def ensure_kernel(name: str = "python3") -> None:
@@ -454,12 +462,12 @@ def export_html(nb, path: Path, title: str) -> Path:
     return path
 
 
-def build(S: Settings) -> Path:
+def build(S: Settings, jobs: int | None = None) -> Path:
     t0 = time.time()
     if S.train:
         print(f"== training / loading every experiment of profile {S.profile} (submission seeds {list(S.seeds)})",
               flush=True)
-        train_all(S)
+        train_all(S, jobs=jobs)
     ensure_kernel()
     print(f"== executing notebooks into {S.report_dir}", flush=True)
     times = execute(S)
@@ -472,10 +480,10 @@ def build(S: Settings) -> Path:
     return html
 
 
-def main(S: Settings) -> int:
+def main(S: Settings, jobs: int | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
     try:
-        build(S)
+        build(S, jobs)
     except PapermillExecutionError as e:
         print(f"report failed: a notebook cell raised {e.ename}: {e.evalue}\n(see the executed notebook "
               f"under {S.report_dir})", file=sys.stderr)

@@ -1,26 +1,47 @@
-"""A small, resumable search over the beyond-the-paper recipe options at CPU scale.
+"""A resumable search over the beyond-the-paper recipe options at CPU scale, on Optuna, its trials trained as
+Dask tasks (mtbert.training.scheduler).
 
-    python -m mtbert.training.search [--budget-s 1200] [--max-points N] [--dry-run]
+    python -m mtbert.training.search [--sampler grid|tpe] [--n-trials N] [--budget-s S] [--jobs N]
+                                     [--scheduler ADDRESS] [--storage URL] [--epochs E] [--dry-run]
 
-Every grid point is submission 2 (the paper's recipe) with some RunConfig fields changed, trained on a
-subsample (SCALE: Quora 3,000 / STS 1,500 / SST 1,500 training rows, one epoch, dev and held-out test capped
-at 800 and 400 rows per task, no prediction files). Each finished point is one JSON under results/search/
-(`<point id>.json`: the run's result plus `search_point`); a point whose stored JSON has the same config hash
-is skipped, so re-running continues where the last call stopped. Points run in GRID order: two reference
-points, a centre and its one-factor variations, then the rest of the full factorial grid.
+Every point is submission 2 (the paper's recipe) with some RunConfig fields changed, trained on a subsample
+(SCALE: Quora 3,000 / STS 1,500 / SST 1,500 training rows, one epoch, dev and held-out test capped at 800 and
+400 rows per task, no leaderboard files). The space is the factorial grid AXES (mean pooling); `--sampler grid`
+(the default) visits every point once (Optuna's GridSampler), `--sampler tpe` searches the same space with TPE.
+The objective is dev overall.
+
+The study lives in SQLite, `results/search/study.db` (or `--storage URL`, e.g. a database a cluster shares);
+only this driver process writes it (ask/tell), the workers train. Each finished point is also one JSON under
+results/search/ (`<point id>.json`: the run's result plus `search_point`, as before Optuna), and a point whose
+JSON has the same config hash is never trained again: stored points are imported into the study as completed
+trials. A trial left running by a killed driver is taken up again by the next call (resuming from its
+checkpoint), not started afresh. The two references (`paper`: submission 2 itself; `mean`: with mean pooling)
+lie outside the grid; they are plain runs stored beside the study.
+
+Pruning: with `--epochs E > 1` each trial reports its dev overall score at every epoch's end and Optuna's
+median pruner stops trials below the median of earlier ones at the same epoch. A one-epoch search (the default
+scale) has no epoch boundary inside a trial, so nothing is pruned.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import os
+import socket
 import sys
 import time
 from pathlib import Path
 
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+
+from mtbert.errors import UsageError
 from mtbert.results import store
-from mtbert.training.engine import train_run
-from mtbert.training.experiments import run_config
 from mtbert.settings import Settings, repo_root
+from mtbert.training import scheduler as sched
+from mtbert.training.experiments import run_config
 
 BASE = "submission2"
 SCALE = dict(n_train={"sst": 1500, "quora": 3000, "sts": 1500}, quora_per_epoch=3000, epochs=1,
@@ -30,6 +51,10 @@ SCALE = dict(n_train={"sst": 1500, "quora": 3000, "sts": 1500}, quora_per_epoch=
 AXES = dict(lr=(2e-5, 5e-5), head_lr=(1e-3, 1e-4), warmup=(0.1, 0.0), para_encoding=("cross", "bi"),
             sts_encoding=("bi", "cross"))
 CENTRE = {k: v[0] for k, v in AXES.items()}
+REFERENCES = ({}, {"pooling": "mean"})
+OBJECTIVE = "overall"   # the dev score the study maximises
+SEED = 0                # of the samplers: the same call visits points in the same order
+PRUNE_STARTUP_TRIALS = 4
 
 
 def _point(**p) -> dict:
@@ -38,9 +63,15 @@ def _point(**p) -> dict:
     return p
 
 
+def point_of(params: dict) -> dict:
+    """The grid point of a trial's parameters (values of AXES)."""
+    return _point(pooling="mean", **params)
+
+
 def grid() -> list[dict]:
-    """The points, most informative first (a cut-off search still has the references and the centre)."""
-    pts = [{}, {"pooling": "mean"}, _point(pooling="mean", **CENTRE)]
+    """The references, then the factorial grid in the order of the tables: its centre, the centre's one-factor
+    neighbours, then the rest."""
+    pts = [*REFERENCES, _point(pooling="mean", **CENTRE)]
     for k, vals in AXES.items():  # one factor at a time from the centre
         pts.append(_point(pooling="mean", **{**CENTRE, k: vals[1]}))
     for combo in itertools.product(*AXES.values()):  # then the full factorial grid
@@ -80,8 +111,21 @@ def search_settings(store_root=None, **kw) -> Settings:
                                "progress": False, **kw})
 
 
+def scale_for(epochs: int | None = None, scale: dict | None = None) -> dict:
+    s = dict(SCALE if scale is None else scale)
+    if epochs is not None:
+        s["epochs"] = epochs
+    return s
+
+
 def config_of(p: dict, scale: dict | None = None):
     return run_config(BASE, "quick", **{**(SCALE if scale is None else scale), **p})
+
+
+def point_settings(p: dict, S: Settings) -> Settings:
+    """Where a point trains: checkpoints (and its prediction files) in a folder of its own, as every point has
+    the run id of submission 2 and points train side by side."""
+    return S.replace(store_root=Path(S.store_root) / "checkpoints" / "search" / point_id(p))
 
 
 def stored_point(p: dict, S: Settings, scale: dict | None = None):
@@ -96,18 +140,11 @@ def stored_point(p: dict, S: Settings, scale: dict | None = None):
     return None
 
 
-def run_point(p: dict, S: Settings, scale: dict | None = None) -> tuple[dict, bool]:
-    """(result, trained) of one grid point: the stored result when there is one, else train it and store it."""
-    r = stored_point(p, S, scale)
-    if r is not None:
-        return r, False
-    cfg = config_of(p, scale)
-    path = search_dir(S) / f"{point_id(p)}.json"
-    # checkpoints of the search stay apart from the profile's own (run ids repeat across points)
-    St = S.replace(store_root=Path(S.store_root) / "checkpoints" / "search")
-    out = train_run(cfg, St)
-    out.record["search_point"] = {"id": point_id(p), **p}
-    return store.save_run(St, out, path), True
+def store_point(p: dict, S: Settings, output) -> dict:
+    """Driver side: a trained point's files into its own folder, its result (plus `search_point`) as
+    results/search/<point id>.json."""
+    output.record["search_point"] = {"id": point_id(p), **p}
+    return store.save_run(point_settings(p, S), output, search_dir(S) / f"{point_id(p)}.json")
 
 
 def results(S: Settings, scale: dict | None = None) -> list[dict]:
@@ -115,31 +152,253 @@ def results(S: Settings, scale: dict | None = None) -> list[dict]:
     return [r for p in grid() if (r := stored_point(p, S, scale)) is not None]
 
 
+# -- the study -------------------------------------------------------------------------------------------------
+
+def space() -> dict:
+    return {k: list(v) for k, v in AXES.items()}
+
+
+def distributions() -> dict:
+    return {k: CategoricalDistribution(list(v)) for k, v in AXES.items()}
+
+
+def default_storage(S: Settings) -> str:
+    return f"sqlite:///{search_dir(S) / 'study.db'}"
+
+
+def study_name(scale: dict) -> str:
+    return f"recipe-{scale['epochs']}epoch"
+
+
+def make_sampler(kind: str) -> optuna.samplers.BaseSampler:
+    if kind == "grid":
+        return optuna.samplers.GridSampler(space(), seed=SEED)
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=SEED)
+    raise sched.UsageError(f"--sampler must be grid or tpe, got {kind!r}")
+
+
+def _grid_attrs(params: dict) -> dict:
+    """The system attributes GridSampler gives a trial of `params`, so that an imported point counts as
+    visited (the sampler numbers its seeded, shuffled grid; we ask a sampler of the same seed)."""
+    s = optuna.samplers.GridSampler(space(), seed=SEED)
+    key = tuple(params[k] for k in s._param_names)
+    return {"search_space": s._search_space, "grid_id": s._all_grids.index(key)}
+
+
+def _user_attrs(p: dict, r: dict) -> dict:
+    return {"point": point_id(p), "wall_time_s": r.get("wall_time_s"),
+            **{f"dev_{t}": v for t, v in r["dev"].items()}, **{f"test_{t}": v for t, v in r["test"].items()}}
+
+
+def import_stored(study: optuna.Study, S: Settings, scale: dict) -> int:
+    """Add every stored factorial point that the study lacks as a completed trial; returns how many."""
+    # a point whose trial a killed driver left running is that trial's (it is answered when taken up again)
+    have = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
+    n = 0
+    for combo in itertools.product(*AXES.values()):
+        params = dict(zip(AXES, combo))
+        p = point_of(params)
+        if point_id(p) in have or (r := stored_point(p, S, scale)) is None:
+            continue
+        study.add_trial(optuna.trial.create_trial(
+            value=r["dev"][OBJECTIVE], params=params, distributions=distributions(),
+            user_attrs={**_user_attrs(p, r), "imported": True}, system_attrs=_grid_attrs(params),
+            intermediate_values={int(h["epoch"]): h["dev"][OBJECTIVE] for h in r["history"]}))
+        n += 1
+    return n
+
+
+def _driver_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(driver: str | None) -> bool:
+    host, _, pid = (driver or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's driver: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def orphaned_trials(study: optuna.Study) -> list:
+    """Trials left running by a driver of this host that no longer exists (killed): taken up again."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not _alive(t.user_attrs.get("driver"))]
+
+
+def open_study(S: Settings, storage: str | None = None, sampler: str = "grid", scale: dict | None = None):
+    scale = scale_for(scale=scale)
+    search_dir(S).mkdir(parents=True, exist_ok=True)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=0)
+              if scale["epochs"] > 1 else optuna.pruners.NopPruner())
+    study = optuna.create_study(study_name=study_name(scale), storage=storage or default_storage(S),
+                                sampler=make_sampler(sampler), pruner=pruner, direction="maximize",
+                                load_if_exists=True)
+    import_stored(study, S, scale)
+    return study
+
+
+def _remaining_grid(study: optuna.Study, in_flight: set) -> int:
+    done = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() or t.state == TrialState.RUNNING}
+    return sum(point_id(point_of(dict(zip(AXES, c)))) not in done | in_flight
+               for c in itertools.product(*AXES.values()))
+
+
+def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budget_s: float | None = None,
+           n_workers: int = 1, address: str | None = None, storage: str | None = None,
+           scale: dict | None = None, stream=None) -> dict:
+    """Run the study: up to n_workers trials at once on the cluster; stored points answer without training.
+    Returns {"trained": [...], "stored": [...], "pruned": [...], "failed": [(point, error)], "study": study}."""
+    scale = scale_for(scale=scale)
+    study = open_study(S, storage, sampler, scale)
+    t0 = time.time()
+    out = {"trained": [], "stored": [], "pruned": [], "failed": [], "study": study}
+    # trials a killed driver left running: the same trial (number, parameters) is trained again, resuming
+    todo = [(t.number, t.params) for t in orphaned_trials(study)]
+    for number, _ in todo:
+        study._storage.set_trial_user_attr(study._storage.get_trial_id_from_study_id_trial_number(
+            study._study_id, number), "driver", _driver_id())
+    asked = 0
+
+    def budget_left() -> bool:
+        return ((n_trials is None or asked < n_trials) and (budget_s is None or time.time() - t0 < budget_s)
+                and (sampler != "grid" or _remaining_grid(study, set(in_flight)) > 0))
+
+    def next_trial():
+        nonlocal asked
+        if todo:
+            return todo.pop(0)
+        if not budget_left():
+            return None
+        trial = study.ask(distributions())
+        trial.set_user_attr("driver", _driver_id())
+        trial.set_user_attr("point", point_id(point_of(trial.params)))
+        asked += 1
+        return trial.number, trial.params
+
+    in_flight: dict[str, list[int]] = {}    # point id -> trial numbers waiting for it
+    trial_of: dict[str, int] = {}           # point id -> the trial that reports its epochs
+
+    def on_epoch(key, epoch, value) -> bool:
+        number = trial_of[key]
+        tid = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        study._storage.set_trial_intermediate_value(tid, epoch, value)
+        return study.pruner.prune(study, study._storage.get_trial(tid))
+
+    progress = sched.Progress(0, stream)
+    stack = contextlib.ExitStack()  # the cluster starts with the first point that needs training
+    driver = None
+    with stack:
+        try:
+            while True:
+                while (driver.pending if driver else 0) < n_workers and (nxt := next_trial()) is not None:
+                    number, params = nxt
+                    p = point_of(params)
+                    pid = point_id(p)
+                    r = stored_point(p, S, scale)
+                    if r is not None:  # never trained twice: the stored result answers
+                        study.tell(number, r["dev"][OBJECTIVE])
+                        out["stored"].append(pid)
+                        continue
+                    if pid in in_flight:  # TPE asked for a point that is training now: it answers both
+                        in_flight[pid].append(number)
+                        continue
+                    if driver is None:
+                        driver = sched.Driver(stack.enter_context(sched.Cluster(n_workers, address)), progress,
+                                              on_epoch=on_epoch)
+                        stack.callback(driver.cancel)
+                    in_flight[pid], trial_of[pid] = [number], number
+                    progress.total += 1
+                    driver.submit(sched.Job(pid, config_of(p, scale), point_settings(p, S),
+                                            report_epochs=scale["epochs"] > 1))
+                if driver is None or not driver.pending:
+                    break
+                for job, result, exc, attempt in driver.collect():
+                    numbers = in_flight.pop(job.key)
+                    p = point_of(study.trials[numbers[0]].params)
+                    if exc is not None:
+                        for n in numbers:
+                            study.tell(n, state=TrialState.FAIL)
+                        out["failed"].append((job.key, sched.describe(exc)))
+                        progress.finished(job.key, False, f"failed: {sched.describe(exc)}")
+                    elif result.pruned_after is not None:
+                        for n in numbers:
+                            study.tell(n, state=TrialState.PRUNED)
+                        out["pruned"].append(job.key)
+                        progress.finished(job.key, True, f"pruned after epoch {result.pruned_after}")
+                    else:
+                        r = store_point(p, S, result.output)
+                        for n in numbers:
+                            tid = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, n)
+                            for k, v in _user_attrs(p, r).items():
+                                study._storage.set_trial_user_attr(tid, k, v)
+                            study.tell(n, r["dev"][OBJECTIVE])
+                        out["trained"].append(job.key)
+                        progress.finished(job.key, True, f"dev overall {r['dev']['overall']:.3f} in "
+                                                         f"{sched._fmt_s(result.seconds)}")
+        finally:
+            progress.close()
+    return out
+
+
+def run_references(S: Settings, n_workers: int = 1, address: str | None = None, scale: dict | None = None,
+                   stream=None) -> list:
+    """The two reference points (outside the grid), trained as plain Dask tasks when they are not stored."""
+    scale = scale_for(scale=scale)
+    jobs = [sched.Job(point_id(p), config_of(p, scale), point_settings(p, S)) for p in REFERENCES
+            if stored_point(p, S, scale) is None]
+    by_id = {point_id(p): p for p in REFERENCES}
+    return sched.train_jobs(jobs, n_workers, address, save=lambda job, o: store_point(by_id[job.key], S, o),
+                            stream=stream)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m mtbert.training.search", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budget-s", type=float, default=1200, help="start no new point after this many seconds")
-    ap.add_argument("--max-points", type=int, default=None)
+    ap.add_argument("--sampler", choices=("grid", "tpe"), default="grid",
+                    help="grid: every point of the factorial grid once; tpe: TPE over the same space")
+    ap.add_argument("--n-trials", type=int, default=None, help="ask at most this many new trials")
+    ap.add_argument("--budget-s", type=float, default=None, help="start no new trial after this many seconds")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per trial (default 1; > 1 enables pruning)")
+    ap.add_argument("--jobs", type=int, default=1, help="workers of the local Dask cluster")
+    ap.add_argument("--scheduler", default=os.environ.get("MTBERT_SCHEDULER") or None,
+                    help="an existing Dask scheduler (tcp://host:port or a scheduler file; $MTBERT_SCHEDULER)")
+    ap.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite:///results/search/study.db)")
+    ap.add_argument("--no-references", action="store_true", help="skip the two reference points")
     ap.add_argument("--dry-run", action="store_true", help="list the points and whether they are stored")
     ap.add_argument("--store-dir", default=None)
     ap.add_argument("--data-dir", default=None, help="folder with the data files (default: data/)")
     a = ap.parse_args(argv)
-    import torch
-    torch.set_num_threads(1)
     S = search_settings(a.store_dir, **({"data_dir": a.data_dir} if a.data_dir else {}))
-    t0, n = time.time(), 0
-    for p in grid():
-        if a.dry_run:
-            print(("stored  " if stored_point(p, S) else "missing ") + point_id(p))
-            continue
-        if time.time() - t0 > a.budget_s or (a.max_points is not None and n >= a.max_points):
-            print(f"stopping: budget {a.budget_s:.0f} s / {a.max_points} points reached", file=sys.stderr)
-            break
-        r, trained = run_point(p, S)
-        n += trained
-        d = r["dev"]
-        print(f"{point_id(p):45s} {'trained' if trained else 'stored '} {r['wall_time_s']:7.1f} s  dev sst "
-              f"{d['sst']:.3f} quora {d['quora']:.3f} sts {d['sts']:.3f} overall {d['overall']:.3f}", flush=True)
+    scale = scale_for(a.epochs)
+    if a.dry_run:
+        for p in grid():
+            print(("stored  " if stored_point(p, S, scale) else "missing ") + point_id(p))
+        return 0
+    if not a.no_references:
+        for o in run_references(S, a.jobs, a.scheduler, scale):
+            print(f"{o.job.key:45s} {o.status}" + (f": {o.error}" if o.error else ""), flush=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = search(S, a.sampler, a.n_trials, a.budget_s, a.jobs, a.scheduler, a.storage, scale)
+    study = out["study"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    print(f"study {study.study_name}: {len(done)} completed trials ({len(out['trained'])} trained now, "
+          f"{len(out['stored'])} answered from stored points, {len(out['pruned'])} pruned, "
+          f"{len(out['failed'])} failed)")
+    if done:
+        b = study.best_trial
+        print(f"best: {b.user_attrs.get('point')} dev overall {b.value:.3f}")
+    for pid, err in out["failed"]:
+        print(f"failed: {pid}: {err}", file=sys.stderr)
+    return 1 if out["failed"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
