@@ -230,7 +230,7 @@ def test_a_killed_worker_is_retried_once_then_reported_and_a_rerun_resumes(loopb
             str(tmp_path), "--scheduler", loopback_cluster["file"], "--no-progress",
             "--set", "n_train=" + json.dumps({"sst": 24}), "--set", "n_dev=8", "--set", "n_test=8",
             "--set", "epochs=3"]
-    ck = tmp_path / "checkpoints" / "smoke" / "t1_sst_finetune.last.pt"
+    ck_dir = tmp_path / "checkpoints" / "smoke"  # <run_id>.<config hash>.last.pt
     p = subprocess.Popen(args, env=child_env(), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     seen = []
     kills = 0
@@ -240,7 +240,7 @@ def test_a_killed_worker_is_retried_once_then_reported_and_a_rerun_resumes(loopb
             m = re.search(r"t1_sst_finetune: started on \S+ pid (\d+)", line)
             if m:
                 if kills == 0:
-                    wait_for(ck.exists, 300, "the first epoch's checkpoint")
+                    wait_for(lambda: any(ck_dir.glob("t1_sst_finetune.*.last.pt")), 300, "the first epoch's checkpoint")
                 os.kill(int(m.group(1)), signal.SIGKILL)
                 kills += 1
         p.wait(60)
@@ -253,7 +253,7 @@ def test_a_killed_worker_is_retried_once_then_reported_and_a_rerun_resumes(loopb
     assert "t1_sst_finetune: its worker" in err and "attempt 2 of 2" in err
     assert re.search(r"t1_sst_finetune: .*died 2 times", err), err
     assert not (tmp_path / "results" / "smoke" / "t1_sst_finetune.json").exists()
-    assert ck.exists()  # the first epoch is kept for the re-run
+    assert any(ck_dir.glob("t1_sst_finetune.*.last.pt"))  # the first epoch is kept for the re-run
     again = subprocess.run(args, env=child_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     r = store.read_json(tmp_path / "results" / "smoke" / "t1_sst_finetune.json")

@@ -40,6 +40,11 @@ SPLITS = ("dev", "test", "test-student")
 TRANSFER_SOURCE, TRANSFER_TARGET = SST.name, CFIMDB.name
 
 
+class MissingCheckpoint(MtbertError):
+    """A stored run's selected weights are not here (checkpoints are not committed) or belong to another
+    configuration or other data."""
+
+
 def cfimdb_from_sst(logits: np.ndarray) -> np.ndarray:
     """P(positive review) from SST's 5-class logits: classes 3 and 4, plus half of the neutral class 2."""
     e = np.exp(logits - logits.max(1, keepdims=True))

@@ -31,9 +31,14 @@ import os
 import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 
-import optuna
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns (with a machine path) in a kernel without ipywidgets
+    warnings.simplefilter("ignore", TqdmWarning)
+    import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
