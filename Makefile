@@ -57,7 +57,7 @@ FAST := not training and not report and not notebook and not slow
 # One torch thread unless the caller sets OMP_NUM_THREADS: these tests run tiny tensors, where a second thread only
 # waits (on a loaded 2-core machine it doubled the CPU time).
 test-fast: setup data
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VPY) -m pytest -q -m "$(FAST)" tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VPY) -m pytest -q -n $${FAST_WORKERS:-2} -m "$(FAST)" tests
 
 test-train: setup data
 	$(VPY) -m pytest -q -m training tests
