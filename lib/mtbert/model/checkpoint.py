@@ -49,7 +49,22 @@ CONFIG_RANGES = {
     "max_position_embeddings": (1, 65536),
     "type_vocab_size": (1, 1024),
 }
-CONFIG_LIMIT_BYTES = 1 << 20  # a BERT config.json is under 1 kB
+CONFIG_LIMIT_BYTES = 1 << 20  # a BERT config.json or tokenizer_config.json is under 1 kB
+
+
+def read_json_object(path: Path) -> dict:
+    """A checkpoint's small JSON file (config.json, tokenizer_config.json) as a dict; ValueError when it is over
+    CONFIG_LIMIT_BYTES, not UTF-8 JSON, nested too deep, or not an object."""
+    size = path.stat().st_size
+    if size > CONFIG_LIMIT_BYTES:
+        raise ValueError(f"{size:,} bytes, over the {CONFIG_LIMIT_BYTES:,} of a config file")
+    try:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except RecursionError as e:
+        raise ValueError("nested too deep") from e
+    if not isinstance(raw, dict):
+        raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+    return raw
 MAX_ENCODER_PARAMS = 2_000_000_000  # 8 GB in float32; bert-large has 335 million
 
 
@@ -277,12 +292,7 @@ def load_encoder(name_or_path=None, dtype: torch.dtype = torch.float32, encoder_
     if not cfg_file.exists():
         raise CheckpointError(f"{ckpt} has no config.json")
     try:
-        if cfg_file.stat().st_size > CONFIG_LIMIT_BYTES:
-            raise ValueError(f"{cfg_file.stat().st_size:,} bytes, over the {CONFIG_LIMIT_BYTES:,} of a config file")
-        raw = json.loads(cfg_file.read_bytes().decode("utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
-        config = BertConfig.from_dict(raw)
+        config = BertConfig.from_dict(read_json_object(cfg_file))
     except Exception as e:  # not JSON, not an object, unknown model type, ...
         raise CheckpointError(f"encoder config {cfg_file} is damaged or not a BERT config "
                               f"({type(e).__name__}: {e}); download or copy the checkpoint again") from e

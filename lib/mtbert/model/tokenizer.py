@@ -5,17 +5,15 @@ its own longest sequence, so short batches cost little.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from tokenizers import BertWordPieceTokenizer
 
-from mtbert.model.checkpoint import CONFIG_RANGES, CheckpointError
+from mtbert.model.checkpoint import CONFIG_RANGES, CheckpointError, read_json_object
 
 VOCAB_LIMIT_BYTES = 64 * 2**20     # bert-base's vocab.txt is 232 kB
-CONFIG_LIMIT_BYTES = 1 << 20       # a tokenizer_config.json is a few hundred bytes
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[UNK]")
 _FIX = "download or copy the checkpoint again"
 
@@ -25,11 +23,7 @@ def _read_tokenizer_config(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        if path.stat().st_size > CONFIG_LIMIT_BYTES:
-            raise ValueError(f"over {CONFIG_LIMIT_BYTES:,} bytes")
-        cfg = json.loads(path.read_bytes().decode("utf-8"))
-        if not isinstance(cfg, dict):
-            raise ValueError(f"a JSON {type(cfg).__name__}, not an object")
+        cfg = read_json_object(path)
     except (OSError, ValueError, UnicodeDecodeError, RecursionError) as e:
         raise CheckpointError(f"tokenizer config {path} is damaged ({type(e).__name__}: {str(e)[:200]}); "
                               f"{_FIX}, or delete it to use BERT's defaults (lower case)") from e
