@@ -109,16 +109,34 @@ def test_table_b_rows_differ_from_submission2_only_in_their_declared_changes():
     assert set(experiments_for("X")) <= set(CORE)  # the extensions train with the paper's experiments
 
 
-def test_table_b1_is_table_b_for_one_epoch():
-    """B1 holds the one-epoch twin of submission 2 and of every B row, nothing else changed; CORE has none."""
-    b1 = experiments_for("B1")
-    assert B.rows("B1")[0] == B.recipe("B1") and set(B.rows("B1")) == set(b1)
-    assert sorted(b1) == sorted(["submission2_1epoch"] + [n + "_1epoch" for n in experiments_for("B")])
-    for n in b1:
+@pytest.mark.parametrize("table,epochs", [("B1", 1), ("B2", 2)])
+def test_tables_b1_b2_are_table_b_for_fewer_epochs(table, epochs):
+    """B<n> holds the n-epoch twins of submission 2 and of table-B rows, nothing else changed (B1: every B row);
+    CORE has none."""
+    names = experiments_for(table)
+    suffix = f"_{epochs}epoch"
+    assert B.rows(table)[0] == B.recipe(table) == "submission2" + suffix and set(B.rows(table)) == set(names)
+    assert all(n.endswith(suffix) and n.removesuffix(suffix) in REGISTRY for n in names)
+    if table == "B1":
+        assert sorted(names) == sorted(["submission2_1epoch"] + [n + "_1epoch" for n in experiments_for("B")])
+    for n in names:
         twin = run_config(n, "full").to_dict()
-        ten = run_config(n.removesuffix("_1epoch"), "full", epochs=1).to_dict()
-        assert {k for k in twin if twin[k] != ten[k]} == {"experiment"}, n
-    assert not set(b1) & set(CORE)
+        other = run_config(n.removesuffix(suffix), "full", epochs=epochs).to_dict()
+        assert {k for k in twin if twin[k] != other[k]} == {"experiment"}, n
+        assert twin["epochs"] == epochs
+    assert not set(names) & set(CORE)
+
+
+@pytest.mark.training
+def test_a_task_loss_weight_reaches_training(tmp_path):
+    """The same seed and data with the STS loss weighted 0.01 trains another model (and is another config)."""
+    o = tiny(n_train={"sst": 8, "quora": 8, "sts": 8})  # two batches per task
+    plain = T.run("beyond_sts_cosent", settings_for(tmp_path / "plain"), **o)
+    weighted = T.run("beyond_sts_cosent", settings_for(tmp_path / "weighted"), **o, loss_weights={"sts": 0.01})
+    assert weighted["config"]["loss_weights"] == {"sts": 0.01} and weighted["config_hash"] != plain["config_hash"]
+    assert weighted["dev"]["sts"] != plain["dev"]["sts"]
+    # the logged loss is the unweighted one: the first STS batch is scored before any STS update
+    assert weighted["history"][0]["train_loss"]["sts"] > 0.01 * plain["history"][0]["train_loss"]["sts"]
 
 
 def test_bad_beyond_values_fail_naming_the_field():
@@ -448,6 +466,6 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
     assert list(tt["row"]) == ["paper, submission 2 (bert-base, leaderboard test)", "target (beyond-the-paper work)",
                                "submission2_1epoch (paper recipe, ours, 1 epoch)",
                                "beyond_best_1epoch (best on dev, 1 epoch)"]
-    assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == "≥ 0.88"
+    assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == f"≥ {B.TARGETS['sts']:.2f}"
     assert tt.iloc[3]["n"] == 2 and tt.iloc[3]["sst"] == "0.710 ± 0.014"
     assert B.cfimdb_transfer_table(S).empty

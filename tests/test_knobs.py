@@ -39,6 +39,9 @@ def test_a_bad_value_names_the_knob_and_what_it_allows():
         run_config("submission2", "smoke", max_grad_norm=-1)
     with pytest.raises(UsageError, match=r"lr_schedule must be one of \('constant', 'linear'\)"):
         run_config("submission2", "smoke", lr_schedule="cosine")
+    for bad in ({"sts": 0}, {"sts": "0.1"}, {"nli": 1.0}, [("sts", 0.1)]):
+        with pytest.raises(UsageError, match=r"loss_weights must be a dict mapping task names to positive numbers"):
+            run_config("submission2", "smoke", loss_weights=bad)
 
 
 def _hashed_fields(cfg):
@@ -48,7 +51,7 @@ def _hashed_fields(cfg):
 
 def _other_valid_value(name, default):
     ok, _ = KNOBS[name].allowed
-    for v in ("cross", "linear", "sqrt", "cosent", 0.1, 1e-3, 1.0, 2):
+    for v in ("cross", "linear", "sqrt", "cosent", 0.1, 1e-3, 1.0, 2, {"sts": 0.5}):
         if v != default and ok(v):
             return v
     pytest.fail(f"no other valid value found for {name}")

@@ -243,10 +243,12 @@ def reading_markdown(cl) -> str:
 
 
 def beyond_markdown(S: Settings) -> str:
-    """The beyond-the-paper rows stored for this profile (section 6): table B1 (one epoch), table B, the targets;
+    """The beyond-the-paper rows stored for this profile (section 6): tables B1 and B2 (one and two epochs),
+    table B, the targets;
     below each table, one line per row not stored, with the command that trains it and its hardware."""
     out = []
-    for table, what in (("B1", "one epoch at full data"), ("B", "the profile's epochs")):
+    for table, what in (("B1", "one epoch at full data"), ("B2", "two epochs at full data"),
+                        ("B", "the profile's epochs")):
         df, missing = beyond.beyond_table_with_missing(S, table=table)
         n = len(beyond.rows(table))
         if len(df):
@@ -263,8 +265,8 @@ def beyond_markdown(S: Settings) -> str:
 
 def _scale_note(S: Settings) -> str:
     if S.profile == "full":
-        return ("**Profile `full`:** all data, 10 epochs, the paper's scale (run on a lent GPU); the one-epoch rows "
-                "of table B1 (section 6) ran on a 2-core CPU, as the runs table's device column says.")
+        return ("**Profile `full`:** all data, 10 epochs, the paper's scale (run on a lent GPU); the one- and two-epoch "
+                "rows of tables B1 and B2 (section 6) ran on a 2-core CPU, as the runs table's device column says.")
     return (f"**Profile `{S.profile}`: a scaled-down check.** Data are subsampled and training is short, so the "
             "numbers below are not the paper-scale results (see the full profile's report, "
             "`report/full/report.html`); the claims table says what this small run can and cannot resolve.")

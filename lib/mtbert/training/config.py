@@ -66,6 +66,13 @@ def row_caps(per_task_only=False) -> tuple[Callable, str]:
     return ok, "a row cap (int >= 1 or null) or a dict of them per task"
 
 
+def task_weights() -> tuple[Callable, str]:
+    """A dict mapping task names to positive loss weights."""
+    def ok(v):
+        return isinstance(v, dict) and set(v) <= set(TASKS) and all(_number(w) and w > 0 for w in v.values())
+    return ok, "a dict mapping task names to positive numbers, e.g. {\"sts\": 0.1}"
+
+
 def task_tuple() -> tuple[Callable, str]:
     return (lambda v: isinstance(v, tuple) and set(v) <= set(TASKS)), f"a tuple of task names from {tuple(TASKS)}"
 
@@ -160,6 +167,10 @@ class RunConfig:
         "mse", one_of(*STS_LOSSES), since="CoSENT", label="STS loss",
         choice="MSE of the similarity score against label/5 (paper); 'cosent' ranks every pair of the batch's STS "
                "pairs by their scores (CoSENT, Su 2022), so only the order of the scores is trained")
+    loss_weights: dict = knob(
+        allowed=task_weights(), factory=dict, since="task loss weights", label="task loss weights",
+        choice="1 for every task (paper); loss_weights scales a task's loss before the backward pass (the logged "
+               "loss stays unscaled), e.g. {'sts': 0.1}: CoSENT's loss is about 200 times the MSE's")
     max_grad_norm: float | None = knob(
         None, in_range(0, None, lo_open=True, none_ok=True), since="gradient clipping", label="gradient clipping",
         choice="none (paper); max_grad_norm clips the global gradient norm to this value before each step")
@@ -218,7 +229,8 @@ class RunConfig:
 
 KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in dataclasses.fields(RunConfig)}
 # knob -> default, for the knobs left out of the hash at their default
-HASH_OMITTED_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if KNOBS[f.name].since}
+HASH_OMITTED_DEFAULTS = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                         for f in dataclasses.fields(RunConfig) if KNOBS[f.name].since}
 OVERRIDABLE = tuple(n for n, k in KNOBS.items() if k.overridable) + ("device",)
 
 

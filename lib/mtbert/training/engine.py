@@ -256,7 +256,8 @@ def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConf
         loss_value = loss.item()
         guard.batch(t, loss_value, epoch, step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        weight = cfg.loss_weights.get(t, 1.0)
+        (loss if weight == 1.0 else weight * loss).backward()
         if cfg.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         opt.step()
