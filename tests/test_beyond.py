@@ -469,3 +469,19 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
     assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == f"≥ {B.TARGETS['sts']:.2f}"
     assert tt.iloc[3]["n"] == 2 and tt.iloc[3]["sst"] == "0.710 ± 0.014"
     assert B.cfimdb_transfer_table(S).empty
+
+
+def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(tmp_path):
+    S = settings_for(tmp_path)
+    from mtbert.data import identity as datahash
+    cfg = run_config("beyond_best_2epoch", S.profile, 1)
+    dev = [{"sst": 0.40, "quora": 0.80, "sts": 0.80, "overall": 0.70}, {"sst": 0.45, "quora": 0.78, "sts": 0.84, "overall": 0.72}]
+    store.write_json(store.result_path(cfg, S), {
+        "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
+        "config": cfg.to_dict(), "best_epoch": 2, "dev": dev[1], "test": dev[1],
+        "history": [{"epoch": i + 1, "dev": d, "seconds": 600.4 + i} for i, d in enumerate(dev)]})
+    c = B.dev_curves(S, table="B2")
+    assert list(c["epoch"]) == [1, 2] and set(c["configuration"]) == {"beyond_best_2epoch"} and set(c["seed"]) == {1}
+    assert list(c["dev sts"]) == [0.80, 0.84] and list(c["kept"]) == ["", "best"]
+    assert list(c["epoch s (train + dev)"]) == [600, 601]
+    assert B.dev_curves(S, table="B1").empty

@@ -196,6 +196,21 @@ def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataF
     return pd.DataFrame(out, columns=["configuration", "n", *TASK_KEYS])
 
 
+def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
+    """Each stored run of a table, epoch by epoch: its dev scores, seconds (training + dev evaluation), and the
+    epoch whose checkpoint the run kept (its best_epoch); what says whether more epochs would help."""
+    recs = []
+    for name in rows(table):
+        for s in store.stored_seeds(name, S):
+            r = store.load_result(name, S, s)
+            for h in r["history"]:
+                recs.append({"configuration": name, "seed": s, "epoch": h["epoch"],
+                             **{f"dev {t}": h["dev"][t] for t in TASK_KEYS if t in h["dev"]},
+                             "epoch s (train + dev)": round(h["seconds"]), "kept": "best" if h["epoch"] == r["best_epoch"] else ""})
+    return pd.DataFrame(recs, columns=["configuration", "seed", "epoch", *(f"dev {t}" for t in TASK_KEYS),
+                                       "epoch s (train + dev)", "kept"])
+
+
 def table_seeds(S: Settings, table: str = "B") -> list[int]:
     """The seeds a missing row of `table` is asked for: the settings' seeds and those of the table's paper recipe,
     so that the row compares with the recipe seed for seed."""
