@@ -469,6 +469,10 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
     assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == f"≥ {B.TARGETS['sts']:.2f}"
     assert tt.iloc[3]["n"] == 2 and tt.iloc[3]["sst"] == "0.710 ± 0.014"
     assert B.cfimdb_transfer_table(S).empty
+    fake("beyond_best_2epoch", 11711, 0.76, 0.50)  # a better dev score two epochs long: the best of all tables
+    assert B.best_configuration(S) == "beyond_best_2epoch" and B.best_configuration(S, ("B1",)) == "beyond_best_1epoch"
+    assert list(B.targets_table(S)["row"])[3:] == ["beyond_best_1epoch (best of table B1 on dev, 1 epoch)",
+                                                   "beyond_best_2epoch (best on dev, 2 epochs)"]
 
 
 def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(tmp_path):
