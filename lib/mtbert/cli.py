@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_parser("list", help="list experiments and profiles")
     r = sp.add_parser("run", help="run experiments (results are cached under results/<profile>/)")
     r.add_argument("names", nargs="*")
-    r.add_argument("--table", action="append", help="all experiments of a table (1-5, X; B, B1: beyond the paper)")
+    r.add_argument("--table", action="append", help="all experiments of a table (1-5, X; B, B1, B2: beyond the paper)")
     r.add_argument("--all", action="store_true", help="every experiment of the paper and the X rows (not table B)")
     r.add_argument("--seeds-all", action="store_true", help="apply --seeds to every experiment")
     r.add_argument("--force", action="store_true", help="re-run even when a result exists")
