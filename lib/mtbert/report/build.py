@@ -247,7 +247,7 @@ def beyond_markdown(S: Settings) -> str:
     table B, the targets;
     below each table, one line per row not stored, with the command that trains it and its hardware."""
     out = []
-    for table, what in (("B1", "one epoch at full data"), ("B2", "two epochs at full data"),
+    for table, what in (("B1", "one epoch at full data"), ("B2", "two epochs"),
                         ("B", "the profile's epochs")):
         df, missing = beyond.beyond_table_with_missing(S, table=table)
         n = len(beyond.rows(table))
