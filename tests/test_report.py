@@ -131,3 +131,22 @@ def test_reads_like_a_paper(report):
     alts = re.findall(r"<img [^>]*alt=\"([^\"]*)\"", h)
     assert len(alts) >= 9 and not any("No description" in a for a in alts), alts[:3]
     assert "IProgress" not in h and "[nan" not in t and "NaN" not in t.split("Setup of this run")[0]
+
+
+def test_report_images_are_palette_pngs_of_the_same_size():
+    import base64
+    import io
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from mtbert.report.build import _palette_png
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(range(10), [x * x for x in range(10)])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    full = buf.getvalue()
+    small = base64.b64decode(_palette_png(base64.b64encode(full).decode()))
+    a, b = Image.open(io.BytesIO(full)), Image.open(io.BytesIO(small))
+    assert b.mode == "P" and b.size == a.size and len(small) < len(full)

@@ -370,7 +370,7 @@ def targets_table(S: Settings) -> pd.DataFrame:
             {"row": "target (beyond-the-paper work)", "n": "", **{t: f"≥ {v:.2f}" for t, v in TARGETS.items()}}]
     best = best_configuration(S)
     listed = []  # (name, label): per table (the profile's epochs, then B1, B2), its recipe and its best row on dev
-    for table in ("B", *(t for t in BEYOND_TABLES if t != "B")):
+    for table in BEYOND_TABLES:
         listed.append((recipe(table), "paper recipe, ours"))
         top = best_configuration(S, (table,))
         if top is not None:

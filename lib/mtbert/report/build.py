@@ -17,8 +17,10 @@ before it is put into Markdown (`md_text`, `md_block`; tables through `mtbert.an
 """
 from __future__ import annotations
 
+import base64
 import copy
 import html
+import io
 import json
 import re
 import subprocess
@@ -421,8 +423,17 @@ def _with_alt(output):
     alt = (output.get("metadata", {}).get("image/png") or {}).get("alt") or output.get("metadata", {}).get("alt")
     if "image/png" not in data or not alt:
         return output
-    tag = f'<img src="data:image/png;base64,{data["image/png"].strip()}" alt="{escape(alt)}">'
+    tag = f'<img src="data:image/png;base64,{_palette_png(data["image/png"])}" alt="{escape(alt)}">'
     return new_output("display_data", data={"text/html": tag})
+
+
+def _palette_png(b64: str) -> str:
+    """A figure's PNG re-encoded with a 256-colour palette: about a third of the bytes for matplotlib's flat
+    colours, which keeps the self-contained report small (figures/ keeps the full-colour files)."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB").quantize(256).save(out, "PNG", optimize=True)
+    return base64.b64encode(out.getvalue()).decode()
 
 
 def combine(paths, intro_md: str, title: str, outro_md: str = ""):
