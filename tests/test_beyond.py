@@ -483,9 +483,11 @@ def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(tmp_pat
     store.write_json(store.result_path(cfg, S), {
         "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
         "config": cfg.to_dict(), "best_epoch": 2, "dev": dev[1], "test": dev[1],
-        "history": [{"epoch": i + 1, "dev": d, "seconds": 600.4 + i} for i, d in enumerate(dev)]})
+        "history": [{"epoch": i + 1, "dev": d, "seconds": 600.4 + i, **({"threads": 2} if i else {})}
+                    for i, d in enumerate(dev)]})  # epoch 1 as stored before epochs recorded their threads
     c = B.dev_curves(S, table="B2")
     assert list(c["epoch"]) == [1, 2] and set(c["configuration"]) == {"beyond_best_2epoch"} and set(c["seed"]) == {1}
     assert list(c["dev sts"]) == [0.80, 0.84] and list(c["kept"]) == ["", "best"]
     assert list(c["epoch s (train + dev)"]) == [600, 601]
+    assert c["threads"].isna().tolist() == [True, False] and c["threads"].iloc[1] == 2
     assert B.dev_curves(S, table="B1").empty

@@ -308,6 +308,7 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
     run = smoke_runs(name)
     R = run.runner
     assert run.result["history"][0]["steps"] > 0
+    assert run.result["history"][0]["threads"] == run.result["environment"]["threads"] == torch.get_num_threads()
     fresh, _ = load_encoder()
     trained = R.model.encoder.state_dict()
     assert trained.keys() == fresh.state_dict().keys()

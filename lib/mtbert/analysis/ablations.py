@@ -197,8 +197,9 @@ def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataF
 
 
 def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
-    """Each stored run of a table, epoch by epoch: its dev scores, seconds (training + dev evaluation), and the
-    epoch whose checkpoint the run kept (its best_epoch); what says whether more epochs would help."""
+    """Each stored run of a table, epoch by epoch: its dev scores, seconds (training + dev evaluation), the CPU
+    threads it trained on (blank for runs stored before epochs recorded them), and the epoch whose checkpoint the
+    run kept (its best_epoch); what says whether more epochs would help."""
     recs = []
     for name in rows(table):
         for s in store.stored_seeds(name, S):
@@ -206,9 +207,10 @@ def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
             for h in r["history"]:
                 recs.append({"configuration": name, "seed": s, "epoch": h["epoch"],
                              **{f"dev {t}": h["dev"][t] for t in TASK_KEYS if t in h["dev"]},
-                             "epoch s (train + dev)": round(h["seconds"]), "kept": "best" if h["epoch"] == r["best_epoch"] else ""})
+                             "epoch s (train + dev)": round(h["seconds"]),
+                             "threads": h.get("threads", pd.NA), "kept": "best" if h["epoch"] == r["best_epoch"] else ""})
     return pd.DataFrame(recs, columns=["configuration", "seed", "epoch", *(f"dev {t}" for t in TASK_KEYS),
-                                       "epoch s (train + dev)", "kept"])
+                                       "epoch s (train + dev)", "threads", "kept"])
 
 
 def table_seeds(S: Settings, table: str = "B") -> list[int]:

@@ -147,6 +147,8 @@ def _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step
             "dev": dev_m,
             "steps": n_steps,
             "seconds": time.time() - t0,
+            # a resumed run may train its epochs at different thread counts, and its digits depend on them
+            "threads": torch.get_num_threads(),
         })
         try:
             if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
