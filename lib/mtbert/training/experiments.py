@@ -134,7 +134,7 @@ REGISTRY.update({e.name: e for e in [
 # affords within a session (850-1,050 steps, 445-651 s per run measured; beyond_best_1epoch keeps the config and
 # hash it was first stored with). B2: two epochs for the rows one epoch could not decide -- the dev curves of the
 # ten-epoch GPU runs of submission 2 rise to epoch 3 on SST while Quora trained alone falls after epoch 1, and two
-# epochs (20-45 minutes per run here) is what a session's CPU hours allow for several rows.
+# epochs (70-100 minutes per run measured here, 4,253-6,075 s) is what a session's CPU hours allow for several rows.
 EPOCH_TABLES = {"B1": 1, "B2": 2}
 B2_ROWS = ("beyond_best", "beyond_best_cosent_weighted", "beyond_warmup", "beyond_sqrt_sampling")
 
