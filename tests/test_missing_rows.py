@@ -77,4 +77,5 @@ def test_the_report_lists_what_is_missing_below_the_tables(S):
 
 def test_hardware_follows_the_scale():
     assert "GPU" in hardware("beyond_best", "full") and "CPU" in hardware("beyond_best_1epoch", "full")
+    assert hardware("beyond_best_2epoch", "full").startswith("CPU") and "2 epochs" in hardware("beyond_best_2epoch", "full")
     assert "CPU" in hardware("beyond_best", "quick")

@@ -304,6 +304,12 @@ def run_command(name: str, profile: str, seeds=(DEFAULT_SEED,), force: bool = Fa
     return cmd + (" --force" if force else "")
 
 
+# One epoch at full data on the 2-core CPU, training + the full dev evaluation, in minutes: 602-651 s measured on
+# an idle day, 1,583-2,850 s on slower days or with two runs side by side (README, tables B1 and B2).
+CPU_EPOCH_MINUTES = (10, 45)
+CPU_MAX_EPOCHS = 2  # beyond this a run is GPU work: ten epochs are 2-8 CPU hours per seed
+
+
 def hardware(name: str, profile: str) -> str:
     """What a run of `name` in `profile` needs, from the wall times measured on the 2-core CPU (README)."""
     if profile == "smoke":
@@ -311,6 +317,8 @@ def hardware(name: str, profile: str) -> str:
     if profile == "quick":
         return "CPU, about a minute per run and seed"
     epochs = run_config(name, profile).epochs
-    if epochs == 1:
-        return "CPU, about 10 minutes per run and seed: one epoch at full data"
-    return f"a GPU: {epochs} epochs at full data, about 10 minutes per epoch and seed on a 2-core CPU"
+    lo, hi = CPU_EPOCH_MINUTES
+    if epochs <= CPU_MAX_EPOCHS:
+        return (f"CPU, {lo * epochs}-{hi * epochs} minutes per run and seed: {epochs} epoch{'s' * (epochs > 1)} at "
+                "full data")
+    return f"a GPU: {epochs} epochs at full data, {lo}-{hi} minutes per epoch and seed on a 2-core CPU"
