@@ -305,8 +305,8 @@ def run_command(name: str, profile: str, seeds=(DEFAULT_SEED,), force: bool = Fa
 
 
 # One epoch at full data on the 2-core CPU, training + the full dev evaluation, in minutes: 602-651 s measured on
-# an idle day, 1,583-2,850 s on slower days or with two runs side by side (README, tables B1 and B2).
-CPU_EPOCH_MINUTES = (10, 45)
+# an idle day, 1,583-3,054 s on slower days or with two runs side by side (README, tables B1 and B2).
+CPU_EPOCH_MINUTES = (10, 50)
 CPU_MAX_EPOCHS = 2  # beyond this a run is GPU work: ten epochs are 2-8 CPU hours per seed
 
 
