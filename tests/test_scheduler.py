@@ -11,9 +11,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import psutil
@@ -159,6 +161,27 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
     with pytest.raises(UsageError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9.*--scheduler"):
         with sched.Cluster(1, "tcp://127.0.0.1:9"):
             pass
+
+
+def test_a_local_cluster_listens_on_free_loopback_ports_only():
+    """A command's own LocalCluster serves no dashboard; its scheduler's HTTP routes take a free loopback port,
+    not the dashboard's 8787 (so two commands side by side do not compete for it)."""
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", 8787))  # taken, as by a second command (or already taken by someone else)
+    except OSError:
+        pass
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with sched.Cluster(1) as client:
+                http_port = client.cluster.scheduler.http_server.port
+                addresses = listening([os.getpid()])
+    finally:
+        held.close()
+    assert http_port != 8787
+    assert not [w for w in caught if "8787" in str(w.message)]
+    assert addresses and set(addresses) == {"127.0.0.1"}
 
 
 def test_scheduler_setting_comes_from_the_environment():

@@ -201,6 +201,9 @@ class Cluster:
                               "distributed.scheduler.worker-saturation": 1.0}):
             self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
                                         host=LOOPBACK, dashboard_address=None, worker_dashboard_address=None,
+                                        # the scheduler's HTTP routes (health, metrics) start even without a
+                                        # dashboard, on port 8787 unless told: a free loopback port instead
+                                        scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"},
                                         env=worker_environment(self.n_workers), silence_logs=logging.ERROR)
         self.client = Client(self.cluster)
         return self.client
