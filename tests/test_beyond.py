@@ -27,7 +27,7 @@ from mtbert.training.config import HASH_OMITTED_DEFAULTS
 from mtbert.training.experiments import CORE, REGISTRY, experiments_for, run_config
 from mtbert.model.heads import MultitaskBert
 from mtbert.analysis.metrics import accuracy, overall_score, pearson
-from mtbert.settings import Settings, repo_root
+from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 
 PROFILE = "smoke"
 ROOT = repo_root()
@@ -478,15 +478,18 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
 def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(tmp_path):
     S = settings_for(tmp_path)
     from mtbert.data import identity as datahash
-    cfg = run_config("beyond_best_2epoch", S.profile, 1)
     dev = [{"sst": 0.40, "quora": 0.80, "sts": 0.80, "overall": 0.70}, {"sst": 0.45, "quora": 0.78, "sts": 0.84, "overall": 0.72}]
-    store.write_json(store.result_path(cfg, S), {
-        "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
-        "config": cfg.to_dict(), "best_epoch": 2, "dev": dev[1], "test": dev[1],
-        "history": [{"epoch": i + 1, "dev": d, "seconds": 600.4 + i, **({"threads": 2} if i else {})}
-                    for i, d in enumerate(dev)]})  # epoch 1 as stored before epochs recorded their threads
+    for seed in (1, DEFAULT_SEED):
+        cfg = run_config("beyond_best_2epoch", S.profile, seed)
+        store.write_json(store.result_path(cfg, S), {
+            "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
+            "config": cfg.to_dict(), "best_epoch": 2, "dev": dev[1], "test": dev[1],
+            "history": [{"epoch": i + 1, "dev": d, "seconds": 600.4 + i, **({"threads": 2} if i else {})}
+                        for i, d in enumerate(dev)]})  # epoch 1 as stored before epochs recorded their threads
     c = B.dev_curves(S, table="B2")
-    assert list(c["epoch"]) == [1, 2] and set(c["configuration"]) == {"beyond_best_2epoch"} and set(c["seed"]) == {1}
+    assert list(c["seed"]) == [DEFAULT_SEED, DEFAULT_SEED, 1, 1]  # the default seed first, as in the tables
+    c = c[c["seed"] == 1]
+    assert list(c["epoch"]) == [1, 2] and set(c["configuration"]) == {"beyond_best_2epoch"}
     assert list(c["dev sts"]) == [0.80, 0.84] and list(c["kept"]) == ["", "best"]
     assert list(c["epoch s (train + dev)"]) == [600, 601]
     assert c["threads"].isna().tolist() == [True, False] and c["threads"].iloc[1] == 2

@@ -202,7 +202,7 @@ def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
     run kept (its best_epoch); what says whether more epochs would help."""
     recs = []
     for name in rows(table):
-        for s in store.stored_seeds(name, S):
+        for s in sorted(store.stored_seeds(name, S), key=lambda s: (s != DEFAULT_SEED, s)):  # default seed first
             r = store.load_result(name, S, s)
             for h in r["history"]:
                 recs.append({"configuration": name, "seed": s, "epoch": h["epoch"],
