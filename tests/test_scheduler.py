@@ -218,6 +218,16 @@ def test_search_figures_with_few_trials_do_not_fail():
         assert figs and all(hasattr(f, "savefig") for f in figs.values())
 
 
+def test_tied_search_importances_are_drawn_in_name_order(monkeypatch):
+    """optuna lists parameters in set order, which changes with each process's hash seed; tied importances
+    (the stored search has some) are drawn in name order, so the figure is the same at each render."""
+    import optuna
+    monkeypatch.setattr(optuna.importance.PedAnovaImportanceEvaluator, "evaluate",
+                        lambda self, study, params=None, *, target=None: {"warmup": 0.4, "lr": 0.4, "head_lr": 0.2})
+    fig = B.search_figures(X.search_settings())["search_importances"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["head_lr", "warmup", "lr"]  # bottom to top
+
+
 # -- a real cluster on loopback ---------------------------------------------------------------------------
 
 @pytest.mark.training

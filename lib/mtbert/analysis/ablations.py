@@ -292,6 +292,18 @@ def search_study(S: Settings):
     return study
 
 
+def _ties_by_name():
+    import optuna
+
+    class TiesByName(optuna.importance.PedAnovaImportanceEvaluator):
+        """PED-ANOVA with equal importances ordered by name: optuna lists parameters in set order, which differs
+        from one process to the next, so tied bars swapped places at each render."""
+        def evaluate(self, study, params=None, *, target=None):
+            res = super().evaluate(study, params=params, target=target)
+            return dict(sorted(res.items(), key=lambda kv: (-round(kv[1], 12), kv[0])))
+    return TiesByName()
+
+
 def search_figures(S: Settings, study=None) -> dict:
     """Optuna's matplotlib figures of the search: optimisation history, parameter importances (PED-ANOVA) and
     parallel coordinates; {name: figure}. With too few trials (or all values equal) importances are undefined:
@@ -314,8 +326,7 @@ def search_figures(S: Settings, study=None) -> dict:
             return {"search_history": fig}
         figs["search_history"] = ovm.plot_optimization_history(study, target_name="dev overall").figure
         try:
-            ax = ovm.plot_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
-                                            target_name="dev overall")
+            ax = ovm.plot_param_importances(study, evaluator=_ties_by_name(), target_name="dev overall")
         except (RuntimeError, ValueError, ZeroDivisionError) as e:
             fig, ax = plt.subplots(figsize=(6, 2))
             ax.axis("off")
