@@ -121,6 +121,9 @@ REGISTRY.update({e.name: e for e in [
             sts_loss="cosent"),
     _beyond("beyond_sts_cosent_weighted", "submission 2 with the CoSENT loss on the STS cosine, weighted 0.1",
             sts_loss="cosent", loss_weights={"sts": 0.1}),
+    _beyond("beyond_lrdecay", "submission 2 with layer-wise learning-rate decay xi = 0.9 (paper §3.2)",
+            lr_decay=0.9),
+    _beyond("beyond_lr5e-5", "submission 2 with encoder learning rate 5e-5 instead of 1e-5", lr=5e-5),
     _beyond("beyond_best_cosent", "beyond_best with the CoSENT ranking loss on the STS cosine instead of MSE",
             **BEST_RECIPE, sts_loss="cosent"),
     # At weight 1 CoSENT's loss (6.2 per batch after one epoch, MSE's 0.03) took dev SST and Quora accuracy
