@@ -29,6 +29,11 @@ PROFILE_NAMES = ("smoke", "quick", "full")
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds must fit in 32 bits
 
 
+def default_seed_first(seeds) -> list[int]:
+    """The seeds in the order tables list them: the default seed, then the others ascending."""
+    return sorted(seeds, key=lambda s: (s != DEFAULT_SEED, s))
+
+
 def repo_root() -> Path:
     """The repository root (parent of ``lib/``)."""
     return Path(__file__).resolve().parents[2]

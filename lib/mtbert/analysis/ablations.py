@@ -29,7 +29,7 @@ from mtbert.analysis.tables import MissingRun, missing_runs, paper_tables
 from mtbert.data.tasks import CFIMDB, OVERALL_TASKS, get_task
 from mtbert.errors import MtbertError
 from mtbert.results import store
-from mtbert.settings import DEFAULT_SEED, Settings
+from mtbert.settings import Settings, default_seed_first
 from mtbert.training.experiments import BEYOND_TABLES, epochs_suffix, experiments_for, run_config
 from mtbert.training.predictions import PREFIX
 from mtbert.training.search import grid, point_id, stored_point
@@ -202,7 +202,7 @@ def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
     run kept (its best_epoch); what says whether more epochs would help."""
     recs = []
     for name in rows(table):
-        for s in sorted(store.stored_seeds(name, S), key=lambda s: (s != DEFAULT_SEED, s)):  # default seed first
+        for s in default_seed_first(store.stored_seeds(name, S)):
             r = store.load_result(name, S, s)
             for h in r["history"]:
                 recs.append({"configuration": name, "seed": s, "epoch": h["epoch"],
@@ -216,7 +216,7 @@ def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
 def table_seeds(S: Settings, table: str = "B") -> list[int]:
     """The seeds a missing row of `table` is asked for: the settings' seeds and those of the table's paper recipe,
     so that the row compares with the recipe seed for seed."""
-    return sorted(set(S.seeds) | set(store.stored_seeds(recipe(table), S)), key=lambda s: (s != DEFAULT_SEED, s))
+    return default_seed_first(set(S.seeds) | set(store.stored_seeds(recipe(table), S)))
 
 
 def beyond_table_with_missing(S: Settings, split: str = "test", table: str = "B") -> tuple[pd.DataFrame, list[MissingRun]]:
