@@ -10,6 +10,7 @@ import pytest
 from mtbert.analysis import decision_rules as R
 from mtbert.analysis.metrics import accuracy, pearson
 from mtbert.data import identity as datahash
+from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.training.experiments import run_config
@@ -78,7 +79,8 @@ def _store_runs(S, name, seeds, outputs):
         test = {"sst": 0.5, "quora": 0.5, "sts": 0.5, "overall": 0.5}
         store.write_json(store.result_path(cfg, S), {"run_id": cfg.run_id, "config_hash": cfg.hash(),
                                                      "data": {"files": datahash.current(cfg, S.data_dir)},
-                                                     "config": cfg.to_dict(), "dev": test, "test": test})
+                                                     "config": cfg.to_dict(), "encoder": {"name": "default"},
+                                                     "dev": test, "test": test})
         d = S.predictions_dir / cfg.run_id
         d.mkdir(parents=True, exist_ok=True)
         for (prefix, split), df in outputs[s].items():
@@ -152,3 +154,39 @@ def test_no_rule_without_stored_outputs(tmp_path):
     assert R.rules_table("beyond_best_2epoch", S, None, seeds=[1]).empty
     assert R.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch"], seeds=[1]) is None
     assert R.targets_rows("beyond_best_2epoch", S, None, seeds=[1]).empty
+
+
+def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(tmp_path):
+    S = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
+    n, seeds = 300, [11711, 1]
+    rng = np.random.default_rng(5)
+    g = np.random.default_rng(9)
+    gold = {"dev": g.uniform(0, 5, n), "test": g.uniform(0, 5, n)}
+    student_truth = g.uniform(0, 5, n)
+    for name, noise in (("beyond_best_2epoch", 0.3), ("beyond_best_cosent_1epoch", 0.3), ("beyond_mean_1epoch", 3.0)):
+        outputs = {}
+        for s in seeds:
+            o = {}
+            for split in ("dev", "test"):
+                sc = gold[split] / 5 + rng.normal(scale=noise, size=n)
+                o[("sts", split)] = pd.DataFrame({"id": [f"{split}{i}" for i in range(n)], "gold": gold[split],
+                                                  "pred": 5 * sc, "score": sc})
+            sc = student_truth / 5 + rng.normal(scale=noise, size=n)
+            o[("sts", "test-student")] = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "pred": 5 * sc, "score": sc})
+            outputs[s] = o
+        _store_runs(S, name, seeds, outputs)
+    m = R.write_rules_predictions("beyond_best_2epoch", S, seeds)
+    assert m["sts_partner"] == "beyond_best_cosent_1epoch" and m["seeds"] == seeds
+    out = S.predictions_dir / "beyond_best_2epoch__with_rules"
+    assert (out / "RULES.json").exists() and len(m["files"]) == 2
+    test_out = pd.read_csv(out / "sts-test-output.csv", sep=",", skiprows=1, header=None, names=["id", "pred"])
+    assert len(test_out) == n and test_out["pred"].between(0, 5).all()
+    truth = dict(zip([f"s{i}" for i in range(n)], student_truth))
+    assert pearson(test_out["pred"], test_out["id"].str.strip().map(truth)) > 0.8  # four members of noise 0.3 averaged: r near 0.9
+    with pytest.raises(MtbertError, match="seed 2 of beyond_best_2epoch is not stored"):
+        R.write_rules_predictions("beyond_best_2epoch", S, [11711, 1, 2])
+    alone = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path / "alone",
+                             output_root=tmp_path / "alone", progress=False)
+    _store_runs(alone, "beyond_best_2epoch", seeds, outputs)  # no other configuration stored
+    with pytest.raises(MtbertError, match="no configuration other than"):
+        R.write_rules_predictions("beyond_best_2epoch", alone, seeds)

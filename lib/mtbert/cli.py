@@ -149,6 +149,11 @@ def cmd_predict(args, S: Settings) -> int:
         m = rescore.ensemble_predictions(args.name, S, S.seeds)
         print(f"{args.name} ensemble of seeds {m['seeds']}: " + "; ".join(
             f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in m[split].items()) for split in ("dev", "test")))
+    if args.with_rules:
+        from mtbert.analysis.decision_rules import write_rules_predictions
+        m = write_rules_predictions(args.name, S, S.seeds)
+        print(f"{args.name} with the decision rules chosen on dev (STS with {m['sts_partner']}, seeds {m['seeds']}): "
+              f"dev sts {m['dev']['sts']:.3f}; " + ", ".join(m["files"]))
     return 0
 
 
@@ -217,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("name")
     pr.add_argument("--ensemble", action="store_true", help="then average the seeds' outputs (leaderboard files)")
     pr.add_argument("--ensemble-only", action="store_true", help="only average the files the seeds already have")
+    pr.add_argument("--with-rules", action="store_true", help="then write the STS leaderboard files of the seeds "
+                    "combined with the STS partner chosen on dev (mtbert.analysis.decision_rules)")
     _settings_flags(pr, run_flags=True)
     ex = sp.add_parser("export", help="write a stored run's model as a Hugging Face checkpoint (+ heads, model card)")
     ex.add_argument("name")

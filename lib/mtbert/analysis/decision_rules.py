@@ -26,11 +26,12 @@ import pandas as pd
 from mtbert.analysis import ablations as B
 from mtbert.analysis.metrics import overall_of, task_metric
 from mtbert.analysis.stats import Arm, fmt_ci, paired_difference
-from mtbert.data.tasks import OVERALL_TASKS
+from mtbert.data.tasks import OVERALL_TASKS, get_task
+from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings, default_seed_first
 from mtbert.training.experiments import BEYOND_TABLES, run_config
-from mtbert.training.predictions import PREFIX
+from mtbert.training.predictions import PREFIX, leaderboard_text
 
 CV_FOLDS = 5
 CV_SEED = 0
@@ -342,3 +343,64 @@ def best_model_rules(S: Settings) -> dict:
                                   f"{', '.join(map(str, seeds))}, so the STS combination is not tried.")
     return {"name": name, "partner": partner, "table": table,
             "targets": pd.DataFrame(recs, columns=["row", "n", *B.TASK_KEYS]), "message": message}
+
+
+# -- leaderboard files of the system ----------------------------------------------------------------------
+
+def write_rules_predictions(name: str, S: Settings, seeds=None) -> dict:
+    """The STS leaderboard files (dev and test-student) of `name`'s seeds combined with its STS partner's (chosen
+    on dev, `sts_partner`), in predictions/<profile>/<name>__with_rules/ with a manifest RULES.json. Every member's
+    score is standardised by its own dev mean and standard deviation, the members averaged, and the average mapped
+    to the 0-5 label range by the least-squares line fitted on dev (clipped to 0-5; Pearson's r does not depend on
+    the line). Quora has no test-student file in the data mirror, so its threshold has no leaderboard file."""
+    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
+    if not seeds:
+        raise MtbertError(f"{name} has no stored seed for profile {S.profile}: train it with "
+                          f"`python -m mtbert run {name} --profile {S.profile}`")
+    for s in seeds:
+        if store.load_result(name, S, s) is None:
+            raise MtbertError(f"seed {s} of {name} is not stored for profile {S.profile}: train it with "
+                              f"`python -m mtbert run {name} --profile {S.profile} --seeds {s} --seeds-all`")
+    candidates = [n for table in BEYOND_TABLES for n in B.rows(table)]
+    partner = sts_partner(name, S, candidates, seeds)
+    if partner is None:
+        raise MtbertError(f"no configuration other than {name} has stored STS dev and test outputs for seeds "
+                          f"{', '.join(map(str, seeds))} (profile {S.profile}): train one with "
+                          f"`python -m mtbert run NAME --seeds {' '.join(map(str, seeds))} --seeds-all`")
+    z = {"dev": [], "test-student": []}
+    gold = ids = None
+    for n in (name, partner):
+        for s in seeds:
+            dev, student = scores(n, S, s, "sts", "dev"), scores(n, S, s, "sts", "test-student")
+            if student is None:
+                raise MtbertError(f"sts-test-student-scores.csv of {n} seed {s} is not stored under "
+                                  f"{S.predictions_dir}: write it with `python -m mtbert predict {n} --seeds {s}`")
+            if gold is None:
+                gold, ids = dev["gold"].to_numpy(float), {"dev": dev["id"], "test-student": student["id"]}
+            for split, f in (("dev", dev), ("test-student", student)):
+                if not np.array_equal(f["id"].to_numpy(), ids[split].to_numpy()):
+                    raise ValueError(f"sts {split}: {n} seed {s} was scored on other examples than {name}")
+            mean, sd = dev["score"].mean(), dev["score"].std(ddof=0)
+            z["dev"].append((dev["score"].to_numpy(float) - mean) / sd)
+            z["test-student"].append((student["score"].to_numpy(float) - mean) / sd)
+    combined = {split: np.mean(v, 0) for split, v in z.items()}
+    slope, intercept = np.polyfit(combined["dev"], gold, 1)
+    lo, hi = 0.0, get_task("sts").scale
+    out = S.predictions_dir / f"{name}__with_rules"
+    files = []
+    for split, stem in (("dev", "sts-dev-output.csv"), ("test-student", "sts-test-output.csv")):
+        pred = np.clip(slope * combined[split] + intercept, lo, hi)
+        p = out / stem
+        store.write_text(p, leaderboard_text("sts", ids[split], pred))
+        files.append(store.recorded_path(p, S))
+    result = store.load_result(name, S, seeds[0])
+    manifest = {"rules_of": name, "profile": S.profile, "seeds": seeds, "sts_partner": partner,
+                "how": "STS: mean of the standardised scores of every seed of both configurations (each by its "
+                       "own dev mean and standard deviation), mapped to 0-5 by the least-squares line fitted on "
+                       f"dev (slope {slope:.4f}, intercept {intercept:.4f}), clipped",
+                "dev": {"sts": task_metric("sts", combined["dev"], gold)}, "files": files,
+                "encoder": result["encoder"], "data": result["data"]["files"],
+                "config_hashes": {n: [store.load_result(n, S, s)["config_hash"] for s in seeds]
+                                  for n in (name, partner)}}
+    store.write_json(out / "RULES.json", manifest)
+    return manifest
