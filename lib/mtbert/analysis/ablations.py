@@ -45,9 +45,10 @@ class MissingTestScores(MtbertError):
 
 # -- ensemble -------------------------------------------------------------------------------------------
 
-def test_scores_file(run_id: str, task: str, S: Settings):
+def test_scores_file(run_id: str, task: str, S: Settings, split: str = "test"):
+    """The stored per-example outputs of a run on `split` (test, dev, test-student); None when not stored."""
     d = S.predictions_dir / run_id
-    for name in (f"{PREFIX[task]}-test-scores.csv", f"{task}-test-scores.csv"):
+    for name in (f"{PREFIX[task]}-{split}-scores.csv", f"{task}-{split}-scores.csv"):
         if (d / name).exists():
             return d / name
     return None

@@ -32,7 +32,7 @@ from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings, default_seed_first
 from mtbert.training.experiments import BEYOND_TABLES, run_config
-from mtbert.training.predictions import PREFIX, leaderboard_text
+from mtbert.training.predictions import leaderboard_text
 
 CV_FOLDS = 5
 CV_SEED = 0
@@ -44,13 +44,10 @@ RULE_TASK = {"quora threshold": "quora", "sst class offsets": "sst", "sts combin
 # -- per-example outputs ----------------------------------------------------------------------------------
 
 def scores(name: str, S: Settings, seed: int, task: str, split: str) -> pd.DataFrame | None:
-    """The stored per-example outputs of one run on `split` (dev or test), sorted by id; None when not stored."""
-    d = S.predictions_dir / run_config(name, S.profile, seed, S.encoder).run_id
-    for stem in (PREFIX[task], task):
-        p = d / f"{stem}-{split}-scores.csv"
-        if p.exists():
-            return pd.read_csv(p).sort_values("id").reset_index(drop=True)
-    return None
+    """The stored per-example outputs of one run on `split` (dev, test, test-student), sorted by id; None when
+    not stored."""
+    p = B.test_scores_file(run_config(name, S.profile, seed, S.encoder).run_id, task, S, split)
+    return None if p is None else pd.read_csv(p).sort_values("id").reset_index(drop=True)
 
 
 def _logits(f: pd.DataFrame) -> np.ndarray:
