@@ -1,5 +1,5 @@
 """The table of the SST lever screen (scripts/screen_sst_levers.sh): one row per stored point, the paper-recipe
-reference (t1_sst_finetune, full profile) first; dev accuracy per epoch, the best epoch's dev and held-out test
+reference (t1_sst_finetune, full profile) first; the optimisation settings that differ, dev accuracy per epoch, the best epoch's dev and held-out test
 accuracy with a 95% Wilson interval, and the wall time.
 
     python scripts/screen_sst_levers.py [--markdown]
@@ -19,8 +19,10 @@ def row(name: str, r: dict) -> dict:
     n = r["data"]["sizes"]["test"]["sst"]
     dev_curve = " / ".join(f"{h['dev']['sst']:.3f}" for h in r["history"])
     test = r["test"]["sst"]
-    out = {"point": name, "flags": r.get("screen_point", {}).get("flags", "(paper recipe, 10 epochs, GPU)"),
-           "dev per epoch": dev_curve, "best epoch": r["best_epoch"], "dev": f"{r['dev']['sst']:.3f}",
+    c = r["config"]
+    out = {"point": name, "pooling": c["pooling"], "lr": f"{c['lr']:g}", "head lr": f"{c.get('head_lr') or c['lr']:g}",
+           "warm-up + decay": "yes" if c.get("warmup") else "no", "batch": c["batch_size"], "dropout": c["dropout"],
+           "device": r.get("environment", {}).get("device", ""), "dev per epoch": dev_curve, "best epoch": r["best_epoch"], "dev": f"{r['dev']['sst']:.3f}",
            "test": f"{test:.3f}", "wall s": f"{r['wall_time_s']:.0f}"}
     if n:  # held-out test rows
         ci = binomtest(round(test * n), n).proportion_ci(method="wilson")
