@@ -475,6 +475,32 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
                                                    "beyond_best_2epoch (best on dev, 2 epochs)"]
 
 
+def test_best_model_needs_its_seeds_but_a_row_with_fewer_still_leads_its_table(tmp_path):
+    """The best model is a mean over BEST_MODEL_SEEDS seeds: a row with a higher dev mean over fewer seeds leads
+    its table, is listed as that table's best, and does not become the model the targets and rules are about."""
+    S = settings_for(tmp_path)
+    from mtbert.data import identity as datahash
+
+    def fake(name, seed, dev):
+        cfg = run_config(name, S.profile, seed)
+        store.write_json(store.result_path(cfg, S), {
+            "run_id": cfg.run_id, "config_hash": cfg.hash(), "data": {"files": datahash.current(cfg, S.data_dir)},
+            "config": cfg.to_dict(), "dev": {"overall": dev}, "test": {t: 0.5 for t in ("sst", "quora", "sts", "overall")}})
+    seeds = [11711, 1, 2][:B.BEST_MODEL_SEEDS]
+    for s in seeds:
+        fake("beyond_best_2epoch", s, 0.74)
+    for s in seeds[:-1]:
+        fake("beyond_best_lr5e-5_2epoch", s, 0.75)
+    assert B.best_configuration(S, ("B2",)) == "beyond_best_lr5e-5_2epoch"
+    assert B.best_model(S) == "beyond_best_2epoch"
+    rows = list(B.targets_table(S)["row"])
+    assert "beyond_best_lr5e-5_2epoch (best of table B2 on dev, 2 epochs)" in rows
+    assert f"beyond_best_2epoch (best on dev with {B.BEST_MODEL_SEEDS} seeds, 2 epochs)" in rows
+    fake("beyond_best_lr5e-5_2epoch", seeds[-1], 0.75)  # its last seed: now it is the best model
+    assert B.best_model(S) == "beyond_best_lr5e-5_2epoch"
+    assert "beyond_best_lr5e-5_2epoch (best on dev, 2 epochs)" in list(B.targets_table(S)["row"])
+
+
 def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(tmp_path):
     S = settings_for(tmp_path)
     from mtbert.data import identity as datahash

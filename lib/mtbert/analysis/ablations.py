@@ -359,16 +359,25 @@ def ensembles(S: Settings) -> dict:
     return out
 
 
-def best_configuration(S: Settings, tables=BEYOND_TABLES) -> str | None:
+# The best model is a mean of this many seeds (the targets'): a row with fewer cannot displace one that has them.
+BEST_MODEL_SEEDS = 3
+
+
+def best_configuration(S: Settings, tables=BEYOND_TABLES, seeds_needed: int = 1) -> str | None:
     """The stored beyond-the-paper row (of `tables`: B, B1, B2 by default) with the highest mean dev overall score;
-    selected on dev, never on the held-out test split."""
-    best, score = None, -math.inf
-    for table in tables:
-        for name in rows(table)[1:]:
-            devs = [store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)]
-            if devs and np.mean(devs) > score:
-                best, score = name, float(np.mean(devs))
-    return best
+    selected on dev, never on the held-out test split. With `seeds_needed`, only the rows with at least that many
+    stored seeds compete, as long as one has them: the maximum of noisy means favours the rows with fewest seeds."""
+    devs = {name: [store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)]
+            for table in tables for name in rows(table)[1:]}
+    devs = {name: d for name, d in devs.items() if d}
+    if any(len(d) >= seeds_needed for d in devs.values()):
+        devs = {name: d for name, d in devs.items() if len(d) >= seeds_needed}
+    return max(devs, key=lambda name: np.mean(devs[name]), default=None)
+
+
+def best_model(S: Settings) -> str | None:
+    """The best model: the best configuration on dev of all tables among those with BEST_MODEL_SEEDS seeds."""
+    return best_configuration(S, seeds_needed=BEST_MODEL_SEEDS)
 
 
 def targets_table(S: Settings) -> pd.DataFrame:
@@ -382,13 +391,15 @@ def targets_table(S: Settings) -> pd.DataFrame:
     recs = [{"row": "paper, submission 2 (bert-base, leaderboard test)", "n": "",
              **{key[d]: f"{v:.3f}" for d, v in zip(pt["dataset"], pt["score"])}},
             {"row": "target (beyond-the-paper work)", "n": "", **{t: f"≥ {v:.2f}" for t, v in TARGETS.items()}}]
-    best = best_configuration(S)
+    best = best_model(S)
     listed = []  # (name, label): per table (the profile's epochs, then B1, B2), its recipe and its best row on dev
     for table in BEYOND_TABLES:
         listed.append((recipe(table), "paper recipe, ours"))
         top = best_configuration(S, (table,))
         if top is not None:
             listed.append((top, "best on dev" if top == best else f"best of table {table} on dev"))
+        if best != top and best in rows(table):  # a row with fewer seeds leads the table on dev
+            listed.append((best, f"best on dev with {BEST_MODEL_SEEDS} seeds"))
     ens_all = ensembles(S)
     for name, what in listed:
         seeds = store.stored_seeds(name, S)

@@ -312,10 +312,10 @@ def targets_rows(name: str, S: Settings, partner: str | None, seeds=None, table=
 # -- the best model ---------------------------------------------------------------------------------------
 
 def best_model_rules(S: Settings) -> dict:
-    """The rules for the best stored configuration on dev (ablations.best_configuration) over its stored seeds:
+    """The rules for the best model on dev (ablations.best_model) over its stored seeds:
     {"name", "partner", "table" (rules_table), "targets" (the targets next to the model with and without its
     adopted rules, held-out test), "message" (why a part is empty)}."""
-    name = B.best_configuration(S)
+    name = B.best_model(S)
     empty = {"name": name, "partner": None, "table": pd.DataFrame(), "targets": pd.DataFrame()}
     if name is None:
         return {**empty, "message": "No beyond-the-paper row is stored for this profile."}
