@@ -13,45 +13,51 @@ hold, not as a result of the recipe.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr
 
-ROOT = Path(__file__).resolve().parents[1]
-PRED = ROOT / "predictions/full"
-PREFIX = {"sst": "sst", "quora": "para", "sts": "sts"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from mtbert.analysis import ablations as B  # noqa: E402
+from mtbert.analysis.metrics import task_metric  # noqa: E402
+from mtbert.settings import Settings  # noqa: E402
+
+TASKS = ("sst", "quora", "sts")
 
 
-def outputs(task: str, run: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    df = pd.read_csv(PRED / run / f"{PREFIX[task]}-{split}-scores.csv").sort_values("id")
+def outputs(task: str, run: str, split: str, S: Settings) -> tuple[np.ndarray, np.ndarray] | None:
+    """(gold, what is averaged) of one stored run, rows sorted by id; None when the run has no such file."""
+    p = B.test_scores_file(run, task, S, split)
+    if p is None:
+        return None
+    df = pd.read_csv(p).sort_values("id")
     if task == "sst":
-        logits = df[[c for c in df.columns if c.startswith("logit_")]].to_numpy()
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return df["gold"].to_numpy(), e / e.sum(1, keepdims=True)
+        return df["gold"].to_numpy(), B._softmax(df[[c for c in df.columns if c.startswith("logit_")]].to_numpy())
     if task == "quora":
         return df["gold"].to_numpy(), 1 / (1 + np.exp(-df["score"].to_numpy()))
     return df["gold"].to_numpy(), df["score"].to_numpy()
 
 
 def metric(task: str, gold: np.ndarray, x: np.ndarray) -> float:
-    if task == "sst":
-        return float((x.argmax(1) == gold).mean())
-    if task == "quora":
-        return float(((x > 0.5) == gold).mean())
-    return float(pearsonr(gold, x)[0])
+    pred = x.argmax(1) if task == "sst" else (x > 0.5).astype(int) if task == "quora" else x
+    return task_metric(task, pred, gold)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--max-steps", type=int, default=12)
     args = ap.parse_args()
-    for task, pre in PREFIX.items():
-        runs = sorted(d.name for d in PRED.iterdir() if (d / f"{pre}-dev-scores.csv").exists()
-                      and (d / f"{pre}-test-scores.csv").exists())
-        dev = {r: outputs(task, r, "dev") for r in runs}
-        test = {r: outputs(task, r, "test") for r in runs}
+    S = Settings.resolve(profile="full", device="cpu")
+    stored = sorted(d.name for d in S.predictions_dir.iterdir() if d.is_dir())
+    for task in TASKS:
+        dev, test = {}, {}
+        for r in stored:
+            d, t = outputs(task, r, "dev", S), outputs(task, r, "test", S)
+            if d is not None and t is not None:
+                dev[r], test[r] = d, t
+        runs = sorted(dev)
         if task == "sts":  # standardise each run by its own dev mean and sd
             for r in runs:
                 mu, sd = dev[r][1].mean(), dev[r][1].std()
