@@ -54,9 +54,9 @@ from mtbert.data import datasets as D  # noqa: E402
 from mtbert.training import batches  # noqa: E402
 from mtbert.training import optim  # noqa: E402
 from mtbert.training import runner  # noqa: E402
-from mtbert.training import engine as T  # noqa: E402
+from mtbert.training import engine  # noqa: E402
 from mtbert.model.checkpoint import load_encoder  # noqa: E402
-from mtbert.training.experiments import run_config  # noqa: E402
+from mtbert.core.experiments import run_config  # noqa: E402
 from mtbert.model.heads import MultitaskBert  # noqa: E402
 from mtbert.model.tokenizer import Tokenizer  # noqa: E402
 
@@ -336,7 +336,7 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
     def ours_epoch():
         _clear_data_caches()
         td = batches.prepare.__wrapped__("sst", "train", str(R.ckpt_dir), cfg.max_length, n_sst, args.data_dir)
-        _, _, n_steps, _ = T.train_epoch(R, {"sst": td}, opt, cfg, state["epoch"])
+        _, _, n_steps, _ = engine.train_epoch(R, {"sst": td}, opt, cfg, state["epoch"])
         state["ours_tokens"] = int(td.lengths.sum())
         state["ours_padded_tokens"] = int(sum(len(i) * td.lengths[i].max()
                                               for _, i in batches.epoch_plan({"sst": td}, cfg, state["epoch"])))

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from mtbert.analysis import ablations as B  # noqa: E402
-from mtbert.analysis.metrics import task_metric  # noqa: E402
+from mtbert.analysis import ablations  # noqa: E402
+from mtbert.core.metrics import task_metric  # noqa: E402
+from mtbert.core.probability import sigmoid, softmax  # noqa: E402
 from mtbert.settings import Settings  # noqa: E402
 
 TASKS = ("sst", "quora", "sts")
@@ -29,14 +30,14 @@ TASKS = ("sst", "quora", "sts")
 
 def outputs(task: str, run: str, split: str, S: Settings) -> tuple[np.ndarray, np.ndarray] | None:
     """(gold, what is averaged) of one stored run, rows sorted by id; None when the run has no such file."""
-    p = B.test_scores_file(run, task, S, split)
+    p = ablations.test_scores_file(run, task, S, split)
     if p is None:
         return None
     df = pd.read_csv(p).sort_values("id")
     if task == "sst":
-        return df["gold"].to_numpy(), B._softmax(df[[c for c in df.columns if c.startswith("logit_")]].to_numpy())
+        return df["gold"].to_numpy(), softmax(df[[c for c in df.columns if c.startswith("logit_")]].to_numpy())
     if task == "quora":
-        return df["gold"].to_numpy(), 1 / (1 + np.exp(-df["score"].to_numpy()))
+        return df["gold"].to_numpy(), sigmoid(df["score"].to_numpy())
     return df["gold"].to_numpy(), df["score"].to_numpy()
 
 

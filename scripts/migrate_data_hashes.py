@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "lib"))
 
 from mtbert.data import datasets as D  # noqa: E402
 from mtbert.data import identity as datahash  # noqa: E402
-from mtbert.training.experiments import RunConfig  # noqa: E402
+from mtbert.core.experiments import RunConfig  # noqa: E402
 
 
 def files_of(r: dict) -> dict[str, str]:

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 EPOCHS=${EPOCHS:-3}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# the best multitask recipe's optimisation (BEST_RECIPE in training/experiments.py), at the multitask batch size
+# the best multitask recipe's optimisation (BEST_RECIPE in core/experiments.py), at the multitask batch size
 BEST="--set pooling=mean --set lr=3e-5 --set head_lr=1e-3 --set warmup=0.1 --set lr_schedule=linear --set batch_size=32"
 declare -A LEVERS=(
   [best]="$BEST"

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from mtbert.training import search as X
-from mtbert.training import engine as T
+from mtbert.training import engine
 
 torch.set_num_threads(1)
 S = X.search_settings()
@@ -21,10 +21,10 @@ STEPS_FULL = sum(-(-n // 32) for n in (7544, 20644, 5440))
 DEV_FULL = {"sst": 1101, "quora": 20212, "sts": 863}
 for enc in ("bi", "cross"):
     cfg = X.config_of(X._point(pooling="mean", lr=5e-5, head_lr=1e-3, para_encoding=enc), scale)
-    R = T.Runner(cfg, S, torch.device("cpu"))
+    R = engine.Runner(cfg, S, torch.device("cpu"))
     train = {t: R.data(t, "train", cfg.n_train[t]) for t in cfg.train_tasks}
-    opt = T.make_optimizer(R.model, cfg)
-    plan = T.epoch_plan(train, cfg, 0)
+    opt = engine.make_optimizer(R.model, cfg)
+    plan = engine.epoch_plan(train, cfg, 0)
     tokens = 0
     for t, idx in plan:
         td = train[t]
@@ -35,7 +35,7 @@ for enc in ("bi", "cross"):
         else:
             tokens += sum(len(td.a[i]) + len(td.b[i]) for i in idx)
     t0 = time.time()
-    T.train_epoch(R, train, opt, cfg, 0)
+    engine.train_epoch(R, train, opt, cfg, 0)
     dt = time.time() - t0
     rates = {}
     for task in ("quora", "sst", "sts"):

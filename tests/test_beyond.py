@@ -20,13 +20,14 @@ from mtbert.training import batches
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training import optim
 from mtbert.training import runner
-from mtbert.training import engine as T
+from mtbert.training import engine
 from mtbert.model.checkpoint import load_encoder
 from mtbert.errors import UsageError
-from mtbert.training.config import HASH_OMITTED_DEFAULTS
-from mtbert.training.experiments import CORE, REGISTRY, experiments_for, run_config
+from mtbert.inference.ensemble import average_seeds
+from mtbert.core.config import HASH_OMITTED_DEFAULTS
+from mtbert.core.experiments import CORE, REGISTRY, experiments_for, run_config
 from mtbert.model.heads import MultitaskBert
-from mtbert.analysis.metrics import accuracy, overall_score, pearson
+from mtbert.core.metrics import accuracy, overall_score, pearson
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 
 PROFILE = "smoke"
@@ -131,8 +132,8 @@ def test_tables_b1_b2_are_table_b_for_fewer_epochs(table, epochs):
 def test_a_task_loss_weight_reaches_training(tmp_path):
     """The same seed and data with the STS loss weighted 0.01 trains another model (and is another config)."""
     o = tiny(n_train={"sst": 8, "quora": 8, "sts": 8})  # two batches per task
-    plain = T.run("beyond_sts_cosent", settings_for(tmp_path / "plain"), **o)
-    weighted = T.run("beyond_sts_cosent", settings_for(tmp_path / "weighted"), **o, loss_weights={"sts": 0.01})
+    plain = engine.run("beyond_sts_cosent", settings_for(tmp_path / "plain"), **o)
+    weighted = engine.run("beyond_sts_cosent", settings_for(tmp_path / "weighted"), **o, loss_weights={"sts": 0.01})
     assert weighted["config"]["loss_weights"] == {"sts": 0.01} and weighted["config_hash"] != plain["config_hash"]
     assert weighted["dev"]["sts"] != plain["dev"]["sts"]
     # the logged loss is the unweighted one: the first STS batch is scored before any STS update
@@ -231,7 +232,7 @@ def test_cross_heads_shapes():
 def test_cross_encoder_trains_and_predicts(tmp_path, name, extra):
     S = settings_for(tmp_path)
     o = tiny(**extra)
-    r = T.run(name, S, **o)
+    r = engine.run(name, S, **o)
     cfg = run_config(name, PROFILE, **o)
     assert r["config"]["para_encoding"] == "cross" and r["config"]["sts_encoding"] == extra.get("sts_encoding", "bi")
     for split in ("dev", "test"):
@@ -320,11 +321,11 @@ def test_scheduler_resumes_and_matches(tmp_path):
         if epoch == 1 and step == 5:
             raise Interrupt
     with pytest.raises(Interrupt):
-        T.run(name, S, on_step=boom, **o)
+        engine.run(name, S, on_step=boom, **o)
     cfg = run_config(name, PROFILE, **o)
     st = torch.load(RunCheckpoints(cfg, S).last, weights_only=True)
     assert st["scheduler"] is not None and st["scheduler"]["last_epoch"] == 3  # after epoch 1's 3 steps
-    orig = T.train_epoch
+    orig = engine.train_epoch
 
     def run_recording(S_):
         """Run, recording (epoch, scheduler step, learning rates) at the start of every trained epoch."""
@@ -335,8 +336,8 @@ def test_scheduler_resumes_and_matches(tmp_path):
             rec.append((epoch, sched.last_epoch, [g["lr"] for g in opt.param_groups]))
             return orig(R, train, opt, cfg_, epoch, step, progress, on_step, last_ck, guard, sched)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(T, "train_epoch", spy)
-            return T.run(name, S_, **o), rec
+            mp.setattr(engine, "train_epoch", spy)
+            return engine.run(name, S_, **o), rec
 
     r, lrs_resumed = run_recording(S)
     assert [e for e, _, _ in lrs_resumed] == [1] and lrs_resumed[0][1] == 3
@@ -425,7 +426,7 @@ def test_ensemble_averages_probabilities_and_scores(tmp_path):
     for t in exp:
         assert e[t] == pytest.approx(exp[t]), t
     assert e["overall"] == pytest.approx(overall_score(exp["sst"], exp["quora"], exp["sts"]))
-    c = B.combine("sst", [outputs[s]["sst"] for s in seeds])
+    c = average_seeds("sst", [outputs[s]["sst"] for s in seeds])
     assert np.allclose(c[[f"prob_{k}" for k in range(5)]].to_numpy(), p[order])
 
     tab = B.beyond_table(S)
@@ -442,7 +443,7 @@ def test_ensemble_refuses_mismatched_rows(tmp_path):
     a = pd.DataFrame({"id": ["x", "y"], "gold": [1.0, 2.0], "pred": [1.0, 2.0], "score": [0.2, 0.4]})
     b = pd.DataFrame({"id": ["x", "z"], "gold": [1.0, 2.0], "pred": [1.0, 2.0], "score": [0.2, 0.4]})
     with pytest.raises(ValueError, match="different rows"):
-        B.combine("sts", [a, b])
+        average_seeds("sts", [a, b])
     with pytest.raises(B.MissingTestScores):
         B.ensemble("beyond_best", settings_for(tmp_path), seeds=[1])
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mtbert.training.experiments import OVERRIDABLE, REGISTRY
+from mtbert.core.experiments import OVERRIDABLE, REGISTRY
 
 
 @pytest.fixture
@@ -51,9 +51,9 @@ def test_run_bad_override_fails_clearly(env, tmp_path):
                                       ("epochs=0", "epochs"), ("n_train=[1]", "n_train")])
 def test_run_bad_value_fails_before_training(env, monkeypatch, capsys, kv, field):
     from mtbert import cli
-    from mtbert.training import engine as train
+    from mtbert.training import engine
     monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
-    monkeypatch.setattr(train, "train_run", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(engine, "train_run", lambda *a, **k: pytest.fail("training started"))
     rc = cli.main(["run", "t1_sst_pretrain", "mt_sst_only", "--profile", "smoke", "--set", kv])
     err = capsys.readouterr().err
     assert rc == 2 and field in err and "Traceback" not in err
@@ -71,9 +71,9 @@ def test_run_bad_value_fails_before_training(env, monkeypatch, capsys, kv, field
 ])
 def test_bad_arguments_are_refused_before_training(env, monkeypatch, capsys, args, words):
     from mtbert import cli
-    from mtbert.training import engine as train
+    from mtbert.training import engine
     monkeypatch.setenv("MTBERT_STORE_DIR", env["MTBERT_STORE_DIR"])
-    monkeypatch.setattr(train, "train_run", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(engine, "train_run", lambda *a, **k: pytest.fail("training started"))
     rc = cli.main(["run", "--profile", "smoke", *args])
     err = capsys.readouterr().err
     assert rc == 2, err

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from mtbert.data import datasets as D
-from mtbert.data import fetch as Fe
+from mtbert.data import fetch
 from mtbert.settings import repo_root
 
 
 def _real_data_dir() -> Path | None:
     cands = [repo_root() / "data", repo_root().parent / "shared" / "data"]
     for c in cands:
-        if c and all((Path(c) / n).is_file() for n in D.FILES if n not in Fe.OPTIONAL_FILES):
+        if c and all((Path(c) / n).is_file() for n in D.FILES if n not in fetch.OPTIONAL_FILES):
             return Path(c)
     return None
 
@@ -255,7 +255,7 @@ def _fake_mirror(tmp_path: Path, monkeypatch, corrupt: str | None = None) -> Pat
     mirror.mkdir()
     files = {}
     for name in D.FILES:
-        if name in Fe.OPTIONAL_FILES:
+        if name in fetch.OPTIONAL_FILES:
             continue
         content = f"\tid\tsentence\n0\t{name}\tx\n".encode()
         (mirror / name).write_bytes(content)
@@ -263,8 +263,8 @@ def _fake_mirror(tmp_path: Path, monkeypatch, corrupt: str | None = None) -> Pat
         if name == corrupt:
             (mirror / name).write_bytes(content + b"junk")
     files["quora-train.csv"] = None
-    monkeypatch.setattr(Fe, "FILES", files)
-    monkeypatch.setattr(Fe, "UPSTREAM", "http://127.0.0.1:9/")  # never reaches the internet
+    monkeypatch.setattr(fetch, "FILES", files)
+    monkeypatch.setattr(fetch, "UPSTREAM", "http://127.0.0.1:9/")  # never reaches the internet
     monkeypatch.delenv("MTBERT_DATA_MIRROR", raising=False)
     return mirror
 
@@ -273,14 +273,14 @@ def test_fetch_from_mirror(tmp_path, monkeypatch):
     mirror = _fake_mirror(tmp_path, monkeypatch)
     dest = tmp_path / "dest"
     monkeypatch.setattr(D, "quora_train_info", lambda d=None: {"file": "stub"})
-    s = Fe.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
+    s = fetch.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
     assert s["files"]["sts-dev.csv"]["status"] == "copied"
     assert s["files"]["quora-train.csv"]["status"] == "unavailable"
     assert (dest / "sts-dev.csv").read_bytes() == (mirror / "sts-dev.csv").read_bytes()
     assert not [p for p in dest.iterdir() if p.name.endswith(".tmp")]
     # second run: everything present; a damaged local file is replaced from the mirror
     (dest / "sts-dev.csv").write_text("damaged")
-    s = Fe.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
+    s = fetch.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
     assert s["files"]["ids-sst-dev.csv"]["status"] == "present"
     assert s["files"]["sts-dev.csv"]["status"] == "replaced"
     assert (dest / "sts-dev.csv").read_bytes() == (mirror / "sts-dev.csv").read_bytes()
@@ -290,10 +290,10 @@ def test_fetch_sha_mismatch(tmp_path, monkeypatch):
     mirror = _fake_mirror(tmp_path, monkeypatch, corrupt="sts-dev.csv")
     dest = tmp_path / "dest"
     with pytest.raises(D.DataError) as ei:
-        Fe.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
+        fetch.fetch_data(dest, mirror=mirror, verbose=False, timeout=1)
     msg = str(ei.value)
     assert "sts-dev.csv" in msg
-    assert Fe.FILES["sts-dev.csv"] in msg
+    assert fetch.FILES["sts-dev.csv"] in msg
     assert "python -m mtbert data" in msg
     assert not (dest / "sts-dev.csv").exists()  # nothing unverified lands in dest
     assert not [p for p in dest.iterdir() if p.name.endswith(".tmp")]
@@ -304,7 +304,7 @@ def test_fetch_unreachable(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(D.DataError, match="could not fetch data file 'ids-sst-train.csv'"):
-        Fe.fetch_data(tmp_path / "dest", mirror=empty, verbose=False, timeout=1)
+        fetch.fetch_data(tmp_path / "dest", mirror=empty, verbose=False, timeout=1)
 
 
 def test_real_sha_mismatch_message(tmp_path, monkeypatch):
@@ -313,7 +313,7 @@ def test_real_sha_mismatch_message(tmp_path, monkeypatch):
     mirror.mkdir()
     (mirror / "ids-sst-train.csv").write_text("\tid\tsentence\tsentiment\n")
     with pytest.raises(D.DataError) as ei:
-        Fe.fetch_data(tmp_path / "d", mirror=mirror, verbose=False, timeout=1)
+        fetch.fetch_data(tmp_path / "d", mirror=mirror, verbose=False, timeout=1)
     assert "ids-sst-train.csv" in str(ei.value)
     assert "03b2b625c090f94a6afd59f114cde5282e2053aab0b101e87ed695d8a0c5b1df" in str(ei.value)
 
@@ -321,7 +321,7 @@ def test_real_sha_mismatch_message(tmp_path, monkeypatch):
 def test_git_blob_hash(tmp_path):
     p = tmp_path / "x"
     p.write_bytes(b"hello\n")
-    assert Fe.git_blob_sha1(p) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+    assert fetch.git_blob_sha1(p) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
 
 
 def test_quora_train_prefers_full_file(tmp_path):
@@ -356,7 +356,7 @@ def test_data_subcommand(tmp_path, monkeypatch, capsys):
 
 
 def test_task_specs_name_exactly_the_published_files():
-    from mtbert.data.tasks import BUILTIN
+    from mtbert.core.tasks import BUILTIN
     named = {n for spec in BUILTIN for n in spec.all_files()}
     assert set(D.FILES) <= named  # every published file is read by some task
     assert named - set(D.FILES) == {D.QUORA_TEST_STUDENT}  # not in the mirror: predictions say "not written"

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtbert.analysis import decision_rules as R
-from mtbert.analysis.metrics import accuracy, pearson
+from mtbert.analysis import decision_rules
+from mtbert.core.metrics import accuracy, pearson
 from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings
-from mtbert.training.experiments import run_config
+from mtbert.core.experiments import run_config
 
 SEEDS = [11711, 1, 2]
 
@@ -28,20 +28,20 @@ def test_best_threshold_is_the_best_cut_and_the_nearest_to_zero_among_ties():
         n = int(rng.integers(5, 60))
         score = np.round(rng.normal(size=n), 1)  # rounded: many tied scores
         gold = rng.integers(0, 2, n)
-        t = R.best_threshold(score, gold)
+        t = decision_rules.best_threshold(score, gold)
         grid = np.concatenate([np.unique(score) - 1e-6, np.unique(score) + 1e-6, [-10, 10]])
         best = max(brute_force_accuracy(score, gold, g) for g in grid)
         assert brute_force_accuracy(score, gold, t) == pytest.approx(best)
     # every cut between 0.5 and 1.5 is perfect here; the tie closest to 0 is the midpoint 1.0 between the scores
-    assert R.best_threshold([-1.0, 0.5, 1.5, 2.0], [0, 0, 1, 1]) == pytest.approx(1.0)
-    assert R.best_threshold([-1.0, 1.0], [0, 1]) == pytest.approx(0.0)
+    assert decision_rules.best_threshold([-1.0, 0.5, 1.5, 2.0], [0, 0, 1, 1]) == pytest.approx(1.0)
+    assert decision_rules.best_threshold([-1.0, 1.0], [0, 1]) == pytest.approx(0.0)
 
 
 def test_best_threshold_recovers_a_shifted_decision_boundary():
     rng = np.random.default_rng(1)
     gold = rng.integers(0, 2, 4000)
     score = np.where(gold == 1, 1.0, -1.0) + rng.normal(scale=0.8, size=4000) + 1.5  # every logit 1.5 too high
-    t = R.best_threshold(score, gold)
+    t = decision_rules.best_threshold(score, gold)
     assert 1.2 < t < 1.8
     assert brute_force_accuracy(score, gold, t) > brute_force_accuracy(score, gold, 0.0) + 0.1
 
@@ -50,7 +50,7 @@ def test_offsets_never_lose_on_their_own_examples_and_leave_class_zero_alone():
     rng = np.random.default_rng(2)
     X, gold = rng.normal(size=(300, 5)), rng.integers(0, 5, 300)
     X[:, 3] += 1.0  # a class the model over-predicts
-    b = R.fit_offsets(X, gold)
+    b = decision_rules.fit_offsets(X, gold)
     assert b[0] == 0 and b.shape == (5,)
     assert accuracy((X + b).argmax(1), gold) >= accuracy(X.argmax(1), gold)
 
@@ -63,11 +63,11 @@ def test_cross_validation_predicts_each_fold_with_a_rule_fitted_without_it():
     def fit(x, g):
         seen.append(len(x))
         return 0.0
-    cv = R.cross_validated(fit, lambda x, t: (x > t).astype(int), score, gold, "quora")
+    cv = decision_rules.cross_validated(fit, lambda x, t: (x > t).astype(int), score, gold, "quora")
     assert cv == pytest.approx(brute_force_accuracy(score, gold, 0.0))  # a rule that fits nothing = the default
-    assert len(seen) == R.CV_FOLDS and all(n == 200 - 200 // R.CV_FOLDS for n in seen)
+    assert len(seen) == decision_rules.CV_FOLDS and all(n == 200 - 200 // decision_rules.CV_FOLDS for n in seen)
     # a rule that memorises labels scores perfectly in-sample but at chance out of fold
-    memo = R.cross_validated(lambda x, g: dict(zip(x, g)), lambda x, m: np.array([m.get(v, 0) for v in x]),
+    memo = decision_rules.cross_validated(lambda x, g: dict(zip(x, g)), lambda x, m: np.array([m.get(v, 0) for v in x]),
                              score, gold, "quora")
     assert memo < 0.7
 
@@ -122,11 +122,11 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
             partners[name][s] = o
         _store_runs(S, name, SEEDS, partners[name])
 
-    partner = R.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch", "beyond_best_cosent_1epoch",
+    partner = decision_rules.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch", "beyond_best_cosent_1epoch",
                                                       "beyond_best_2epoch", "beyond_warmup_1epoch"])
     assert partner == "beyond_best_cosent_1epoch"
-    t = R.rules_table("beyond_best_2epoch", S, partner)
-    assert set(t["rule"]) == set(R.RULE_TASK) and set(t["seed"]) == {*map(str, SEEDS), "ensemble", "mean of 3"}
+    t = decision_rules.rules_table("beyond_best_2epoch", S, partner)
+    assert set(t["rule"]) == set(decision_rules.RULE_TASK) and set(t["seed"]) == {*map(str, SEEDS), "ensemble", "mean of 3"}
     q = t[(t["rule"] == "quora threshold") & (t["seed"] == "mean of 3")].iloc[0]
     assert q["adopted"] == "yes" and q["test with rule"] > q["test default"]
     low = float(q["difference [95% CI]"].split("[")[1].split(",")[0])
@@ -139,9 +139,9 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
                        own["gold"])
     assert s["test with rule"] == pytest.approx(expected) and s["partner"] == partner
 
-    rows = R.targets_rows("beyond_best_2epoch", S, partner)
+    rows = decision_rules.targets_rows("beyond_best_2epoch", S, partner)
     assert list(rows["key"]) == [*map(str, sorted(SEEDS)), "ensemble"]
-    adopted = R.adopted_rules(t)
+    adopted = decision_rules.adopted_rules(t)
     assert "quora threshold" in adopted
     r1 = rows[rows["key"] == "1"].iloc[0]
     assert r1["quora"] == pytest.approx(t[(t["rule"] == "quora threshold") & (t["seed"] == "1")]["test with rule"].iloc[0])
@@ -151,9 +151,9 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
 
 def test_no_rule_without_stored_outputs(tmp_path):
     S = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
-    assert R.rules_table("beyond_best_2epoch", S, None, seeds=[1]).empty
-    assert R.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch"], seeds=[1]) is None
-    assert R.targets_rows("beyond_best_2epoch", S, None, seeds=[1]).empty
+    assert decision_rules.rules_table("beyond_best_2epoch", S, None, seeds=[1]).empty
+    assert decision_rules.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch"], seeds=[1]) is None
+    assert decision_rules.targets_rows("beyond_best_2epoch", S, None, seeds=[1]).empty
 
 
 def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(tmp_path):
@@ -175,7 +175,7 @@ def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(
             o[("sts", "test-student")] = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "pred": 5 * sc, "score": sc})
             outputs[s] = o
         _store_runs(S, name, seeds, outputs)
-    m = R.write_rules_predictions("beyond_best_2epoch", S, seeds)
+    m = decision_rules.write_rules_predictions("beyond_best_2epoch", S, seeds)
     assert m["sts_partner"] == "beyond_best_cosent_1epoch" and m["seeds"] == seeds
     out = S.predictions_dir / "beyond_best_2epoch__with_rules"
     assert (out / "RULES.json").exists() and len(m["files"]) == 2
@@ -184,9 +184,9 @@ def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(
     truth = dict(zip([f"s{i}" for i in range(n)], student_truth))
     assert pearson(test_out["pred"], test_out["id"].str.strip().map(truth)) > 0.8  # four members of noise 0.3 averaged: r near 0.9
     with pytest.raises(MtbertError, match="seed 2 of beyond_best_2epoch is not stored"):
-        R.write_rules_predictions("beyond_best_2epoch", S, [11711, 1, 2])
+        decision_rules.write_rules_predictions("beyond_best_2epoch", S, [11711, 1, 2])
     alone = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path / "alone",
                              output_root=tmp_path / "alone", progress=False)
     _store_runs(alone, "beyond_best_2epoch", seeds, outputs)  # no other configuration stored
     with pytest.raises(MtbertError, match="no configuration other than"):
-        R.write_rules_predictions("beyond_best_2epoch", alone, seeds)
+        decision_rules.write_rules_predictions("beyond_best_2epoch", alone, seeds)

@@ -18,11 +18,11 @@ from mtbert.training import checkpoints
 from mtbert.training import divergence
 from mtbert.training import optim
 from mtbert.training import runner
-from mtbert.training import engine as T
+from mtbert.training import engine
 from mtbert.model.checkpoint import load_encoder
-from mtbert.training.experiments import OVERRIDABLE, REGISTRY, run_config
+from mtbert.core.experiments import OVERRIDABLE, REGISTRY, run_config
 from mtbert.model.heads import MultitaskBert
-from mtbert.analysis.metrics import overall_score, pearson
+from mtbert.core.metrics import overall_score, pearson
 from mtbert.errors import UsageError
 from mtbert.settings import Settings
 
@@ -90,8 +90,8 @@ def smoke_runs(tmp_path_factory):
                     runners.append(self)
 
             with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(T, "Runner", Recording)
-                r = T.run(name, settings_for(root), **registry_overrides(name))
+                mp.setattr(engine, "Runner", Recording)
+                r = engine.run(name, settings_for(root), **registry_overrides(name))
             cache[name] = Run(r, root, runners[-1])
         return cache[name]
     return get
@@ -145,7 +145,7 @@ def test_every_experiment_runs_in_smoke_profile(name, smoke_runs):
 def test_same_seed_gives_identical_results(smoke_runs, S):
     name = "mt_all_para_cos"  # multitask: interleaved plan, Quora sampling, dropout, three heads
     a = smoke_runs(name).result
-    b = T.run(name, S, force=True, **registry_overrides(name))
+    b = engine.run(name, S, force=True, **registry_overrides(name))
     assert b is not a and b["config_hash"] == a["config_hash"]
     assert a["dev"] == b["dev"] and a["test"] == b["test"]
     assert strip_times(a["history"]) == strip_times(b["history"])
@@ -170,7 +170,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs, S):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        T.run(name, S, on_step=boom, **o)
+        engine.run(name, S, on_step=boom, **o)
     assert [s for e, s in seen if e == 0] == [1, 2, 3] and seen[-1] == (1, 5)
     cfg = run_config(name, PROFILE, **o)
     last = checkpoints.RunCheckpoints(cfg, S).last
@@ -185,7 +185,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs, S):
     assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(S)
 
     resumed = []
-    r = T.run(name, S, on_step=lambda e, s: resumed.append(e), **o)
+    r = engine.run(name, S, on_step=lambda e, s: resumed.append(e), **o)
     assert resumed == [1, 1, 1]  # only epoch 2 was trained again
     assert not last.exists()  # a finished run removes its resume checkpoint
     assert store.result_path(cfg, S).exists()
@@ -206,18 +206,18 @@ def test_second_run_loads_cached_result(smoke_runs, tmp_path, S):
     shutil.copytree(smoke_runs(name).root / "results", tmp_path / "results")  # a stored result, here
     calls = []
     t0 = time.time()
-    again = T.run(name, S, on_step=lambda e, s: calls.append(s), **o)
+    again = engine.run(name, S, on_step=lambda e, s: calls.append(s), **o)
     assert not calls and time.time() - t0 < 1.0
     assert again["finished_at"] == first["finished_at"] and again["dev"] == first["dev"]
     assert store.load_result(name, S, **o)["finished_at"] == first["finished_at"]
     assert store.load_result(name, S, **{**o, "lr": 2e-3}) is None
 
-    changed = T.run(name, S, on_step=lambda e, s: calls.append(s),
+    changed = engine.run(name, S, on_step=lambda e, s: calls.append(s),
                     **{**o, "lr": 2e-3})
     assert calls and changed["config"]["lr"] == 2e-3 and changed["config_hash"] != first["config_hash"]
     assert store.load_result(name, S, **o) is None  # the file now holds the changed run
     calls.clear()
-    forced = T.run(name, S, force=True, on_step=lambda e, s: calls.append(s),
+    forced = engine.run(name, S, force=True, on_step=lambda e, s: calls.append(s),
                    **{**o, "lr": 2e-3})
     assert calls and forced["finished_at"] >= changed["finished_at"]
     assert forced["dev"] == changed["dev"]
@@ -368,7 +368,7 @@ def test_nan_loss_raises_training_diverged(monkeypatch, S):
     monkeypatch.setattr(MultitaskBert, "loss",
                         lambda self, task, raw, y: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(divergence.TrainingDiverged) as ei:
-        T.run("t1_sst_pretrain", S, **tiny("t1_sst_pretrain", lr=0.005))
+        engine.run("t1_sst_pretrain", S, **tiny("t1_sst_pretrain", lr=0.005))
     msg = str(ei.value)
     assert "t1_sst_pretrain" in msg and "step 0" in msg and "lr 0.005" in msg and "nan" in msg
 
@@ -378,13 +378,13 @@ def test_nan_loss_raises_training_diverged(monkeypatch, S):
 def _no_training(monkeypatch):
     def fail(*a, **k):
         raise AssertionError("training started")
-    monkeypatch.setattr(T, "train_run", fail)
+    monkeypatch.setattr(engine, "train_run", fail)
 
 
 def test_unknown_experiment_lists_valid_names(monkeypatch, S):
     _no_training(monkeypatch)
     with pytest.raises(UsageError) as ei:
-        T.run("nope", S)
+        engine.run("nope", S)
     msg = str(ei.value)
     assert "nope" in msg and all(n in msg for n in REGISTRY)
     with pytest.raises(UsageError, match="valid profiles"):
@@ -396,7 +396,7 @@ def test_unknown_experiment_lists_valid_names(monkeypatch, S):
 def test_unknown_override_lists_overridable(monkeypatch, S):
     _no_training(monkeypatch)
     with pytest.raises(UsageError) as ei:
-        T.run("t1_sst_pretrain", S, bogus=1)
+        engine.run("t1_sst_pretrain", S, bogus=1)
     msg = str(ei.value)
     assert "bogus" in msg and all(k in msg for k in OVERRIDABLE)
 
@@ -410,13 +410,13 @@ def test_invalid_values_fail_naming_the_field(monkeypatch, field, value, S):
     overrides = {field: value}
     if field == "mode":  # not overridable on purpose: check the validator directly
         with pytest.raises(UsageError):
-            T.run("t1_sst_pretrain", S, **overrides)
+            engine.run("t1_sst_pretrain", S, **overrides)
         from dataclasses import replace
         with pytest.raises(ValueError, match="mode"):
             replace(run_config("t1_sst_pretrain", PROFILE), mode=value).validate()
         return
     with pytest.raises(ValueError, match=field):
-        T.run("t1_sst_pretrain", S, **overrides)
+        engine.run("t1_sst_pretrain", S, **overrides)
 
 
 # -- 11. predictions ---------------------------------------------------------------------------------

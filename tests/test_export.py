@@ -19,11 +19,11 @@ from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.engine import run
-from mtbert.training.experiments import run_config
-from mtbert.training.export import export
-from mtbert.training.predictions import PREFIX
-from mtbert.training.predictor import Predictor, candidates, choose
-from mtbert.training.repredict import load_run
+from mtbert.core.experiments import run_config
+from mtbert.inference.export import export
+from mtbert.results.predictions import PREFIX
+from mtbert.inference.predictor import Predictor, candidates, choose
+from mtbert.inference.predict import load_run
 
 transformers = pytest.importorskip("transformers")
 

@@ -1,4 +1,4 @@
-"""Knobs are declared once (training/config.py): validation, --set, the hash rule and the report's Choices
+"""Knobs are declared once (core/config.py): validation, --set, the hash rule and the report's Choices
 follow from the declaration."""
 import dataclasses
 
@@ -6,8 +6,8 @@ import pytest
 
 from mtbert.errors import UsageError
 from mtbert.report.build import choices
-from mtbert.training.config import HASH_OMITTED_DEFAULTS, KNOBS, OVERRIDABLE, RunConfig
-from mtbert.training.experiments import run_config
+from mtbert.core.config import HASH_OMITTED_DEFAULTS, KNOBS, OVERRIDABLE, RunConfig
+from mtbert.core.experiments import run_config
 
 
 def test_every_declared_choice_reaches_the_report():

@@ -12,7 +12,7 @@ from mtbert.analysis import tables as T
 from mtbert.report.build import beyond_markdown
 from mtbert.results import store
 from mtbert.settings import Settings, repo_root
-from mtbert.training.experiments import CORE, PAPER_ROWS, hardware
+from mtbert.core.experiments import CORE, PAPER_ROWS, hardware
 
 STORES = ["quick", "full", "empty"]
 

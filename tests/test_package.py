@@ -1,5 +1,5 @@
-"""The package's shape: no import cycle between modules of lib/mtbert (also none hidden by an import inside a
-function), every module imports on its own in a fresh interpreter, and no issue-tracker number in the library,
+"""The package's shape: no import points up the declared layer order (the package docstring) and no import cycle
+between modules of lib/mtbert (also none hidden by an import inside a function), every module imports on its own in a fresh interpreter, and no issue-tracker number in the library,
 the notebooks, the scripts, the tests or the documentation (they say what is meant instead)."""
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import mtbert
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / "lib"
@@ -87,6 +89,70 @@ def third_party_imports(modules: dict[str, Path]) -> list[str]:
                 [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
             out |= {n for n in names if n.split(".")[0] not in ("mtbert", "__future__")}
     return sorted(out)
+
+
+# -- layers ---------------------------------------------------------------------------------------------------
+
+def declared_layers(doc: str) -> list[tuple[str, list[str]]]:
+    """[(layer, [module prefixes])] from the indented block of the package docstring, bottom first."""
+    return [(m[1], m[2].split()) for m in re.finditer(r"^    ([a-z]+) +(mtbert[\w. ]*)$", doc, re.MULTILINE)]
+
+
+def layer_index(module: str, layers) -> int | None:
+    """The layer of a dotted module name: the longest declared prefix that contains it."""
+    best, best_len = None, -1
+    for i, (_, prefixes) in enumerate(layers):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > best_len:
+                best, best_len = i, len(p)
+    return best
+
+
+def imports_of(path: Path, modules) -> list[tuple[int, str]]:
+    """(line, module) of every import of a module of lib/mtbert in `path`, anywhere in the file."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {(node.lineno, a.name) for a in node.names if a.name.startswith("mtbert.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("mtbert."):
+            out |= {(node.lineno, f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module)
+                    for a in node.names}
+    return sorted(out)
+
+
+def upward_imports(layers) -> list[str]:
+    modules = module_files()
+    bad = []
+    for name, path in modules.items():
+        if name == "mtbert":
+            continue
+        here = layer_index(name, layers)
+        assert here is not None, f"{name} is in no declared layer"
+        for line, target in imports_of(path, modules):
+            there = layer_index(target, layers)
+            if there is not None and there > here:
+                bad.append(f"{path.relative_to(LIB)}:{line}: {layers[here][0]} imports {target} ({layers[there][0]})")
+    return bad
+
+
+def test_layers_are_declared_once_bottom_first():
+    layers = declared_layers(mtbert.__doc__)
+    names = [n for n, _ in layers]
+    assert names[0] == "core" and names[-1] == "edges" and len(set(names)) == len(names) >= 8
+    assert layer_index("mtbert.core.config", layers) == 0 and layer_index("mtbert.cli", layers) == len(layers) - 1
+
+
+def test_no_import_points_up_the_layers():
+    bad = upward_imports(declared_layers(mtbert.__doc__))
+    assert bad == [], "imports that point up the declared layer order:\n" + "\n".join(bad)
+
+
+def test_an_upward_import_is_found():
+    layers = [("low", ["mtbert.data"]), ("high", ["mtbert.analysis"])]
+    assert layer_index("mtbert.analysis.tables", layers) == 1 and layer_index("mtbert.datax", layers) is None
+    upside_down = [("bottom", ["mtbert.errors", "mtbert.settings", "mtbert.core", "mtbert.report"]), *[
+        (n, p) for n, p in declared_layers(mtbert.__doc__) if n not in ("core", "report")]]
+    assert any("imports mtbert.report" in b for b in upward_imports(upside_down[::-1]))
 
 
 # Each module is imported first in a process of its own: one interpreter loads the third-party libraries once,

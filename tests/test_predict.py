@@ -1,5 +1,5 @@
 """Re-predicting stored runs from their best checkpoints, CFIMDB from the SST head, and seed ensembles
-(lib/mtbert/training/repredict.py, `python -m mtbert predict`)."""
+(lib/mtbert/inference/predict.py, `python -m mtbert predict`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from mtbert.analysis import ablations as B
-from mtbert.training import repredict as rescore
+from mtbert.inference import ensemble, predict
 from mtbert.results import store
 from mtbert.training.checkpoints import RunCheckpoints
-from mtbert.training.experiments import run_config
+from mtbert.core.experiments import run_config
 from mtbert.cli import main as cli_main
 from mtbert.errors import MtbertError
-from mtbert.analysis.metrics import accuracy, pearson
+from mtbert.core.metrics import accuracy, pearson
 from mtbert.settings import Settings
 from mtbert.training.engine import run
 
@@ -32,13 +32,13 @@ def trained(tmp_path_factory, one_thread):
 
 def test_cfimdb_from_sst_sums_the_positive_classes():
     logits = np.log(np.array([[0.1, 0.1, 0.2, 0.3, 0.3], [0.5, 0.3, 0.2, 0.0 + 1e-12, 0.0 + 1e-12]]))
-    assert rescore.cfimdb_from_sst(logits) == pytest.approx([0.7, 0.1], abs=1e-9)
+    assert predict.cfimdb_from_sst(logits) == pytest.approx([0.7, 0.1], abs=1e-9)
 
 
 @pytest.mark.training
-def test_rescore_writes_test_student_outputs_and_cfimdb_transfer(trained):
+def test_predict_run_writes_test_student_outputs_and_cfimdb_transfer(trained):
     S = trained
-    r = rescore.rescore("submission2", S, 11711)
+    r = predict.predict_run("submission2", S, 11711)
     d = S.predictions_dir / "submission2"
     # the test-student raw outputs agree with the leaderboard files written at training time
     sst = pd.read_csv(d / "sst-test-student-scores.csv")
@@ -51,7 +51,7 @@ def test_rescore_writes_test_student_outputs_and_cfimdb_transfer(trained):
         f = pd.read_csv(d / f"cfimdb-{split}-scores.csv")
         assert r["cfimdb"][split] == pytest.approx(accuracy(f["pred"], f["gold"]))
         assert ((f["score"] > 0.5).astype(int) == f["pred"]).all()
-        assert np.allclose(rescore.cfimdb_from_sst(f[[f"logit_{k}" for k in range(5)]].to_numpy()), f["score"], atol=1e-4)
+        assert np.allclose(predict.cfimdb_from_sst(f[[f"logit_{k}" for k in range(5)]].to_numpy()), f["score"], atol=1e-4)
     assert (d / "cfimdb-test-output.csv").read_text().startswith("id \t Predicted_Sentiment \n")
 
 
@@ -87,13 +87,13 @@ def test_missing_checkpoint_or_result_names_the_fix(trained, tmp_path):
     ck.rename(moved)
     try:
         with pytest.raises(MtbertError, match="--force"):
-            rescore.rescore("submission2", S, 1)
+            predict.predict_run("submission2", S, 1)
     finally:
         moved.rename(ck)
     with pytest.raises(MtbertError, match="train it first"):
-        rescore.rescore("submission1", S, 1)
+        predict.predict_run("submission1", S, 1)
     with pytest.raises(MtbertError, match="two or more seeds"):
-        rescore.ensemble_predictions("submission2", S, [1])
+        ensemble.ensemble_predictions("submission2", S, [1])
 
 
 @pytest.mark.training
@@ -124,6 +124,6 @@ def test_cfimdb_ensemble_refuses_other_rows():
     a = pd.DataFrame({"id": ["x", "y"], "gold": [1, 0], "pred": [1, 0], "score": [0.9, 0.2]})
     b = pd.DataFrame({"id": ["x", "z"], "gold": [1, 0], "pred": [1, 0], "score": [0.9, 0.2]})
     with pytest.raises(ValueError, match="different rows"):
-        B.combine("cfimdb", [a, b])
-    c = B.combine("cfimdb", [a, a.assign(score=[0.5, 0.6])])
+        ensemble.average_seeds("cfimdb", [a, b])
+    c = ensemble.average_seeds("cfimdb", [a, a.assign(score=[0.5, 0.6])])
     assert list(c["score"]) == pytest.approx([0.7, 0.4]) and list(c["pred"]) == [1, 0]

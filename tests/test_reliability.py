@@ -113,10 +113,10 @@ from mtbert.results import store  # noqa: E402
 from mtbert.training import batches  # noqa: E402
 from mtbert.training import checkpoints  # noqa: E402
 from mtbert.training import divergence  # noqa: E402
-from mtbert.training import engine as T  # noqa: E402
+from mtbert.training import engine  # noqa: E402
 from mtbert.training.checkpoints import RunCheckpoints  # noqa: E402
 from mtbert.model.checkpoint import CheckpointError, load_encoder, resolve_encoder  # noqa: E402
-from mtbert.training.experiments import RunConfig, run_config  # noqa: E402
+from mtbert.core.experiments import RunConfig, run_config  # noqa: E402
 from mtbert.model.heads import MultitaskBert  # noqa: E402
 
 PROFILE = "smoke"
@@ -149,7 +149,7 @@ def data(tmp_path):
 
 def run(S, data_dir, steps=None, **kw):
     o = {**TINY, **kw}
-    return T.run(NAME, S.replace(data_dir=data_dir),
+    return engine.run(NAME, S.replace(data_dir=data_dir),
                  on_step=(lambda e, s: steps.append((e, s))) if steps is not None else None, **o)
 
 
@@ -205,7 +205,7 @@ def test_resume_checkpoint_is_plain_data_and_resumes(S, data):
         if e == 1:
             raise Interrupt
     with pytest.raises(Interrupt):
-        T.run(NAME, S.replace(data_dir=data), on_step=stop, **TINY)
+        engine.run(NAME, S.replace(data_dir=data), on_step=stop, **TINY)
     cfg, result, last = paths(S)
     st = torch.load(last, weights_only=True)  # loads without the unsafe unpickler
     assert st["epoch"] == 0 and st["config_hash"] == cfg.hash() and set(st["loss_ref"]) == {"sst"}
@@ -429,9 +429,9 @@ def test_surrounding_spaces_are_not_a_typo():
 
 @pytest.mark.parametrize("hub_id", ["sentence-transformers/all-MiniLM-L12-v2", "bert-base-uncased", "prajjwal1/bert-tiny"])
 def test_real_hub_ids_are_not_taken_for_typos(hub_id, monkeypatch, tmp_path):
-    from mtbert.model import checkpoint as C
+    from mtbert.model import checkpoint
     asked = []
-    monkeypatch.setattr(C, "_hub_download", lambda name, timeout: asked.append(name) or tmp_path)
+    monkeypatch.setattr(checkpoint, "_hub_download", lambda name, timeout: asked.append(name) or tmp_path)
     assert resolve_encoder(hub_id) == tmp_path and asked == [hub_id]
 
 
@@ -502,7 +502,7 @@ def test_interrupted_force_rerun_cannot_bring_the_old_result_back(S, data):
     def stop(e, s):
         raise Interrupt
     with pytest.raises(Interrupt):
-        T.run(NAME, S.replace(data_dir=data), force=True, on_step=stop, **TINY)
+        engine.run(NAME, S.replace(data_dir=data), force=True, on_step=stop, **TINY)
     assert not result.exists() and not last.exists()  # invalidated before training
     assert store.load_result(NAME, S.replace(data_dir=data), **TINY) is None
     steps = []
@@ -522,7 +522,7 @@ def test_force_removes_a_stale_resume_checkpoint_first(S, data):
         seen.append(last.exists())
         raise Interrupt
     with pytest.raises(Interrupt):
-        T.run(NAME, S.replace(data_dir=data), force=True, on_step=look, **TINY)
+        engine.run(NAME, S.replace(data_dir=data), force=True, on_step=look, **TINY)
     assert seen == [False] and not result.exists()
 
 
@@ -532,7 +532,7 @@ def test_sigkill_during_checkpoint_write_leaves_nothing_after_the_next_run(S, da
     """A real SIGKILL in the middle of writing the resume checkpoint (in a child process), then the next run."""
     code = f"""
 import os, signal, torch
-from mtbert.training import engine as T
+from mtbert.training import engine
 real = torch.save
 def dying_save(obj, f, *a, **k):
     if isinstance(obj, dict) and "optimizer" in obj:  # the resume checkpoint
@@ -544,7 +544,7 @@ torch.save = dying_save
 from mtbert.settings import Settings
 S = Settings.resolve(profile={PROFILE!r}, device="cpu", progress=False, data_dir={str(data)!r},
                      store_root={str(S.store_root)!r})
-T.run({NAME!r}, S, **{TINY!r})
+engine.run({NAME!r}, S, **{TINY!r})
 """
     p = subprocess.run([PY, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO / "lib"), "OMP_NUM_THREADS": "1"},
                        capture_output=True, text=True, timeout=300)

@@ -29,7 +29,7 @@ from mtbert.model.checkpoint import CheckpointError, load_encoder, resolve_encod
 from mtbert.results import store
 from mtbert.results import unpack as U
 from mtbert.settings import Settings
-from mtbert.training.experiments import run_config
+from mtbert.core.experiments import run_config
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -175,7 +175,7 @@ def assert_inert(page: str) -> None:
 def test_markup_in_a_result_reaches_the_report_escaped(tmp_path):
     """A stored smoke result with markup in environment.cpu, environment.torch, encoder.name, then the report's
     setup section exported as the report page."""
-    from mtbert.report import build as B
+    from mtbert.report import build
     from mtbert.training import engine
     S = settings(tmp_path)
     engine.run("t1_sst_pretrain", S)
@@ -187,8 +187,8 @@ def test_markup_in_a_result_reaches_the_report_escaped(tmp_path):
     (S.results_dir / "partial").mkdir()
     store.write_json(S.results_dir / "partial" / f"{MARKUP.replace('/', '_')}.json", {"epochs_done": 1})
     store.write_text(S.results_dir / "RUN_NOTES.md", f"Run on a lent GPU. {MARKUP}\n")
-    nb = B.combine([], B.summary_markdown(S), "probe")
-    page = B.export_html(nb, tmp_path / "report.html", "probe").read_text()
+    nb = build.merge_notebooks([], build.summary_markdown(S), "probe")
+    page = build.export_html(nb, tmp_path / "report.html", "probe").read_text()
     assert_inert(page)
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # encoder, device, torch, run notes
 
@@ -203,13 +203,13 @@ def test_tables_and_styled_frames_escape_their_cells():
 
 
 def test_prose_helpers_print_no_raw_dict(tmp_path):
-    from mtbert.report import build as B
+    from mtbert.report import build
     S = settings(tmp_path)
     fake = {"submission1": [{"seed": 11711}, {"seed": 1}], "submission2": [{"seed": 11711}]}
-    for text in (B.seed_counts_prose(fake), B.seeds_table_markdown(["submission1"], S), B.seeds_prose(S),
-                 B.batch_size_prose({"a": {"config": {"batch_size": 8}}, "b": {"config": {"batch_size": 8}}}, S)):
+    for text in (build.seed_counts_prose(fake), build.seeds_table_markdown(["submission1"], S), build.seeds_prose(S),
+                 build.batch_size_prose({"a": {"config": {"batch_size": 8}}, "b": {"config": {"batch_size": 8}}}, S)):
         assert "{" not in text and "'" not in text.replace("'s", "")
-    assert "Batch size 8" in B.batch_size_prose({"a": {"config": {"batch_size": 8}}}, S)
+    assert "Batch size 8" in build.batch_size_prose({"a": {"config": {"batch_size": 8}}}, S)
 
 
 def test_notebook_03_derives_the_batch_size():
@@ -254,7 +254,7 @@ def test_run_lock_refuses_a_second_process_naming_the_first(tmp_path):
     S = settings(tmp_path)
     cfg = run_config("t1_sst_pretrain", "smoke")
     code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
-            f"from mtbert.training.experiments import run_config\n"
+            f"from mtbert.core.experiments import run_config\n"
             f"S = Settings.resolve(profile='smoke', store_root={str(S.store_root)!r})\n"
             f"with store.run_lock(run_config('t1_sst_pretrain', 'smoke'), S):\n"
             f"    print('locked', flush=True); time.sleep(60)\n")
@@ -452,7 +452,7 @@ import torch  # noqa: E402
 
 from mtbert.errors import RunInterrupted  # noqa: E402
 from mtbert.training import engine  # noqa: E402
-from mtbert.training import repredict  # noqa: E402
+from mtbert.inference import predict  # noqa: E402
 from mtbert.training.checkpoints import RunCheckpoints  # noqa: E402
 
 NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
@@ -537,7 +537,7 @@ def test_predict_refuses_weights_of_another_configuration_or_damaged(tmp_path):
     r = engine.run(NAME, S)
     ck = RunCheckpoints(run_config(NAME, "smoke"), S, r["data"]["files"])
     good = ck.best.read_bytes()
-    assert repredict.load_run(NAME, S, 11711)[0].hash() == r["config_hash"]
+    assert predict.load_run(NAME, S, 11711)[0].hash() == r["config_hash"]
     st = torch.load(ck.best, weights_only=True)
     for bad in ({**st, "config_hash": "0123456789abcdef"}, {**st, "data_files": {"ids-sst-train.csv": "0" * 64}},
                 b"truncated"):
@@ -546,11 +546,11 @@ def test_predict_refuses_weights_of_another_configuration_or_damaged(tmp_path):
         else:
             torch.save(bad, ck.best)
         with pytest.raises(CheckpointError) as ei:
-            repredict.load_run(NAME, S, 11711)
+            predict.load_run(NAME, S, 11711)
         assert str(ck.best) in str(ei.value) and "--force" in str(ei.value) and "nothing was predicted" in str(ei.value)
     ck.best.unlink()
-    with pytest.raises(repredict.MissingCheckpoint, match="--force"):
-        repredict.load_run(NAME, S, 11711)
+    with pytest.raises(predict.MissingCheckpoint, match="--force"):
+        predict.load_run(NAME, S, 11711)
 
 
 @needs_data
@@ -613,7 +613,7 @@ def test_unwritable_store_or_a_concurrent_run_is_refused_before_training(sst, tm
     assert steps == []
     (sst.store_root / "results").unlink()
     code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
-            f"from mtbert.training.experiments import run_config\n"
+            f"from mtbert.core.experiments import run_config\n"
             f"S = Settings.resolve(profile='smoke', store_root={str(sst.store_root)!r})\n"
             f"with store.run_lock(run_config({NAME!r}, 'smoke', **{TINY!r}), S):\n"
             f"    print('locked', flush=True); time.sleep(60)\n")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mtbert.analysis import tables as T
-from mtbert.training.experiments import REGISTRY
+from mtbert.core.experiments import REGISTRY
 from mtbert.settings import Settings, repo_root
 from mtbert.results.store import load_result
 

@@ -24,8 +24,8 @@ import pytest
 from mtbert.analysis import ablations as B
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
-from mtbert.training import engine as T
-from mtbert.training import scheduler as sched
+from mtbert.training import engine
+from mtbert.training import scheduler
 from mtbert.training import search as X
 from mtbert.errors import UsageError
 
@@ -128,19 +128,19 @@ def loopback_cluster(tmp_path_factory):
 # -- without training --------------------------------------------------------------------------------------
 
 def test_summary_table_and_progress_name_every_run():
-    from mtbert.training.experiments import run_config
+    from mtbert.core.experiments import run_config
     S = settings_for("/tmp/unused")
-    jobs = [sched.Job(f"run{i}", run_config("t1_sst_pretrain", "smoke"), S) for i in range(3)]
-    table = sched.summary_table([sched.Outcome(jobs[0], "trained", "tcp://127.0.0.1:1", "cpu", 75.0),
-                                 sched.Outcome(jobs[1], "failed", error="DataError: no file", attempts=2),
-                                 sched.Outcome(jobs[2], "stored")])
+    jobs = [scheduler.Job(f"run{i}", run_config("t1_sst_pretrain", "smoke"), S) for i in range(3)]
+    table = scheduler.summary_table([scheduler.Outcome(jobs[0], "trained", "tcp://127.0.0.1:1", "cpu", 75.0),
+                                 scheduler.Outcome(jobs[1], "failed", error="DataError: no file", attempts=2),
+                                 scheduler.Outcome(jobs[2], "stored")])
     lines = table.splitlines()
     assert lines[0].split() == ["run", "worker", "device", "wall", "time", "status"]
     assert "1m15s" in lines[1] and "trained" in lines[1]
     assert "run1" in lines[2] and "failed (2 attempts): DataError: no file" in lines[2]
     import io
     buf = io.StringIO()
-    p = sched.Progress(3, buf, bar=False)
+    p = scheduler.Progress(3, buf, bar=False)
     p.started("run0", "w0", "cpu")
     p.finished("run0", True, "trained")
     p.finished("run1", False, "failed: boom")
@@ -149,17 +149,17 @@ def test_summary_table_and_progress_name_every_run():
 
 
 def test_one_worker_on_a_cpu_and_threads_shared_out():
-    assert sched.default_jobs(settings_for("/tmp/unused"), 10) == 1
-    env = sched.worker_environment(2, environ={})
+    assert scheduler.default_jobs(settings_for("/tmp/unused"), 10) == 1
+    env = scheduler.worker_environment(2, environ={})
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
-    assert sched.worker_environment(2, environ={"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3",
+    assert scheduler.worker_environment(2, environ={"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3",
                                                                             "MKL_NUM_THREADS": "3"}
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(sched, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(scheduler, "CONNECT_TIMEOUT_S", 2)
     with pytest.raises(UsageError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9.*--scheduler"):
-        with sched.Cluster(1, "tcp://127.0.0.1:9"):
+        with scheduler.Cluster(1, "tcp://127.0.0.1:9"):
             pass
 
 
@@ -174,7 +174,7 @@ def test_a_local_cluster_listens_on_free_loopback_ports_only():
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with sched.Cluster(1) as client:
+            with scheduler.Cluster(1) as client:
                 http_port = client.cluster.scheduler.http_server.port
                 addresses = listening([os.getpid()])
     finally:
@@ -238,10 +238,10 @@ def test_runs_on_a_loopback_cluster_equal_in_process_runs(loopback_cluster, tmp_
     S_here = settings_for(here)
     expected = {}
     for name, seed in RUNS:
-        rid = T.run(name, S_here, seed=seed, **TINY)["run_id"]
+        rid = engine.run(name, S_here, seed=seed, **TINY)["run_id"]
         expected[rid] = store.read_json(here / "results" / "smoke" / f"{rid}.json")
     S_there = settings_for(there, scheduler=loopback_cluster["file"])
-    outcomes = sched.run_experiments(RUNS, S_there, overrides=TINY)
+    outcomes = scheduler.run_experiments(RUNS, S_there, overrides=TINY)
     assert [o.status for o in outcomes] == ["trained", "trained"]
     assert len({o.worker for o in outcomes}) == 2  # side by side, one per worker
     addresses = listening(loopback_cluster["pids"])
@@ -297,17 +297,17 @@ def test_a_killed_worker_is_retried_once_then_reported_and_a_rerun_resumes(loopb
 def test_a_run_that_raises_is_named_and_the_others_finish(tmp_path):
     """A worker that lacks the data folder raises; the driver names that run and its error, the other run is
     stored, and raise_for_failures (the commands' exit code) fails."""
-    from mtbert.training.experiments import run_config
+    from mtbert.core.experiments import run_config
     S = settings_for(tmp_path)
-    good = sched.Job("t1_sst_pretrain", run_config("t1_sst_pretrain", "smoke", **TINY), S)
-    bad = sched.Job("t1_sst_finetune", run_config("t1_sst_finetune", "smoke", **TINY),
+    good = scheduler.Job("t1_sst_pretrain", run_config("t1_sst_pretrain", "smoke", **TINY), S)
+    bad = scheduler.Job("t1_sst_finetune", run_config("t1_sst_finetune", "smoke", **TINY),
                     S.replace(data_dir=tmp_path / "no-data-here"))
-    outcomes = sched.train_jobs([good, bad], n_workers=2)
+    outcomes = scheduler.train_jobs([good, bad], n_workers=2)
     assert [o.status for o in outcomes] == ["trained", "failed"]
     assert "no-data-here" in outcomes[1].error or "Error" in outcomes[1].error
     assert (tmp_path / "results" / "smoke" / "t1_sst_pretrain.json").exists()
-    with pytest.raises(sched.TrainingFailed, match="t1_sst_finetune"):
-        sched.raise_for_failures(outcomes)
+    with pytest.raises(scheduler.TrainingFailed, match="t1_sst_finetune"):
+        scheduler.raise_for_failures(outcomes)
 
 
 @pytest.mark.training
@@ -315,13 +315,13 @@ def test_epoch_scores_reach_the_driver_which_can_stop_the_run(tmp_path):
     """With report_epochs (multi-epoch searches), the worker sends each finished epoch's dev score and waits
     for the driver's answer; "prune" stops the run after that epoch, and its resume state is dropped."""
     from mtbert.training.checkpoints import RunCheckpoints
-    from mtbert.training.experiments import run_config
+    from mtbert.core.experiments import run_config
     S = settings_for(tmp_path)
     cfg = run_config("t1_sst_finetune", "smoke", **{**TINY, "epochs": 3})
     calls, ended = [], []
-    with sched.Cluster(1) as client:
-        driver = sched.Driver(client, on_epoch=lambda key, epoch, value: calls.append((key, epoch, value)) or True)
-        driver.submit(sched.Job("trial-0", cfg, S, report_epochs=True))
+    with scheduler.Cluster(1) as client:
+        driver = scheduler.Driver(client, on_epoch=lambda key, epoch, value: calls.append((key, epoch, value)) or True)
+        driver.submit(scheduler.Job("trial-0", cfg, S, report_epochs=True))
         while driver.pending:
             ended += driver.collect()
     [(job, result, exc, attempt)] = ended

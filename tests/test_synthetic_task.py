@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtbert.analysis import ablations, claims, figures, tables
+from mtbert.analysis import claims, figures, tables
 from mtbert.data import datasets as D
-from mtbert.data.tasks import TASKS, TaskSpec, register_task, unregister_task
+from mtbert.core.tasks import TASKS, TaskSpec, register_task, unregister_task
+from mtbert.inference.ensemble import average_seeds
 from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.training import batches, engine
-from mtbert.training.experiments import REGISTRY, Experiment, register_experiment, unregister_experiment
+from mtbert.core.experiments import REGISTRY, Experiment, register_experiment, unregister_experiment
 
 TASK, EXPERIMENT = "synth3", "synthetic_pairs"
 N_TRAIN, N_DEV, HELD_OUT = 60, 30, 12
@@ -95,7 +96,7 @@ def test_a_registered_task_runs_end_to_end(synthetic, one_thread):
     assert (S.predictions_dir / EXPERIMENT / "synth-test-scores.csv").exists()
 
     # a seed ensemble of one seed reproduces it; its interval brackets it
-    assert (ablations.combine(TASK, [dev])["pred"].to_numpy() == dev.sort_values("id")["pred"].to_numpy()).all()
+    assert (average_seeds(TASK, [dev])["pred"].to_numpy() == dev.sort_values("id")["pred"].to_numpy()).all()
     ci = claims.metric_interval(EXPERIMENT, TASK, "dev", S)
     assert ci["low"] <= result["dev"][TASK] <= ci["high"]
 

@@ -17,7 +17,7 @@ from mtbert.data.fetch import default_mirror, fetch_data
 from mtbert.errors import MtbertError, RunInterrupted, UsageError
 from mtbert.results.store import load_result
 from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES, Settings
-from mtbert.training.experiments import CORE, PROFILES, REGISTRY, SUBMISSIONS, experiments_for, run_config
+from mtbert.core.experiments import CORE, PROFILES, REGISTRY, SUBMISSIONS, experiments_for, run_config
 
 # The subcommands that train, predict or render import their machinery (torch, pandas, jupyter) when they run,
 # so that `data`, `list` and `status` start in a fraction of a second.
@@ -137,16 +137,16 @@ def cmd_status(args, S: Settings) -> int:
 def cmd_predict(args, S: Settings) -> int:
     """Re-predict stored runs from their best checkpoints (test-student raw outputs, CFIMDB from the SST head)
     and, with --ensemble, average the seeds into predictions/<profile>/<name>__ensemble/."""
-    from mtbert.training import repredict as rescore  # heavy: torch
+    from mtbert.inference import ensemble, predict  # heavy: torch
     if args.name not in REGISTRY:
         raise UsageError(f"unknown experiment {args.name!r}; valid: {', '.join(REGISTRY)}")
     for s in S.seeds:
         if not args.ensemble_only:
-            r = rescore.rescore(args.name, S, s)
-            cf = ", ".join(f"{k} {v:.3f}" for k, v in r[rescore.TRANSFER_TARGET].items())
+            r = predict.predict_run(args.name, S, s)
+            cf = ", ".join(f"{k} {v:.3f}" for k, v in r[predict.TRANSFER_TARGET].items())
             print(f"{r['run_id']}: {len(r['files'])} files written" + (f"; CFIMDB from the SST head: {cf}" if cf else ""))
     if args.ensemble or args.ensemble_only:
-        m = rescore.ensemble_predictions(args.name, S, S.seeds)
+        m = ensemble.ensemble_predictions(args.name, S, S.seeds)
         print(f"{args.name} ensemble of seeds {m['seeds']}: " + "; ".join(
             f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in m[split].items()) for split in ("dev", "test")))
     if args.with_rules:
@@ -159,7 +159,7 @@ def cmd_predict(args, S: Settings) -> int:
 
 def cmd_export(args, S: Settings) -> int:
     """Write a stored run's selected model as a Hugging Face checkpoint with its task heads and a model card."""
-    from mtbert.training.export import export  # heavy: torch
+    from mtbert.inference.export import export  # heavy: torch
     if len(S.seeds) != 1:
         raise UsageError(f"export writes one model: give one seed (--seeds {S.seeds[0]}), got {list(S.seeds)}")
     r = export(args.name, S, S.seeds[0], args.out, force=args.force)

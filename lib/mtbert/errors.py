@@ -17,5 +17,9 @@ class DataError(MtbertError):
     """A data file is missing, corrupt or cannot be fetched (the message says how to fix it)."""
 
 
+class CheckpointError(MtbertError):
+    """An encoder or a run's checkpoint cannot be found, read or trusted (the message says why and the fix)."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) during a training run; the message says which finished epochs were kept, if any."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from mtbert.core.encoders import canonical_encoder
 from mtbert.errors import UsageError
 
 DEFAULT_SEED = 11711
@@ -132,7 +133,6 @@ class Settings:
             close = difflib.get_close_matches(str(profile), PROFILE_NAMES, 1)
             raise UsageError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}"
                              + (f" (did you mean {close[0]!r}?)" if close else ""))
-        from mtbert.model.checkpoint import canonical_encoder  # heavy (torch): settings load first, at the edges
         device = check_device(str(v.get("device") or "auto"))
         out = dict(
             profile=profile,

@@ -24,14 +24,15 @@ import numpy as np
 import pandas as pd
 
 from mtbert.analysis.claims import Claim, evaluate
-from mtbert.analysis.metrics import overall_of, task_metric
+from mtbert.core.metrics import overall_of, task_metric
 from mtbert.analysis.tables import MissingRun, missing_runs, paper_tables
-from mtbert.data.tasks import CFIMDB, OVERALL_TASKS, get_task
+from mtbert.core.tasks import CFIMDB, OVERALL_TASKS, get_task
 from mtbert.errors import MtbertError
+from mtbert.inference.ensemble import average_seeds
 from mtbert.results import store
 from mtbert.settings import Settings, default_seed_first
-from mtbert.training.experiments import BEYOND_TABLES, epochs_suffix, experiments_for, run_config
-from mtbert.training.predictions import PREFIX
+from mtbert.core.experiments import BEYOND_TABLES, epochs_suffix, experiments_for, run_config
+from mtbert.results.predictions import PREFIX
 from mtbert.training.search import grid, point_id, stored_point
 
 PAPER_RECIPE = "submission2"
@@ -54,57 +55,6 @@ def test_scores_file(run_id: str, task: str, S: Settings, split: str = "test"):
     return None
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
-def combine(task: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One frame (id, gold, pred, and prob / score) averaging per-seed outputs of one task, rows matched by id;
-    how depends on the task spec's head kind.
-
-    classifier (SST): mean of the softmax class probabilities, pred = argmax; binary (Quora): mean of
-    sigmoid(logit), pred = mean > 0.5; regression (STS): mean of the scores, pred = top of the label range * mean.
-    A classifier's frames that carry a `score` next to the logits hold P(positive) from another task's head
-    (CFIMDB from the SST head, see repredict): mean of `score`, pred = mean > 0.5. Unlabelled rows
-    (test-student: no `gold` column) are matched by id only."""
-    if not frames:
-        raise ValueError("no per-seed outputs to combine")
-    spec = get_task(task)
-    base = frames[0].sort_values("id").reset_index(drop=True)
-    transferred = spec.head == "classifier" and "score" in base
-    ids = base["id"].astype(str).to_numpy()
-    outs = []
-    for f in frames:
-        f = f.sort_values("id").reset_index(drop=True)
-        if len(f) != len(base) or not np.array_equal(f["id"].astype(str).to_numpy(), ids):
-            raise ValueError(f"{task}: the seeds' test outputs cover different rows; cannot average them")
-        if "gold" in base and not np.allclose(f["gold"].to_numpy(dtype=float), base["gold"].to_numpy(dtype=float)):
-            raise ValueError(f"{task}: the seeds' gold labels differ")
-        if spec.is_regression or transferred:
-            outs.append(f["score"].to_numpy(dtype=float))
-        elif spec.head == "binary":
-            outs.append(1 / (1 + np.exp(-f["score"].to_numpy(dtype=float))))
-        else:
-            cols = sorted((c for c in f.columns if c.startswith("logit_")), key=lambda c: int(c.split("_")[1]))
-            outs.append(_softmax(f[cols].to_numpy(dtype=float)))
-    mean = np.mean(outs, axis=0)
-    out = pd.DataFrame({"id": ids})
-    if "gold" in base:
-        out["gold"] = base["gold"].to_numpy()
-    if spec.is_regression:
-        out["score"], out["pred"] = mean, spec.scale * mean
-    elif transferred:
-        out["score"], out["pred"] = mean, (mean > 0.5).astype(int)
-    elif spec.head == "binary":
-        out["prob"], out["pred"] = mean, (mean > 0.5).astype(int)
-    else:
-        for k in range(mean.shape[1]):
-            out[f"prob_{k}"] = mean[:, k]
-        out["pred"] = mean.argmax(1)
-    return out
-
-
 def ensemble(name: str, S: Settings, seeds=None, tasks=OVERALL_TASKS) -> dict:
     """Held-out test metrics of the average of `name`'s seeds (default: every stored seed with test outputs).
 
@@ -125,7 +75,7 @@ def ensemble(name: str, S: Settings, seeds=None, tasks=OVERALL_TASKS) -> dict:
                                 f"{S.predictions_dir}")
     out = {"seeds": used, "n": {}}
     for t in tasks:
-        c = combine(t, frames[t])
+        c = average_seeds(t, frames[t])
         out[t] = task_metric(t, c["pred"], c["gold"])
         out["n"][t] = len(c)
     if all(t in out for t in OVERALL_TASKS):

@@ -17,7 +17,7 @@ from scipy import stats as sps
 
 from mtbert.analysis import stats as st
 from mtbert.data import datasets as D
-from mtbert.data.tasks import OVERALL_TASKS, get_task
+from mtbert.core.tasks import OVERALL_TASKS, get_task
 from mtbert.results import store
 from mtbert.settings import Settings
 

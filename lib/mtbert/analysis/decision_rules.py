@@ -24,15 +24,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtbert.analysis import ablations as B
-from mtbert.analysis.metrics import overall_of, task_metric
+from mtbert.analysis import ablations
+from mtbert.core.metrics import overall_of, task_metric
+from mtbert.core.probability import logit, sigmoid, softmax
 from mtbert.analysis.stats import Arm, fmt_ci, paired_difference
-from mtbert.data.tasks import OVERALL_TASKS, get_task
+from mtbert.core.tasks import OVERALL_TASKS, get_task
 from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings, default_seed_first
-from mtbert.training.experiments import BEYOND_TABLES, run_config
-from mtbert.training.predictions import leaderboard_text
+from mtbert.core.experiments import BEYOND_TABLES, run_config
+from mtbert.results.predictions import leaderboard_text
 
 CV_FOLDS = 5
 CV_SEED = 0
@@ -46,22 +47,13 @@ RULE_TASK = {"quora threshold": "quora", "sst class offsets": "sst", "sts combin
 def scores(name: str, S: Settings, seed: int, task: str, split: str) -> pd.DataFrame | None:
     """The stored per-example outputs of one run on `split` (dev, test, test-student), sorted by id; None when
     not stored."""
-    p = B.test_scores_file(run_config(name, S.profile, seed, S.encoder).run_id, task, S, split)
+    p = ablations.test_scores_file(run_config(name, S.profile, seed, S.encoder).run_id, task, S, split)
     return None if p is None else pd.read_csv(p).sort_values("id").reset_index(drop=True)
 
 
 def _logits(f: pd.DataFrame) -> np.ndarray:
     cols = sorted((c for c in f.columns if c.startswith("logit_")), key=lambda c: int(c.split("_")[1]))
     return f[cols].to_numpy(dtype=float)
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
-
-
-def _logit(p):
-    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
 
 
 # -- the rules --------------------------------------------------------------------------------------------
@@ -171,8 +163,8 @@ def _with_ensemble(frames_dev, frames_test, task):
     the logit of the mean probability), SST logits (the ensemble's: log of the mean class probabilities)."""
     def x_of(frames, seeds):
         if task == "quora":
-            return _logit(np.mean([_sigmoid(frames[s]["score"]) for s in seeds], 0))
-        return np.log(np.mean([B._softmax(_logits(frames[s])) for s in seeds], 0))
+            return logit(np.mean([sigmoid(np.asarray(frames[s]["score"], dtype=float)) for s in seeds], 0))
+        return np.log(np.mean([softmax(_logits(frames[s])) for s in seeds], 0))
     seeds = sorted(frames_dev)
     out = {}
     for key in [*seeds, "ensemble"] if len(seeds) > 1 else seeds:
@@ -301,7 +293,7 @@ def targets_rows(name: str, S: Settings, partner: str | None, seeds=None, table=
             if rule is not None:
                 row[t] = task_metric(t, outs[rule][k]["test rule"], outs[rule][k]["gold"])
             elif k == "ensemble":
-                row[t] = B.ensemble(name, S, seeds)[t]
+                row[t] = ablations.ensemble(name, S, seeds)[t]
             else:
                 row[t] = store.load_result(name, S, k)["test"][t]
         row["overall"] = overall_of(row)
@@ -315,7 +307,7 @@ def best_model_rules(S: Settings) -> dict:
     """The rules for the best model on dev (ablations.best_model) over its stored seeds:
     {"name", "partner", "table" (rules_table), "targets" (the targets next to the model with and without its
     adopted rules, held-out test), "message" (why a part is empty)}."""
-    name = B.best_model(S)
+    name = ablations.best_model(S)
     empty = {"name": name, "partner": None, "table": pd.DataFrame(), "targets": pd.DataFrame()}
     if name is None:
         return {**empty, "message": "No beyond-the-paper row is stored for this profile."}
@@ -323,27 +315,27 @@ def best_model_rules(S: Settings) -> dict:
     if scores(name, S, seeds[0], "quora", "dev") is None:
         return {**empty, "message": f"The per-example dev outputs of {name} are not stored (they are written by "
                                     f"`python -m mtbert predict {name}`)."}
-    candidates = [n for table in BEYOND_TABLES for n in B.rows(table)]
+    candidates = [n for table in BEYOND_TABLES for n in ablations.rows(table)]
     partner = sts_partner(name, S, candidates, seeds)
     outputs = rule_outputs(name, S, partner, seeds)
     table = rules_table(name, S, partner, seeds, outputs)
     rows = targets_rows(name, S, partner, seeds, table, outputs)
     seed_rows = rows[rows["key"] != "ensemble"]
-    recs = [{"row": "target (beyond-the-paper work)", "n": "", **{t: f"≥ {v:.2f}" for t, v in B.TARGETS.items()}}]
+    recs = [{"row": "target (beyond-the-paper work)", "n": "", **{t: f"≥ {v:.2f}" for t, v in ablations.TARGETS.items()}}]
     stored = pd.DataFrame([store.load_result(name, S, s)["test"] for s in seeds])
-    recs.append({"row": f"{name}, default rules", "n": len(seeds), **{t: B._pm(stored[t]) for t in B.TASK_KEYS}})
+    recs.append({"row": f"{name}, default rules", "n": len(seeds), **{t: ablations._pm(stored[t]) for t in ablations.TASK_KEYS}})
     rules = rows["rules"].iloc[0] or "none adopted"
     recs.append({"row": f"{name}, rules chosen on dev ({rules})", "n": len(seed_rows),
-                 **{t: B._pm(seed_rows[t]) for t in B.TASK_KEYS}})
+                 **{t: ablations._pm(seed_rows[t]) for t in ablations.TASK_KEYS}})
     ens = rows[rows["key"] == "ensemble"]
     if len(ens):
         recs.append({"row": f"{name}, ensemble of seeds {', '.join(map(str, default_seed_first(seeds)))}, rules "
                             "chosen on dev",
-                     "n": len(seeds), **{t: f"{ens.iloc[0][t]:.3f}" for t in B.TASK_KEYS}})
+                     "n": len(seeds), **{t: f"{ens.iloc[0][t]:.3f}" for t in ablations.TASK_KEYS}})
     message = "" if partner else (f"No other stored configuration has STS outputs for seeds "
                                   f"{', '.join(map(str, seeds))}, so the STS combination is not tried.")
     return {"name": name, "partner": partner, "table": table,
-            "targets": pd.DataFrame(recs, columns=["row", "n", *B.TASK_KEYS]), "message": message}
+            "targets": pd.DataFrame(recs, columns=["row", "n", *ablations.TASK_KEYS]), "message": message}
 
 
 # -- leaderboard files of the system ----------------------------------------------------------------------
@@ -362,7 +354,7 @@ def write_rules_predictions(name: str, S: Settings, seeds=None) -> dict:
         if store.load_result(name, S, s) is None:
             raise MtbertError(f"seed {s} of {name} is not stored for profile {S.profile}: train it with "
                               f"`python -m mtbert run {name} --profile {S.profile} --seeds {s} --seeds-all`")
-    candidates = [n for table in BEYOND_TABLES for n in B.rows(table)]
+    candidates = [n for table in BEYOND_TABLES for n in ablations.rows(table)]
     partner = sts_partner(name, S, candidates, seeds)
     if partner is None:
         raise MtbertError(f"no configuration other than {name} has stored STS dev and test outputs for seeds "

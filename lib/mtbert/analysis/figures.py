@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from mtbert.data.tasks import TASKS, get_task
+from mtbert.core.probability import sigmoid
+from mtbert.core.tasks import TASKS, get_task
 from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.analysis.tables import curves as curves_df
@@ -172,7 +173,7 @@ def _confusion_panel(ax, spec, d: pd.DataFrame) -> pd.DataFrame:
 
 
 def _confidence_panel(ax, spec, d: pd.DataFrame, bins) -> pd.DataFrame:
-    p = 1 / (1 + np.exp(-d["score"].to_numpy()))
+    p = sigmoid(d["score"].to_numpy())
     q = pd.DataFrame({"confidence": np.maximum(p, 1 - p), "correct": d["gold"] == d["pred"]})
     q["bin"] = pd.cut(q["confidence"], bins=list(bins), include_lowest=True)
     by_bin = q.groupby("bin", observed=False).agg(accuracy=("correct", "mean"), n=("correct", "size")).reset_index()

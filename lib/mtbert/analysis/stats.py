@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from mtbert.data.tasks import get_task
+from mtbert.core.tasks import get_task
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from mtbert.analysis.claims import metric_interval
-from mtbert.data.tasks import OVERALL_TASKS, get_task
+from mtbert.core.tasks import OVERALL_TASKS, get_task
 from mtbert.results import store
-from mtbert.training.experiments import (CORE, FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS,
+from mtbert.core.experiments import (CORE, FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS,
                                          experiments_for, hardware, run_command)
 from mtbert.settings import DEFAULT_SEED, Settings
 

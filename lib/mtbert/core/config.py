@@ -16,10 +16,16 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mtbert.data.datasets import TASKS
+from mtbert.core.tasks import TASKS
 from mtbert.errors import UsageError
-from mtbert.model.heads import PARA_HEADS, POOLINGS, STS_HEADS, STS_LOSSES
 from mtbert.settings import DEFAULT_SEED
+
+# The architecture's choices (mtbert.model.heads builds them)
+POOLINGS = ("cls", "mean", "pooler")
+PARA_HEADS = ("baseline", "baseline+cos")
+STS_HEADS = ("baseline", "cos_sigmoid", "cos_relu")
+ENCODINGS = ("bi", "cross")
+STS_LOSSES = ("mse", "cosent")
 
 REQUIRED = dataclasses.MISSING
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from mtbert.data.datasets import TASKS
+from mtbert.core.tasks import TASKS
 from mtbert.errors import UsageError
-from mtbert.model.checkpoint import canonical_encoder
+from mtbert.core.encoders import canonical_encoder
 from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES
-from mtbert.training.config import OVERRIDABLE, RunConfig, knob_choices
+from mtbert.core.config import OVERRIDABLE, RunConfig, knob_choices
 
 MULTI = ("sst", "quora", "sts")
 
 # Where the paper is silent: CS224N starter-code defaults, or our stated choice. Choices about one knob are
-# declared with the knob (training/config.py); these are the statements about the engine as a whole.
+# declared with the knob (core/config.py); these are the statements about the engine as a whole.
 ENGINE_CHOICES = {
     "optimizer": "torch.optim.AdamW, PyTorch defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); "
                  "fused where the device supports it",
@@ -47,7 +47,7 @@ class Experiment:
     batch_size: int = 32
     predictions: tuple[str, ...] = ()  # tasks whose official test-student files get predictions
     lr_decay: float = 1.0              # layer-wise learning-rate decay xi (paper §3.2); 1 = off
-    # beyond the paper (table B); None/defaults = the paper's recipe (see training/config.py)
+    # beyond the paper (table B); None/defaults = the paper's recipe (see core/config.py)
     lr: float | None = None            # encoder learning rate; None = 1e-3 pretrain / 1e-5 finetune
     beyond: tuple = ()                 # (RunConfig field, value) pairs set on top of the profile
 
@@ -88,7 +88,7 @@ ALL_QUORA = 10**9
 
 
 def _beyond(name, description, lr=None, pooling="cls", **fields):
-    """A table-B row: submission 2 with `fields` changed (RunConfig knobs, see training/config.py)."""
+    """A table-B row: submission 2 with `fields` changed (RunConfig knobs, see core/config.py)."""
     return Experiment(name, ("B",), description + " (beyond the paper)", MULTI, MULTI, para_head="baseline+cos",
                       sts_head="cos_relu", pooling=pooling, predictions=MULTI, lr=lr,
                       beyond=tuple(sorted(fields.items())))
@@ -280,7 +280,7 @@ BUILTIN_EXPERIMENTS = frozenset(REGISTRY)
 
 def register_experiment(e: Experiment) -> Experiment:
     """Add an experiment to the registry, e.g. one that trains a task added with
-    `mtbert.data.tasks.register_task`. Its name must be new and its tasks registered; undo with
+    `mtbert.core.tasks.register_task`. Its name must be new and its tasks registered; undo with
     `unregister_experiment`. (Profiles without a row cap for one of its tasks train on all of that task's rows.)"""
     if not isinstance(e, Experiment):
         raise TypeError(f"register_experiment needs an Experiment, got {type(e).__name__}")
@@ -289,7 +289,7 @@ def register_experiment(e: Experiment) -> Experiment:
     unknown = sorted((set(e.train_tasks) | set(e.eval_tasks)) - set(TASKS))
     if unknown:
         raise UsageError(f"experiment {e.name}: unknown task(s) {unknown}; register them first "
-                         f"(mtbert.data.tasks.register_task)")
+                         f"(mtbert.core.tasks.register_task)")
     if not set(e.train_tasks) <= set(e.eval_tasks):
         raise UsageError(f"experiment {e.name}: every trained task must be evaluated too")
     REGISTRY[e.name] = e

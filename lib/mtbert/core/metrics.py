@@ -1,9 +1,9 @@
-"""Task metrics and the CS224N overall score; which metric a task uses is its spec's (mtbert.data.tasks)."""
+"""Task metrics and the CS224N overall score; which metric a task uses is its spec's (mtbert.core.tasks)."""
 from __future__ import annotations
 
 import numpy as np
 
-from mtbert.data.tasks import OVERALL_TASKS, TASKS, get_task
+from mtbert.core.tasks import OVERALL_TASKS, TASKS, get_task
 
 
 def accuracy(pred, gold) -> float:

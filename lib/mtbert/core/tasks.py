@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mtbert.data.fetch import QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL
+# Quora's file names (data.fetch fetches them; the full training file is optional)
+QUORA_TRAIN_FULL = "quora-train.csv"
+QUORA_TRAIN_PARTIAL = "quora-train-partial.csv"
+QUORA_TEST_STUDENT = "quora-test-student.csv"
 
 INPUTS = ("sentence", "pair")
 HEADS = ("classifier", "binary", "regression")

@@ -54,7 +54,7 @@ import numpy as np
 from mtbert.errors import DataError
 from mtbert.data.fetch import (FETCH_HINT, FILES, QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, UPSTREAM,
                     _verify, sha256_file)
-from mtbert.data.tasks import QUORA, TASKS, SpecView, get_task
+from mtbert.core.tasks import QUORA, TASKS, SpecView, get_task
 from mtbert.settings import repo_root
 
 __all__ = [
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 HOLDOUT_SEED = 11711
-HOLDOUT_SIZES = SpecView("holdout_size")  # {task: rows held out}, read from the task specs (mtbert.data.tasks)
+HOLDOUT_SIZES = SpecView("holdout_size")  # {task: rows held out}, read from the task specs (mtbert.core.tasks)
 
 SPLITS = ("train", "dev", "test", "test-student")
 
@@ -275,7 +275,7 @@ def _load_cached(task: str, split: str, path: str, stamp: tuple[int, int]):
 
 
 def load(task: str, split: str, data_dir: str | os.PathLike | None = None) -> SentenceData | PairData:
-    """Parsed rows of ``task`` (a name in ``mtbert.data.tasks.TASKS``) and ``split``
+    """Parsed rows of ``task`` (a name in ``mtbert.core.tasks.TASKS``) and ``split``
     ("train", "dev", "test" = held-out labelled, "test-student" = official unlabelled).
 
     Results are cached in-process per (task, split, resolved file, mtime/size): treat

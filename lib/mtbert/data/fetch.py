@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mtbert.core.tasks import QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL  # noqa: F401
 from mtbert.errors import DataError
 from mtbert.settings import repo_root
 
@@ -47,11 +48,6 @@ OPTIONAL_FILES = frozenset({"quora-train.csv"})
 GIT_BLOBS: dict[str, str] = {
     "quora-train.csv": "a3b5546f6a0e65b60a328a5d294d1038f5bed1da",
 }
-
-QUORA_TRAIN_FULL = "quora-train.csv"
-QUORA_TRAIN_PARTIAL = "quora-train-partial.csv"
-QUORA_TEST_STUDENT = "quora-test-student.csv"
-
 
 FETCH_HINT = "run `python -m mtbert data` (or `make data`)"
 DOWNLOAD_TIMEOUT_S = 10.0

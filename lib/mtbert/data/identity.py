@@ -19,7 +19,7 @@ The identity of a data file, by what is known about it:
   (`mtbert.data.fetch.GIT_BLOBS`: sha1 of `blob <size>\0` + content, what `git hash-object` prints); another
   content is refused;
 * a file nobody published a checksum of (the official `quora-test-student.csv`, the data of a task added with
-  `mtbert.data.tasks.register_task`): it must parse as its task's file (the right columns, at least one usable
+  `mtbert.core.tasks.register_task`): it must parse as its task's file (the right columns, at least one usable
   row); its sha256 is recorded in the result like every other file's, so the result still names the exact bytes
   it was made from, and a stored result is current only while the file still has that hash.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mtbert.data import datasets as D
 from mtbert.data.fetch import FILES, GIT_BLOBS, git_blob_sha1, sha256_file
-from mtbert.results.atomic import write_json
+from mtbert.core.atomic import write_json
 
 CACHE_NAME = ".sha256-cache.json"
 _memo: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, in this process

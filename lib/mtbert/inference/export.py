@@ -14,7 +14,7 @@ DIR receives:
   its weights' sha256, limits, and the commands that reproduce the export.
 
 The run's selected (best-dev) model is reloaded the way `python -m mtbert predict` reloads it
-(`repredict.load_run`: checkpoints/<profile>/<run_id>.<config hash>.best.pt, loaded with weights_only=True).
+(`mtbert.inference.predict.load_run`: checkpoints/<profile>/<run_id>.<config hash>.best.pt, loaded with weights_only=True).
 """
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ from safetensors.torch import save_file
 from mtbert.data.fetch import sha256_file
 from mtbert.errors import MtbertError
 from mtbert.model.checkpoint import DEFAULT_ENCODER, save_encoder
-from mtbert.data.tasks import TASKS, get_task
+from mtbert.core.tasks import TASKS, get_task
 from mtbert.model.heads import MultitaskBert
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings
-from mtbert.training.config import RunConfig
-from mtbert.training.experiments import run_command
-from mtbert.training.repredict import load_run
+from mtbert.core.config import RunConfig
+from mtbert.core.experiments import run_command
+from mtbert.inference.predict import load_run
 
 HEADS_FORMAT = "mtbert-heads/1"
 EXPORT_FILES = ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "tokenizer.json",

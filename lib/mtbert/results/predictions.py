@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mtbert.data import datasets as D
-from mtbert.data.tasks import SpecView, get_task
+from mtbert.core.tasks import SpecView, get_task
 
 PREFIX = SpecView("file_prefix")  # {task: prefix of its prediction files}, from the task specs
 

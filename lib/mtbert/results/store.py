@@ -1,5 +1,5 @@
 """The results store: reading and writing run results (one JSON per run), written atomically with bounded reads
-(`mtbert.results.atomic`). Where the store lives is a setting (`Settings.store_root`); tables, figures, the
+(`mtbert.core.atomic`). Where the store lives is a setting (`Settings.store_root`); tables, figures, the
 report and the tests read results through this module, never through the training engine.
 
 Before a run trains: `check_writable` finds a read-only, full or misplaced store, and `run_lock` keeps two
@@ -24,11 +24,11 @@ from pathlib import Path
 from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
 # the store's writers and readers, for every module that writes results
-from mtbert.results.atomic import (JSON_LIMIT_BYTES, ResultFileError, read_json, remove_stale_tmp,  # noqa: F401
+from mtbert.core.atomic import (JSON_LIMIT_BYTES, ResultFileError, read_json, remove_stale_tmp,  # noqa: F401
                                    torch_save, write_json, write_text)
 from mtbert.settings import DEFAULT_SEED, Settings
-from mtbert.training.config import RunConfig
-from mtbert.training.experiments import run_config
+from mtbert.core.config import RunConfig
+from mtbert.core.experiments import run_config
 
 
 @dataclass

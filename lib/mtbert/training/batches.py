@@ -9,9 +9,9 @@ from functools import lru_cache
 import numpy as np
 
 from mtbert.data import datasets as D
-from mtbert.data.tasks import get_task
+from mtbert.core.tasks import get_task
 from mtbert.model.tokenizer import Tokenizer
-from mtbert.training.config import RunConfig
+from mtbert.core.config import RunConfig
 
 DATA_SEED = 0          # which rows a profile's subsample keeps: the same for every experiment and seed
 

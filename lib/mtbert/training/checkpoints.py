@@ -18,7 +18,7 @@ from mtbert.model.checkpoint import CheckpointError
 from mtbert.model.heads import MultitaskBert
 from mtbert.results import store
 from mtbert.settings import Settings
-from mtbert.training.config import RunConfig
+from mtbert.core.config import RunConfig
 
 RESUME_KEYS = {"config_hash", "epoch", "history", "best"}
 BEST_KEYS = {"config_hash", "data_files", "model"}

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from mtbert.errors import MtbertError
-from mtbert.training.config import RunConfig
+from mtbert.core.config import RunConfig
 
 DIVERGE_FACTOR = 10.0
 DIVERGE_WINDOW = 10

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in kernels without ipywidgets
 
-from mtbert.analysis.metrics import aggregate, task_metric, with_overall
+from mtbert.core.metrics import aggregate, task_metric, with_overall
 from mtbert.data import datasets as D
 from mtbert.data import identity
-from mtbert.data.tasks import TASKS
+from mtbert.core.tasks import TASKS
 from mtbert.data.fetch import sha256_file
 from mtbert.errors import MtbertError, RunInterrupted
 from mtbert.model.checkpoint import weights_file
@@ -33,11 +33,11 @@ from mtbert.results.store import RunOutput
 from mtbert.settings import Settings
 from mtbert.training.batches import TaskData, epoch_plan
 from mtbert.training.checkpoints import RunCheckpoints, trainable_state
-from mtbert.training.config import RunConfig
+from mtbert.core.config import RunConfig
 from mtbert.training.divergence import DivergenceGuard
-from mtbert.training.experiments import REGISTRY, run_config
+from mtbert.core.experiments import REGISTRY, run_config
 from mtbert.training.optim import make_optimizer, make_scheduler
-from mtbert.training.predictions import prediction_files
+from mtbert.results.predictions import prediction_files
 from mtbert.training.runner import Runner, resolve_device
 
 

@@ -6,7 +6,7 @@ import torch
 
 from mtbert.model.encoder import layer_index
 from mtbert.model.heads import MultitaskBert
-from mtbert.training.config import RunConfig
+from mtbert.core.config import RunConfig
 
 
 def layerwise_lrs(model: MultitaskBert, lr: float, decay: float) -> dict[str, float]:

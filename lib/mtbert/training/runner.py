@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from mtbert.model.checkpoint import load_encoder
-from mtbert.data.tasks import get_task
+from mtbert.core.tasks import get_task
 from mtbert.model.heads import MultitaskBert
 from mtbert.settings import Settings
 from mtbert.training.batches import TaskData, prepare, tokenizer
-from mtbert.training.config import RunConfig
+from mtbert.core.config import RunConfig
 
 
 def resolve_device(device: str = "auto") -> torch.device:

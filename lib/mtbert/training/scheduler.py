@@ -31,14 +31,15 @@ import distributed
 import torch
 from distributed import Client, LocalCluster, get_worker
 
+from mtbert.core.durations import format_duration
 from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
 from mtbert.settings import Settings
 from mtbert.training import engine
 from mtbert.training.checkpoints import RunCheckpoints, load_resume_state
 from mtbert.data import identity as datahash
-from mtbert.training.config import RunConfig
-from mtbert.training.experiments import DEFAULT_SEED, run_config
+from mtbert.core.config import RunConfig
+from mtbert.core.experiments import DEFAULT_SEED, run_config
 
 LOOPBACK = "127.0.0.1"
 EVENT_TOPIC = "mtbert-runs"
@@ -217,13 +218,6 @@ class Cluster:
 
 # -- progress -----------------------------------------------------------------------------------------------
 
-def _fmt_s(s) -> str:
-    if s is None or s != s:
-        return "-"
-    s = int(round(s))
-    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
 class Progress:
     """One display for many runs: done / running / failed, elapsed and ETA. A line per update on stderr; a tqdm
     bar when stderr is a terminal."""
@@ -244,10 +238,10 @@ class Progress:
 
     def line(self) -> str:
         return (f"{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed; elapsed "
-                f"{_fmt_s(time.time() - self.t0)}, ETA {_fmt_s(self.eta())}")
+                f"{format_duration(time.time() - self.t0)}, ETA {format_duration(self.eta())}")
 
     def note(self, msg: str):
-        text = f"[{_fmt_s(time.time() - self.t0):>6}] {msg} | {self.line()}"
+        text = f"[{format_duration(time.time() - self.t0):>6}] {msg} | {self.line()}"
         if self.bar is not None:
             self.bar.set_postfix_str(f"{len(self.running)} running, {self.failed} failed", refresh=False)
             self.bar.write(text, file=self.stream)
@@ -278,7 +272,7 @@ def summary_table(outcomes: list[Outcome]) -> str:
         status = o.status + (f" ({o.attempts} attempts)" if o.attempts > 1 else "")
         if o.error:
             status += f": {o.error}"
-        rows.append((o.job.key, o.worker, o.device, _fmt_s(o.seconds), status))
+        rows.append((o.job.key, o.worker, o.device, format_duration(o.seconds), status))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w[i]) for i, c in enumerate(r[:4])) + "  " + r[4] for r in rows)
 
@@ -410,7 +404,7 @@ def train_jobs(jobs: list[Job], n_workers: int = 1, address: str | None = None, 
                                         attempts=attempt)
                         ended[job.key] = o
                         progress.finished(job.key, o.status == "trained",
-                                          f"{o.status} in {_fmt_s(o.seconds)}" + (f": {o.error}" if o.error else ""))
+                                          f"{o.status} in {format_duration(o.seconds)}" + (f": {o.error}" if o.error else ""))
                         if on_done is not None:
                             on_done(o)
             finally:

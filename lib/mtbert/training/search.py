@@ -42,11 +42,12 @@ with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns (with a
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
+from mtbert.core.durations import format_duration
 from mtbert.errors import UsageError
 from mtbert.results import store
 from mtbert.settings import Settings, repo_root
-from mtbert.training import scheduler as sched
-from mtbert.training.experiments import run_config
+from mtbert.training import scheduler
+from mtbert.core.experiments import run_config
 
 BASE = "submission2"
 SCALE = dict(n_train={"sst": 1500, "quora": 3000, "sts": 1500}, quora_per_epoch=3000, epochs=1,
@@ -180,7 +181,7 @@ def make_sampler(kind: str) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GridSampler(space(), seed=SEED)
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=SEED)
-    raise sched.UsageError(f"--sampler must be grid or tpe, got {kind!r}")
+    raise scheduler.UsageError(f"--sampler must be grid or tpe, got {kind!r}")
 
 
 def _grid_attrs(params: dict) -> dict:
@@ -298,7 +299,7 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
         study._storage.set_trial_intermediate_value(tid, epoch, value)
         return study.pruner.prune(study, study._storage.get_trial(tid))
 
-    progress = sched.Progress(0, stream)
+    progress = scheduler.Progress(0, stream)
     stack = contextlib.ExitStack()  # the cluster starts with the first point that needs training
     driver = None
     with stack:
@@ -317,12 +318,12 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
                         in_flight[pid].append(number)
                         continue
                     if driver is None:
-                        driver = sched.Driver(stack.enter_context(sched.Cluster(n_workers, address)), progress,
+                        driver = scheduler.Driver(stack.enter_context(scheduler.Cluster(n_workers, address)), progress,
                                               on_epoch=on_epoch)
                         stack.callback(driver.cancel)
                     in_flight[pid], trial_of[pid] = [number], number
                     progress.total += 1
-                    driver.submit(sched.Job(pid, config_of(p, scale), point_settings(p, S),
+                    driver.submit(scheduler.Job(pid, config_of(p, scale), point_settings(p, S),
                                             report_epochs=scale["epochs"] > 1))
                 if driver is None or not driver.pending:
                     break
@@ -332,8 +333,8 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
                     if exc is not None:
                         for n in numbers:
                             study.tell(n, state=TrialState.FAIL)
-                        out["failed"].append((job.key, sched.describe(exc)))
-                        progress.finished(job.key, False, f"failed: {sched.describe(exc)}")
+                        out["failed"].append((job.key, scheduler.describe(exc)))
+                        progress.finished(job.key, False, f"failed: {scheduler.describe(exc)}")
                     elif result.pruned_after is not None:
                         for n in numbers:
                             study.tell(n, state=TrialState.PRUNED)
@@ -348,7 +349,7 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
                             study.tell(n, r["dev"][OBJECTIVE])
                         out["trained"].append(job.key)
                         progress.finished(job.key, True, f"dev overall {r['dev']['overall']:.3f} in "
-                                                         f"{sched._fmt_s(result.seconds)}")
+                                                         f"{format_duration(result.seconds)}")
         finally:
             progress.close()
     return out
@@ -358,10 +359,10 @@ def run_references(S: Settings, n_workers: int = 1, address: str | None = None, 
                    stream=None) -> list:
     """The two reference points (outside the grid), trained as plain Dask tasks when they are not stored."""
     scale = scale_for(scale=scale)
-    jobs = [sched.Job(point_id(p), config_of(p, scale), point_settings(p, S)) for p in REFERENCES
+    jobs = [scheduler.Job(point_id(p), config_of(p, scale), point_settings(p, S)) for p in REFERENCES
             if stored_point(p, S, scale) is None]
     by_id = {point_id(p): p for p in REFERENCES}
-    return sched.train_jobs(jobs, n_workers, address, save=lambda job, o: store_point(by_id[job.key], S, o),
+    return scheduler.train_jobs(jobs, n_workers, address, save=lambda job, o: store_point(by_id[job.key], S, o),
                             stream=stream)
 
 
