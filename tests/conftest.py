@@ -1,6 +1,8 @@
-"""Shared test fixtures."""
+"""Shared test fixtures: one intra-op thread, and the settings of a test whose store is a tmp dir."""
 import pytest
 import torch
+
+from mtbert.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -11,3 +13,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def smoke_settings(root, **kw) -> Settings:
+    """The smoke profile on the CPU, no progress bars, results, checkpoints, predictions, report and figures under
+    `root` (never the repository's); `kw` overrides any of these (profile=, store_root=, data_dir=, ...)."""
+    return Settings.resolve(**{"profile": "smoke", "device": "cpu", "store_root": root, "output_root": root,
+                               "progress": False, **kw})
+
+
+@pytest.fixture(scope="session")
+def settings_for():
+    """smoke_settings, for tests and fixtures that need the settings of several tmp stores."""
+    return smoke_settings
+
+
+@pytest.fixture
+def S(tmp_path) -> Settings:
+    """The settings of one test: its results, checkpoints and predictions go to its tmp dir."""
+    return smoke_settings(tmp_path)

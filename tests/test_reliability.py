@@ -132,12 +132,6 @@ def _one_thread(one_thread):  # conftest.py
 
 
 @pytest.fixture
-def S(tmp_path) -> Settings:
-    """The settings of one test: its results, checkpoints and predictions go to its tmp dir."""
-    return Settings.resolve(profile=PROFILE, device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
-
-
-@pytest.fixture
 def data(tmp_path):
     """A private copy of the SST files (tests may damage it)."""
     d = tmp_path / "data"

@@ -43,9 +43,10 @@ def _one_thread(one_thread):  # conftest.py
     yield
 
 
-def settings(tmp_path, data_dir=None) -> Settings:
-    return Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path / "store", output_root=tmp_path / "out",
-                            data_dir=data_dir, progress=False)
+@pytest.fixture
+def settings(settings_for):
+    """settings(tmp_path, data_dir=None): the store under tmp_path/store, the report and figures under tmp_path/out."""
+    return lambda root, data_dir=None: settings_for(root / "store", output_root=root / "out", data_dir=data_dir)
 
 
 # -- the official Quora files ------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def test_a_quora_test_student_file_without_checksum_must_parse(quora_data, colum
 
 @needs_data
 @pytest.mark.training
-def test_a_run_trains_on_the_official_quora_files_end_to_end(quora_data, tmp_path):
+def test_a_run_trains_on_the_official_quora_files_end_to_end(settings, quora_data, tmp_path):
     from mtbert.training import engine
     S = settings(tmp_path, quora_data)
     r = engine.run("submission1", S, **QUORA_TINY)
@@ -172,7 +173,7 @@ def assert_inert(page: str) -> None:
 @needs_data
 @pytest.mark.training
 @pytest.mark.report
-def test_markup_in_a_result_reaches_the_report_escaped(tmp_path):
+def test_markup_in_a_result_reaches_the_report_escaped(settings, tmp_path):
     """A stored smoke result with markup in environment.cpu, environment.torch, encoder.name, then the report's
     setup section exported as the report page."""
     from mtbert.report import build
@@ -202,7 +203,7 @@ def test_tables_and_styled_frames_escape_their_cells():
     assert "<script>" not in styled and "&lt;script&gt;" in styled
 
 
-def test_prose_helpers_print_no_raw_dict(tmp_path):
+def test_prose_helpers_print_no_raw_dict(settings, tmp_path):
     from mtbert.report import build
     S = settings(tmp_path)
     fake = {"submission1": [{"seed": 11711}, {"seed": 1}], "submission2": [{"seed": 11711}]}
@@ -250,7 +251,7 @@ def test_two_processes_writing_one_file_at_once_both_succeed(tmp_path):
     assert target.read_text() == "x" * 100_000 and not list(target.parent.glob(".*.tmp"))
 
 
-def test_run_lock_refuses_a_second_process_naming_the_first(tmp_path):
+def test_run_lock_refuses_a_second_process_naming_the_first(settings, tmp_path):
     S = settings(tmp_path)
     cfg = run_config("t1_sst_pretrain", "smoke")
     code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
@@ -420,7 +421,7 @@ def test_store_dir_that_is_a_file_is_one_message(tmp_path):
 
 
 @pytest.mark.parametrize("err", ["EROFS", "ENOSPC", "EACCES"])
-def test_write_probe_finds_a_store_that_cannot_be_written(tmp_path, monkeypatch, err):
+def test_write_probe_finds_a_store_that_cannot_be_written(settings, tmp_path, monkeypatch, err):
     import errno
     S = settings(tmp_path)
     real = os.write
@@ -438,7 +439,7 @@ def test_write_probe_finds_a_store_that_cannot_be_written(tmp_path, monkeypatch,
     assert not [p for d in (S.results_dir, S.predictions_dir, S.checkpoints_dir) for p in d.iterdir()]
 
 
-def test_write_probe_finds_a_store_folder_that_is_a_file(tmp_path):
+def test_write_probe_finds_a_store_folder_that_is_a_file(settings, tmp_path):
     S = settings(tmp_path)
     S.store_root.mkdir()
     (S.store_root / "results").write_text("")
@@ -464,7 +465,7 @@ class Interrupt(Exception):
 
 
 @pytest.fixture
-def sst(tmp_path):
+def sst(settings, tmp_path):
     """Settings with a private copy of the SST files and a store in tmp."""
     d = tmp_path / "data"
     d.mkdir()
@@ -532,7 +533,7 @@ def test_unusable_best_checkpoint_at_the_end_of_a_resume_is_one_message(sst, dam
 
 @needs_data
 @pytest.mark.training
-def test_predict_refuses_weights_of_another_configuration_or_damaged(tmp_path):
+def test_predict_refuses_weights_of_another_configuration_or_damaged(settings, tmp_path):
     S = settings(tmp_path)
     r = engine.run(NAME, S)
     ck = RunCheckpoints(run_config(NAME, "smoke"), S, r["data"]["files"])

@@ -15,7 +15,6 @@ from mtbert.data import datasets as D
 from mtbert.core.tasks import TASKS, TaskSpec, register_task, unregister_task
 from mtbert.inference.ensemble import average_seeds
 from mtbert.results import store
-from mtbert.settings import Settings
 from mtbert.training import batches, engine
 from mtbert.core.experiments import REGISTRY, Experiment, register_experiment, unregister_experiment
 
@@ -36,7 +35,7 @@ def _write_tsv(path, n: int, rng) -> None:
 
 
 @pytest.fixture
-def synthetic(tmp_path):
+def synthetic(tmp_path, settings_for):
     data = tmp_path / "data"
     data.mkdir()
     rng = np.random.default_rng(0)
@@ -47,8 +46,7 @@ def synthetic(tmp_path):
     register_task(spec)
     register_experiment(Experiment(EXPERIMENT, ("S",), "a generated three-class pair task", (TASK,), (TASK,),
                                    batch_size=8))
-    S = Settings.resolve(profile="smoke", device="cpu", data_dir=data, store_root=tmp_path / "store",
-                         output_root=tmp_path / "out", progress=False)
+    S = settings_for(tmp_path / "store", output_root=tmp_path / "out", data_dir=data)
     yield S
     unregister_experiment(EXPERIMENT)
     unregister_task(TASK)

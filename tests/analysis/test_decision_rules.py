@@ -12,7 +12,6 @@ from mtbert.core.metrics import accuracy, pearson
 from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
 from mtbert.results import store
-from mtbert.settings import Settings
 from mtbert.core.experiments import run_config
 
 SEEDS = [11711, 1, 2]
@@ -104,8 +103,7 @@ def _fake_outputs(rng, n, sts_signal, quora_shift):
     return out
 
 
-def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the_better_partner(tmp_path):
-    S = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
+def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the_better_partner(tmp_path, S):
     n = 600
     base = {s: _fake_outputs(np.random.default_rng(s), n, 1.0, 1.5) for s in SEEDS}
     _store_runs(S, "beyond_best_2epoch", SEEDS, base)
@@ -149,15 +147,13 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
         assert r1["sst"] == 0.5  # the stored score, untouched
 
 
-def test_no_rule_without_stored_outputs(tmp_path):
-    S = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
+def test_no_rule_without_stored_outputs(tmp_path, S):
     assert decision_rules.rules_table("beyond_best_2epoch", S, None, seeds=[1]).empty
     assert decision_rules.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch"], seeds=[1]) is None
     assert decision_rules.targets_rows("beyond_best_2epoch", S, None, seeds=[1]).empty
 
 
-def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(tmp_path):
-    S = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path, output_root=tmp_path, progress=False)
+def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(tmp_path, S, settings_for):
     n, seeds = 300, [11711, 1]
     rng = np.random.default_rng(5)
     g = np.random.default_rng(9)
@@ -185,8 +181,7 @@ def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(
     assert pearson(test_out["pred"], test_out["id"].str.strip().map(truth)) > 0.8  # four members of noise 0.3 averaged: r near 0.9
     with pytest.raises(MtbertError, match="seed 2 of beyond_best_2epoch is not stored"):
         decision_rules.write_rules_predictions("beyond_best_2epoch", S, [11711, 1, 2])
-    alone = Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path / "alone",
-                             output_root=tmp_path / "alone", progress=False)
+    alone = settings_for(tmp_path / "alone")
     _store_runs(alone, "beyond_best_2epoch", seeds, outputs)  # no other configuration stored
     with pytest.raises(MtbertError, match="no configuration other than"):
         decision_rules.write_rules_predictions("beyond_best_2epoch", alone, seeds)

@@ -16,7 +16,6 @@ from mtbert.cli import main as cli_main
 from mtbert.data import datasets as D
 from mtbert.errors import MtbertError
 from mtbert.results import store
-from mtbert.settings import Settings
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.engine import run
 from mtbert.core.experiments import run_config
@@ -35,9 +34,9 @@ SENTENCES = ["a gripping , funny and moving film .", "it 's a dull , lifeless me
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread):
+def trained(tmp_path_factory, one_thread, settings_for):
     root = tmp_path_factory.mktemp("store")
-    S = Settings.resolve(profile="smoke", device="cpu", store_root=root, output_root=root, progress=False)
+    S = settings_for(root)
     for n in NAMES:
         run(n, S)
     return S

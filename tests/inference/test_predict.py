@@ -14,17 +14,14 @@ from mtbert.core.experiments import run_config
 from mtbert.cli import main as cli_main
 from mtbert.errors import MtbertError
 from mtbert.core.metrics import accuracy, pearson
-from mtbert.settings import Settings
 from mtbert.training.engine import run
 
 SEEDS = (11711, 1)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread):
-    root = tmp_path_factory.mktemp("store")
-    S = Settings.resolve(profile="smoke", device="cpu", store_root=root, output_root=root, progress=False,
-                         seeds=list(SEEDS))
+def trained(tmp_path_factory, one_thread, settings_for):
+    S = settings_for(tmp_path_factory.mktemp("store"), seeds=list(SEEDS))
     for s in SEEDS:
         run("submission2", S, seed=s)
     return S

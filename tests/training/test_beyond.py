@@ -28,7 +28,7 @@ from mtbert.core.config import HASH_OMITTED_DEFAULTS
 from mtbert.core.experiments import CORE, REGISTRY, experiments_for, run_config
 from mtbert.model.heads import MultitaskBert
 from mtbert.core.metrics import accuracy, overall_score, pearson
-from mtbert.settings import DEFAULT_SEED, Settings, repo_root
+from mtbert.settings import DEFAULT_SEED, repo_root
 
 PROFILE = "smoke"
 ROOT = repo_root()
@@ -37,10 +37,6 @@ ROOT = repo_root()
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread(one_thread):  # conftest.py
     yield
-
-
-def settings_for(root) -> Settings:
-    return Settings.resolve(profile=PROFILE, device="cpu", store_root=root, output_root=root, progress=False)
 
 
 def tiny(**extra) -> dict:
@@ -129,7 +125,7 @@ def test_tables_b1_b2_are_table_b_for_fewer_epochs(table, epochs):
 
 
 @pytest.mark.training
-def test_a_task_loss_weight_reaches_training(tmp_path):
+def test_a_task_loss_weight_reaches_training(settings_for, tmp_path):
     """The same seed and data with the STS loss weighted 0.01 trains another model (and is another config)."""
     o = tiny(n_train={"sst": 8, "quora": 8, "sts": 8})  # two batches per task
     plain = engine.run("beyond_sts_cosent", settings_for(tmp_path / "plain"), **o)
@@ -175,7 +171,7 @@ def test_token_types_with_unpadding_match_transformers():
     assert (o0 - h).abs()[tt.bool()].max().item() > 1e-3
 
 
-def test_cross_sequences_are_berts_pair_encoding(tmp_path):
+def test_cross_sequences_are_berts_pair_encoding(settings_for, tmp_path):
     """[CLS] a [SEP] b [SEP] with types 0/1, as the tokenizer encodes a pair (and as BERT was pre-trained)."""
     S = settings_for(tmp_path)
     cfg = run_config("beyond_para_cross", PROFILE, **tiny())
@@ -229,7 +225,7 @@ def test_cross_heads_shapes():
 @pytest.mark.training
 @pytest.mark.parametrize("name,extra", [("beyond_para_cross", dict(sts_encoding="cross")),
                                         ("beyond_para_cross", {})])
-def test_cross_encoder_trains_and_predicts(tmp_path, name, extra):
+def test_cross_encoder_trains_and_predicts(settings_for, tmp_path, name, extra):
     S = settings_for(tmp_path)
     o = tiny(**extra)
     r = engine.run(name, S, **o)
@@ -307,7 +303,7 @@ def test_sqrt_sampling_keeps_steps_and_shifts_the_share():
 
 
 @pytest.mark.training
-def test_scheduler_resumes_and_matches(tmp_path):
+def test_scheduler_resumes_and_matches(settings_for, tmp_path):
     S = settings_for(tmp_path)
     name = "beyond_warmup"
     o = tiny(epochs=2, n_train={"sst": 4, "quora": 4, "sts": 4})  # 3 steps per epoch, 6 in all
@@ -398,7 +394,7 @@ def _fake_runs(S, name, seeds, outputs):
             df.to_csv(d / f"{prefix}-test-scores.csv", index=False)
 
 
-def test_ensemble_averages_probabilities_and_scores(tmp_path):
+def test_ensemble_averages_probabilities_and_scores(settings_for, tmp_path):
     S = settings_for(tmp_path)
     rng = np.random.default_rng(0)
     n, seeds = 7, [11711, 1, 2]
@@ -439,7 +435,7 @@ def test_ensemble_averages_probabilities_and_scores(tmp_path):
     plt.close(fig)
 
 
-def test_ensemble_refuses_mismatched_rows(tmp_path):
+def test_ensemble_refuses_mismatched_rows(settings_for, tmp_path):
     a = pd.DataFrame({"id": ["x", "y"], "gold": [1.0, 2.0], "pred": [1.0, 2.0], "score": [0.2, 0.4]})
     b = pd.DataFrame({"id": ["x", "z"], "gold": [1.0, 2.0], "pred": [1.0, 2.0], "score": [0.2, 0.4]})
     with pytest.raises(ValueError, match="different rows"):
@@ -448,7 +444,7 @@ def test_ensemble_refuses_mismatched_rows(tmp_path):
         B.ensemble("beyond_best", settings_for(tmp_path), seeds=[1])
 
 
-def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
+def test_best_row_is_chosen_on_dev_and_set_against_the_targets(settings_for, tmp_path):
     """best_configuration looks at dev only: the row with the better held-out test but worse dev loses."""
     S = settings_for(tmp_path)
     from mtbert.data import identity as datahash
@@ -476,7 +472,7 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(tmp_path):
                                                    "beyond_best_2epoch (best on dev, 2 epochs)"]
 
 
-def test_best_model_needs_its_seeds_but_a_row_with_fewer_still_leads_its_table(tmp_path):
+def test_best_model_needs_its_seeds_but_a_row_with_fewer_still_leads_its_table(settings_for, tmp_path):
     """The best model is a mean over BEST_MODEL_SEEDS seeds: a row with a higher dev mean over fewer seeds leads
     its table, is listed as that table's best, and does not become the model the targets and rules are about."""
     S = settings_for(tmp_path)
@@ -502,7 +498,7 @@ def test_best_model_needs_its_seeds_but_a_row_with_fewer_still_leads_its_table(t
     assert "beyond_best_lr5e-5_2epoch (best on dev, 2 epochs)" in list(B.targets_table(S)["row"])
 
 
-def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(tmp_path):
+def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(settings_for, tmp_path):
     S = settings_for(tmp_path)
     from mtbert.data import identity as datahash
     dev = [{"sst": 0.40, "quora": 0.80, "sts": 0.80, "overall": 0.70}, {"sst": 0.45, "quora": 0.78, "sts": 0.84, "overall": 0.72}]

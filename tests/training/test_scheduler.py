@@ -39,10 +39,6 @@ def _one_thread(one_thread):  # conftest.py
     yield
 
 
-def settings_for(root, **kw) -> Settings:
-    return Settings.resolve(profile="smoke", device="cpu", store_root=root, output_root=root, progress=False, **kw)
-
-
 def child_env(**extra) -> dict:
     """The environment of the processes a test starts: lib/ importable, one thread, nothing from the user's
     MTBERT_* settings."""
@@ -127,7 +123,7 @@ def loopback_cluster(tmp_path_factory):
 
 # -- without training --------------------------------------------------------------------------------------
 
-def test_summary_table_and_progress_name_every_run():
+def test_summary_table_and_progress_name_every_run(settings_for):
     from mtbert.core.experiments import run_config
     S = settings_for("/tmp/unused")
     jobs = [scheduler.Job(f"run{i}", run_config("t1_sst_pretrain", "smoke"), S) for i in range(3)]
@@ -148,7 +144,7 @@ def test_summary_table_and_progress_name_every_run():
     assert "2/3 done, 0 running, 1 failed" in out and "run1: failed: boom" in out and "ETA" in out
 
 
-def test_one_worker_on_a_cpu_and_threads_shared_out():
+def test_one_worker_on_a_cpu_and_threads_shared_out(settings_for):
     assert scheduler.default_jobs(settings_for("/tmp/unused"), 10) == 1
     env = scheduler.worker_environment(2, environ={})
     assert env["OMP_NUM_THREADS"] == str(max(1, (os.cpu_count() or 1) // 2))
@@ -231,7 +227,7 @@ def test_tied_search_importances_are_drawn_in_name_order(monkeypatch):
 # -- a real cluster on loopback ---------------------------------------------------------------------------
 
 @pytest.mark.training
-def test_runs_on_a_loopback_cluster_equal_in_process_runs(loopback_cluster, tmp_path):
+def test_runs_on_a_loopback_cluster_equal_in_process_runs(settings_for, loopback_cluster, tmp_path):
     """Two smoke runs at once on two `dask worker` processes, stored by the driver, equal sequential in-process
     runs: the result JSON minus timing and environment fields, and every prediction file byte for byte."""
     here, there = tmp_path / "in_process", tmp_path / "cluster"
@@ -294,7 +290,7 @@ def test_a_killed_worker_is_retried_once_then_reported_and_a_rerun_resumes(loopb
 
 
 @pytest.mark.training
-def test_a_run_that_raises_is_named_and_the_others_finish(tmp_path):
+def test_a_run_that_raises_is_named_and_the_others_finish(settings_for, tmp_path):
     """A worker that lacks the data folder raises; the driver names that run and its error, the other run is
     stored, and raise_for_failures (the commands' exit code) fails."""
     from mtbert.core.experiments import run_config
@@ -311,7 +307,7 @@ def test_a_run_that_raises_is_named_and_the_others_finish(tmp_path):
 
 
 @pytest.mark.training
-def test_epoch_scores_reach_the_driver_which_can_stop_the_run(tmp_path):
+def test_epoch_scores_reach_the_driver_which_can_stop_the_run(settings_for, tmp_path):
     """With report_epochs (multi-epoch searches), the worker sends each finished epoch's dev score and waits
     for the driver's answer; "prune" stops the run after that epoch, and its resume state is dropped."""
     from mtbert.training.checkpoints import RunCheckpoints

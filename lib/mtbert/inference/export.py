@@ -9,7 +9,7 @@ DIR receives:
   so `AutoTokenizer.from_pretrained(DIR)` tokenises as training did;
 * `heads.safetensors` (the task heads' tensors) and `heads.json`: for each head its task, kind, pooling, pair
   encoding, input features and output, naming its tensors; enough to rebuild every prediction from the
-  encoder's `last_hidden_state` (tests/test_export.py does, and matches the stored per-example outputs);
+  encoder's `last_hidden_state` (tests/inference/test_export.py does, and matches the stored per-example outputs);
 * `README.md`: a short model card: data files and their sha256, dev and held-out test scores, seed, encoder and
   its weights' sha256, limits, and the commands that reproduce the export.
 
