@@ -19,7 +19,7 @@ TORCH_SPEC ?= torch==2.13.0
 RESULTS_DIRS ?= results predictions
 MTBERT  ?= $(VPY) -m mtbert
 
-.PHONY: help setup data test test-fast test-train test-report report bench clean-results
+.PHONY: help setup data test test-fast test-train test-report test-audit report bench clean-results
 
 help:
 	@echo "make setup          create $(VENV) and install pinned requirements + mtbert (editable)"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-fast      setup + data, the tests that train nothing, render no report, run no notebook and are not slow (< 1 min)"
 	@echo "make test-train     setup + data, then only the tests that train (smoke profile, a few minutes)"
 	@echo "make test-report    setup + data, then only the end-to-end smoke report"
+	@echo "make test-audit     setup + data, then only the audits of the committed results (hashes, data identity)"
 	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick);"
 	@echo "                    JOBS=N trains missing runs N at a time, SCHEDULER=ADDRESS on an existing Dask cluster"
 	@echo "make bench          run bench/bench.py"
@@ -52,7 +53,7 @@ test: setup data
 	MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks
 
 # The tiers (markers registered in pyproject.toml): a fast loop for a small laptop, and each slow part alone.
-FAST := not training and not report and not notebook and not slow
+FAST := not training and not report and not notebook and not slow and not audit
 
 # One torch thread unless the caller sets OMP_NUM_THREADS: these tests run tiny tensors, where a second thread only
 # waits (on a loaded 2-core machine it doubled the CPU time).
@@ -64,6 +65,9 @@ test-train: setup data
 
 test-report: setup data
 	$(VPY) -m pytest -q -m report tests
+
+test-audit: setup data
+	$(VPY) -m pytest -q -m audit tests
 
 report: setup data
 	$(MTBERT) report --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))

@@ -14,7 +14,8 @@ from mtbert.results import store
 from mtbert.settings import Settings, repo_root
 from mtbert.core.experiments import CORE, PAPER_ROWS, hardware
 
-STORES = ["quick", "full", "empty"]
+# the committed stores are audits (marker audit); the empty store is a unit test
+STORES = [pytest.param("quick", marks=pytest.mark.audit), pytest.param("full", marks=pytest.mark.audit), "empty"]
 
 
 @pytest.fixture(scope="module", params=STORES)
