@@ -336,7 +336,7 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
     def ours_epoch():
         _clear_data_caches()
         td = batches.prepare.__wrapped__("sst", "train", str(R.ckpt_dir), cfg.max_length, n_sst, args.data_dir)
-        _, _, n_steps, _ = engine.train_epoch(R, {"sst": td}, opt, cfg, state["epoch"])
+        _, _, n_steps = engine.train_epoch(engine.Training(R, {"sst": td}, opt), state["epoch"])
         state["ours_tokens"] = int(td.lengths.sum())
         state["ours_padded_tokens"] = int(sum(len(i) * td.lengths[i].max()
                                               for _, i in batches.epoch_plan({"sst": td}, cfg, state["epoch"])))

@@ -35,7 +35,7 @@ for enc in ("bi", "cross"):
         else:
             tokens += sum(len(td.a[i]) + len(td.b[i]) for i in idx)
     t0 = time.time()
-    engine.train_epoch(R, train, opt, cfg, 0)
+    engine.train_epoch(engine.Training(R, train, opt), 0)
     dt = time.time() - t0
     rates = {}
     for task in ("quora", "sst", "sts"):

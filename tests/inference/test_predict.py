@@ -59,7 +59,7 @@ def test_ensemble_averages_the_seeds(trained):
                      "--store-dir", str(S.store_root), "--no-progress", "--ensemble"]) == 0
     m = pd.read_json(S.predictions_dir / "submission2__ensemble" / "ENSEMBLE.json", typ="series")
     assert list(m["seeds"]) == list(SEEDS) and m["run_ids"] == ["submission2", "submission2__seed1"]
-    e = B.ensemble("submission2", S, SEEDS)  # the held-out test ensemble of beyond.py agrees
+    e = B.ensemble("submission2", S, SEEDS)  # the held-out test ensemble of mtbert.analysis.ablations agrees
     for t in ("sst", "quora", "sts", "overall"):
         assert m["test"][t] == pytest.approx(e[t])
     # CFIMDB: mean of the seeds' P(positive)

@@ -1,4 +1,4 @@
-"""Our BERT (model.py), checkpoint loader (checkpoint.py) and tokenizer (tokenizer.py) against Hugging Face
+"""Our BERT (mtbert.model.encoder), checkpoint loader (mtbert.model.checkpoint) and tokenizer (mtbert.model.tokenizer) against Hugging Face
 transformers, which is a test-only dependency. Real sentences come straight from the TSVs in the data
 mirror (read with pandas, not with mtbert.data.datasets)."""
 from __future__ import annotations

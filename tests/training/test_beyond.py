@@ -304,10 +304,9 @@ def test_scheduler_resumes_and_matches(settings_for, tmp_path):
         """Run, recording (epoch, scheduler step, learning rates) at the start of every trained epoch."""
         rec = []
 
-        def spy(R, train, opt, cfg_, epoch, step=0, progress=False, on_step=None, last_ck=None, guard=None,
-                sched=None):
-            rec.append((epoch, sched.last_epoch, [g["lr"] for g in opt.param_groups]))
-            return orig(R, train, opt, cfg_, epoch, step, progress, on_step, last_ck, guard, sched)
+        def spy(run, epoch):
+            rec.append((epoch, run.sched.last_epoch, [g["lr"] for g in run.opt.param_groups]))
+            return orig(run, epoch)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(engine, "train_epoch", spy)
             return engine.run(name, S_, **o), rec

@@ -126,13 +126,13 @@ REGISTRY.update({e.name: e for e in [
     _beyond("beyond_lr5e-5", "submission 2 with encoder learning rate 5e-5 instead of 1e-5", lr=5e-5),
     _beyond("beyond_best_cosent", "beyond_best with the CoSENT ranking loss on the STS cosine instead of MSE",
             **BEST_RECIPE, sts_loss="cosent"),
-    # At weight 1 CoSENT's loss (6.2 per batch after one epoch, MSE's 0.03) took dev SST and Quora accuracy
-    # (beyond_best_cosent_1epoch); a tenth of it brings the STS gradient near the other tasks'.
+    # CoSENT's loss per batch is orders of magnitude above MSE's (beyond_best_cosent_1epoch's history); weighted
+    # 0.1, the STS gradient comes nearer the other tasks'.
     _beyond("beyond_best_cosent_weighted", "beyond_best_cosent with the STS loss weighted 0.1",
             **BEST_RECIPE, sts_loss="cosent", loss_weights={"sts": 0.1}),
     # Levers for SST, where the small encoder is furthest behind the paper: layer-wise decay keeps the lower
     # layers near the pre-trained sentence encoder; 5e-5 is the CPU-scale search's best encoder rate
-    # (results/search/SEARCH_NOTES.md), where beyond_best kept 3e-5 for ten epochs.
+    # (results/search/SEARCH_NOTES.md) in place of BEST_RECIPE's 3e-5.
     _beyond("beyond_best_lrdecay", "beyond_best with layer-wise learning-rate decay xi = 0.9 (paper §3.2)",
             **BEST_RECIPE, lr_decay=0.9),
     _beyond("beyond_best_lr5e-5", "beyond_best with encoder learning rate 5e-5 (the CPU-scale search's best point)",
@@ -140,12 +140,9 @@ REGISTRY.update({e.name: e for e in [
 ]})
 
 # Table B at CPU scale: the paper's recipe and table-B rows trained for fewer epochs than the profile's, same
-# data. Table "B<n>" holds the n-epoch twins `<row>_<n>epoch`. B1: every row for one epoch, what a 2-core CPU
-# affords within a session (850-1,050 steps, 445-651 s per run measured; beyond_best_1epoch keeps the config and
-# hash it was first stored with). B2: two epochs for the rows one epoch could not decide -- the dev curves of the
-# ten-epoch GPU runs of submission 2 rise to epoch 3 on SST while Quora trained alone falls after epoch 1, and two
-# epochs (70-100 minutes per run measured here, 4,253-6,075 s) is what a session's CPU hours allow for several rows.
-# beyond_best_lr5e-5 joined B2 as the best row of B1 on dev (0.738), within seed noise of beyond_best there.
+# data. Table "B<n>" holds the n-epoch twins `<row>_<n>epoch`: B1 every row for one epoch (beyond_best_1epoch keeps
+# the config and hash it was first stored with), B2 two epochs for the rows of B2_ROWS (why these rows, and what
+# the runs took: the report's tables B1 and B2 and the stored results' wall times).
 EPOCH_TABLES = {"B1": 1, "B2": 2}
 B2_ROWS = ("beyond_best", "beyond_best_cosent_weighted", "beyond_best_lr5e-5", "beyond_warmup", "beyond_sqrt_sampling")
 

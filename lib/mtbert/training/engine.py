@@ -13,9 +13,10 @@ from __future__ import annotations
 import errno
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import torch
@@ -125,45 +126,56 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
     opt = make_optimizer(R.model, cfg)
     sched = make_scheduler(opt, cfg, cfg.epochs * len(epoch_plan(train, cfg, 0)))
     state = resume(ck, R, opt, sched, S.progress)
+    run = Training(R, train, opt, sched, state, on_step=on_step, progress=S.progress, ck=ck, dev=dev, S=S,
+                   data_files=data_files, t_start=t_start)
     try:
-        return _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step, data_files, t_start)
+        return _train_epochs_and_test(run)
     except KeyboardInterrupt:
         raise RunInterrupted(_kept(ck, state.saved_epochs, cfg)) from None
 
 
-def _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step, data_files, t_start) -> RunOutput:
-    guard = DivergenceGuard(cfg, ck.last, state.loss_ref)
+def _train_epochs_and_test(run: Training) -> RunOutput:
     dev_out = {}
-    for epoch in range(state.start_epoch, cfg.epochs):
-        t0 = time.time()
-        losses, seen, n_steps, state.step = train_epoch(R, train, opt, cfg, epoch, state.step, S.progress, on_step,
-                                                        ck.last, guard, sched)
-        dev_m, dev_out = evaluate(R, dev)
-        dev_m["aggregate"] = aggregate(dev_m)
-        state.history.append({
-            "epoch": epoch + 1,
-            "train_loss": {t: float(np.mean(v)) for t, v in losses.items()},
-            "train": {t: metric(t, np.concatenate(p), np.concatenate(g)) for t, (p, g) in seen.items()},
-            "dev": dev_m,
-            "steps": n_steps,
-            "seconds": time.time() - t0,
-            # a resumed run may train its epochs at different thread counts, and its digits depend on them
-            "threads": torch.get_num_threads(),
-        })
-        try:
-            if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
-                state.best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}
-                ck.save_best(R.model)
-            ck.save_resume_state(resume_state(R, opt, sched, epoch, state,
-                                              state.prior_seconds + time.time() - t_start, guard))
-        except OSError as e:
-            raise StoreWriteFailed(_write_failed(e, f"a checkpoint of {cfg.run_id} after epoch {epoch + 1}", ck,
-                                                 state.saved_epochs, cfg)) from e
-        state.saved_epochs = epoch + 1
-        if S.progress:
-            print(f"[{cfg.run_id}] epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev_m.items()),
-                  file=sys.stderr)
+    for epoch in range(run.state.start_epoch, run.cfg.epochs):
+        dev_out = _train_and_keep_epoch(run, epoch)
+    return _test_selected_epoch(run, dev_out)
 
+
+def _train_and_keep_epoch(run: Training, epoch: int) -> dict:
+    """Train one epoch, evaluate it on dev, add it to the history and save the checkpoints; its dev outputs."""
+    cfg, R, ck, state = run.cfg, run.R, run.ck, run.state
+    t0 = time.time()
+    losses, seen, n_steps = train_epoch(run, epoch)
+    dev_m, dev_out = evaluate(R, run.dev)
+    dev_m["aggregate"] = aggregate(dev_m)
+    state.history.append({
+        "epoch": epoch + 1,
+        "train_loss": {t: float(np.mean(v)) for t, v in losses.items()},
+        "train": {t: metric(t, np.concatenate(p), np.concatenate(g)) for t, (p, g) in seen.items()},
+        "dev": dev_m,
+        "steps": n_steps,
+        "seconds": time.time() - t0,
+        # a resumed run may train its epochs at different thread counts, and its digits depend on them
+        "threads": torch.get_num_threads(),
+    })
+    try:
+        if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
+            state.best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}
+            ck.save_best(R.model)
+        ck.save_resume_state(resume_state(run, epoch, state.prior_seconds + time.time() - run.t_start))
+    except OSError as e:
+        raise StoreWriteFailed(_write_failed(e, f"a checkpoint of {cfg.run_id} after epoch {epoch + 1}", ck,
+                                             state.saved_epochs, cfg)) from e
+    state.saved_epochs = epoch + 1
+    if run.progress:
+        print(f"[{cfg.run_id}] epoch {epoch + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in dev_m.items()),
+              file=sys.stderr)
+    return dev_out
+
+
+def _test_selected_epoch(run: Training, dev_out: dict) -> RunOutput:
+    """Reload the selected epoch's weights, score the held-out test splits, write the prediction files."""
+    cfg, R, ck, state = run.cfg, run.R, run.ck, run.state
     ck.load_best(R.model, R.device, fix=f"The run cannot finish without them (its resume checkpoint {ck.last} "
                  f"selected epoch {state.best['epoch']}): run it again with --force, which trains it from its first "
                  "epoch")
@@ -173,9 +185,8 @@ def _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step
     test_sets = {t: R.data(t, "test", cfg.cap("n_test", t)) for t in cfg.eval_tasks}
     test, test_out = evaluate(R, test_sets)
     outputs.update(test_out)
-    files, preds = prediction_files(R, cfg, {"dev": dev, "test": test_sets}, S, outputs)
-    record = result_record(cfg, R, state, data_files, {"train": train, "dev": dev, "test": test_sets}, test, preds,
-                           wall_time_s=state.prior_seconds + time.time() - t_start, data_dir=S.data_dir)
+    files, preds = prediction_files(R, cfg, {"dev": run.dev, "test": test_sets}, run.S, outputs)
+    record = result_record(run, test_sets, test, preds, wall_time_s=state.prior_seconds + time.time() - run.t_start)
     return RunOutput(record, files)
 
 
@@ -202,6 +213,33 @@ class TrainingState:
     saved_epochs: int = 0  # epochs the resume checkpoint on disk holds
 
 
+@dataclass
+class Training:
+    """One run in training: what its epochs share. `train_epoch(Training(R, train, opt), epoch)` is enough for one
+    epoch on its own (a fresh divergence guard, no scheduler); `train_run` fills in the rest."""
+    R: Runner
+    train: dict[str, TaskData]
+    opt: torch.optim.Optimizer
+    sched: object | None = None  # a learning-rate scheduler, stepped after every optimizer step, or None
+    state: TrainingState = field(default_factory=lambda: TrainingState(history=[], loss_ref={}))
+    guard: DivergenceGuard | None = None  # default: one for this config, from the state's first-batch losses
+    on_step: Callable[[int, int], None] | None = None  # on_step(epoch, step) after every optimizer step
+    progress: bool = False
+    ck: RunCheckpoints | None = None
+    dev: dict[str, TaskData] = field(default_factory=dict)
+    S: Settings | None = None
+    data_files: dict = field(default_factory=dict)
+    t_start: float = 0.0
+
+    def __post_init__(self):
+        if self.guard is None:
+            self.guard = DivergenceGuard(self.cfg, self.ck.last if self.ck else None, self.state.loss_ref)
+
+    @property
+    def cfg(self) -> RunConfig:
+        return self.R.cfg
+
+
 def resume(ck: RunCheckpoints, R: Runner, opt, sched, progress=False) -> TrainingState:
     """Load this config's resume state into the model, optimizer, scheduler and RNGs; a fresh state if none."""
     st = ck.resume_state(R.device)
@@ -221,8 +259,9 @@ def resume(ck: RunCheckpoints, R: Runner, opt, sched, progress=False) -> Trainin
                          step=sum(h["steps"] for h in st["history"]), saved_epochs=st["epoch"] + 1)
 
 
-def resume_state(R: Runner, opt, sched, epoch: int, state: TrainingState, seconds: float, guard) -> dict:
+def resume_state(run: Training, epoch: int, seconds: float) -> dict:
     """What a resume needs after `epoch`: plain tensors and Python values only (loads with weights_only=True)."""
+    R, opt, sched, state, guard = run.R, run.opt, run.sched, run.state, run.guard
     return {
         "epoch": epoch, "model": trainable_state(R.model, R.cfg), "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict() if sched is not None else None, "torch_rng": torch.get_rng_state(),
@@ -230,23 +269,21 @@ def resume_state(R: Runner, opt, sched, epoch: int, state: TrainingState, second
         "history": state.history, "best": state.best, "seconds": seconds, "loss_ref": dict(guard.ref)}
 
 
-def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConfig, epoch: int, step: int = 0,
-                progress: bool = False, on_step=None, last_ck=None, guard: DivergenceGuard | None = None,
-                sched=None):
-    """One epoch of optimizer steps over `epoch_plan` (no evaluation); `guard` (default: a fresh one) stops a
-    diverging run with TrainingDiverged; `sched` (a learning-rate scheduler, or None) steps after each step.
+def train_epoch(run: Training, epoch: int):
+    """One epoch of optimizer steps over `epoch_plan` (no evaluation); the run's guard stops a diverging run with
+    TrainingDiverged; its scheduler (if any) steps after each step; `run.state.step` counts the steps.
 
-    Returns (losses, seen, n_steps, step): per-task training losses, per-task (predictions, labels) lists,
-    the number of batches in the epoch, and the running step count (`step` plus this epoch's steps)."""
-    model = R.model
-    guard = guard if guard is not None else DivergenceGuard(cfg, last_ck)
+    Returns (losses, seen, n_steps): per-task training losses, per-task (predictions, labels) lists, and the
+    number of batches in the epoch."""
+    R, train, opt, sched, guard, on_step, cfg = run.R, run.train, run.opt, run.sched, run.guard, run.on_step, run.cfg
+    model, step = R.model, run.state.step
     plan = epoch_plan(train, cfg, epoch)
     model.train()
     if cfg.mode == "pretrain":
         model.encoder.eval()
     losses = {t: [] for t in train}
     seen = {t: ([], []) for t in train}
-    bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+    bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.epochs}", disable=not run.progress,
                mininterval=2, leave=False)
     for t, idx in bar:
         td = train[t]
@@ -272,7 +309,8 @@ def train_epoch(R: Runner, train: dict, opt: torch.optim.Optimizer, cfg: RunConf
         if on_step is not None:
             on_step(epoch, step)
     guard.epoch_end(losses, epoch, step)
-    return losses, seen, len(plan), step
+    run.state.step = step
+    return losses, seen, len(plan)
 
 
 def evaluate(R: Runner, sets: dict[str, TaskData]) -> tuple[dict, dict]:
@@ -284,10 +322,11 @@ def evaluate(R: Runner, sets: dict[str, TaskData]) -> tuple[dict, dict]:
     return with_overall(metrics), outputs
 
 
-def result_record(cfg: RunConfig, R: Runner, state: TrainingState, data_files: dict, sets: dict, test: dict,
-                  preds: dict, wall_time_s: float, data_dir) -> dict:
+def result_record(run: Training, test_sets: dict, test: dict, preds: dict, wall_time_s: float) -> dict:
     """The result JSON of a finished run: config and its hash, encoder and data identity, history, dev scores of
     the selected epoch, held-out test scores, the prediction files, wall time and environment."""
+    cfg, R, state, data_files, data_dir = run.cfg, run.R, run.state, run.data_files, run.S.data_dir
+    sets = {"train": run.train, "dev": run.dev, "test": test_sets}
     e = REGISTRY[cfg.experiment]
     enc = R.model.encoder
     return {
