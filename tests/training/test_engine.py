@@ -5,6 +5,7 @@ All outputs go to pytest's tmp dirs (a Settings object whose store root is the t
 overridden down to a few batches so the whole module runs in about two minutes on a 2-core CPU."""
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 import time
@@ -88,6 +89,8 @@ def smoke_runs(settings_for, tmp_path_factory):
                 mp.setattr(engine, "Runner", Recording)
                 r = engine.run(name, settings_for(root), **registry_overrides(name))
             cache[name] = Run(r, root, runners[-1] if name in KEEP_RUNNER else None)
+            runners.clear()
+            gc.collect()  # a run's model sits in reference cycles (the Recording class, autograd): free it now
         return cache[name]
     return get
 
