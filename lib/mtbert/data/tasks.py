@@ -128,7 +128,9 @@ class TaskSpec:
         return tuple(name) if isinstance(name, (tuple, list)) else (name,)
 
     def all_files(self) -> tuple[str, ...]:
-        return tuple(n for split in self.files for n in self.file_candidates(split))
+        """Every data file the task reads: each split's candidates, then its parse trees (if any)."""
+        return tuple(n for split in self.files for n in self.file_candidates(split)) + (
+            (self.trees_file,) if self.trees_file else ())
 
     def chance_level(self, gold) -> float:
         """The score of a model without skill on these gold labels."""

@@ -137,9 +137,13 @@ REGISTRY.update({e.name: e for e in [
             **BEST_RECIPE, lr_decay=0.9),
     _beyond("beyond_best_lr5e-5", "beyond_best with encoder learning rate 5e-5 (the CPU-scale search's best point)",
             **{**BEST_RECIPE, "lr": 5e-5}),
-    # SST's phrase-level labels (the treebank's training trees) in the best recipe: every phrase every epoch, or a
-    # fresh sample of 1x / 4x the training rows per epoch (1x: an SST epoch of phrases costs what one of sentences
-    # does).
+    # SST's phrase-level labels (the treebank's training trees), in the paper's recipe and in the best one: every
+    # phrase every epoch, or a fresh sample of 1x / 4x the training rows per epoch (1x: an SST epoch of phrases
+    # costs what one of sentences does).
+    _beyond("beyond_sst_phrases", "submission 2 trained on every SST phrase of the training trees every epoch "
+            "instead of the sentences", sst_train_units="phrases"),
+    *(_beyond(f"beyond_sst_phrases_x{k}", f"submission 2 trained on SST phrases, a fresh sample of {k} times the "
+              "training rows per epoch", sst_train_units="phrases", sst_phrase_budget=float(k)) for k in (1, 4)),
     _beyond("beyond_best_lr5e-5_phrases", "beyond_best_lr5e-5 trained on every SST phrase of the training trees "
             "every epoch instead of the sentences", **{**BEST_RECIPE, "lr": 5e-5}, sst_train_units="phrases"),
     *(_beyond(f"beyond_best_lr5e-5_phrases_x{k}", f"beyond_best_lr5e-5 trained on SST phrases, a fresh sample of "
