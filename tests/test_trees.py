@@ -108,6 +108,9 @@ def test_no_phrase_of_a_held_out_row_reaches_training(treebank):
     assert ps.texts and not held_texts & set(ps.texts)
     assert set(ps.source_rows) <= set(train.ids)
     assert len(set(ps.texts)) == len(ps.texts)  # one example per distinct text
+    kept_sentences = {s for s in train.sents if s not in held_texts}
+    n = ps.stats["sentences"]
+    assert set(ps.texts[:n]) == kept_sentences  # the sentences first, then the other phrases
     assert ps.stats["held_out_nodes"] > 0
 
 
@@ -184,21 +187,24 @@ def test_every_phrase_experiment_changes_its_hash():
                                               "sst_phrase_budget": None}).hash()
 
 
-def _td(n_rows: int, n_phrases: int, budget):
-    units = None if budget is False else {"rows": n_rows, "budget": budget}
+def _td(n_sentences: int, n_phrases: int, budget):
+    units = {"rows": n_sentences, "sentences": n_sentences, "budget": budget}
     return batches.TaskData("sst", "train", [str(i) for i in range(n_phrases)], [[1]] * n_phrases, None,
                             np.zeros(n_phrases, dtype=np.int64), np.ones(n_phrases, dtype=int), 0, "x", units)
 
 
-def test_a_phrase_budget_draws_a_fresh_sample_of_that_many_rows_each_epoch():
+def test_a_phrase_budget_takes_every_sentence_and_a_fresh_sample_of_the_rest_each_epoch():
     cfg = run_config("t1_sst_finetune_phrases", "smoke", batch_size=5, sst_phrase_budget=2.0)
-    td = _td(n_rows=10, n_phrases=100, budget=2.0)
+    td = _td(n_sentences=10, n_phrases=100, budget=2.0)
     epochs = [np.concatenate([idx for _, idx in batches.epoch_plan({"sst": td}, cfg, e)]) for e in range(2)]
-    assert [len(x) for x in epochs] == [20, 20]
-    assert all(len(set(x)) == 20 for x in epochs) and set(epochs[0]) != set(epochs[1])
+    assert [len(x) for x in epochs] == [30, 30] and all(len(set(x)) == 30 for x in epochs)
+    assert all(set(range(10)) <= set(x) for x in epochs)  # every sentence, every epoch
+    assert set(epochs[0]) != set(epochs[1])               # a fresh sample of the other phrases
     every = run_config("t1_sst_finetune_phrases", "smoke", batch_size=5, sst_phrase_budget=None)
     all_rows = np.concatenate([idx for _, idx in batches.epoch_plan({"sst": _td(10, 100, None)}, every, 0)])
     assert sorted(all_rows) == list(range(100))
+    big = np.concatenate([idx for _, idx in batches.epoch_plan({"sst": _td(10, 25, 4.0)}, cfg, 0)])
+    assert sorted(big) == list(range(25))  # a budget beyond the phrases there are takes them all
 
 
 def test_only_a_phrase_run_reads_and_verifies_the_trees_file(treebank):
@@ -232,4 +238,5 @@ def test_a_smoke_run_on_phrases_records_what_it_trained_on(tmp_path, one_thread)
     assert units["units"] == "phrases" and units["rows"] == 8
     assert r["data"]["sizes"]["train"]["sst"] == units["phrases"] > 8
     assert T.TREES_FILE in r["data"]["files"]
-    assert r["history"][0]["steps"] == -(-8 // 4)  # budget 1: as many phrases per epoch as rows
+    # budget 1: every sentence and as many other phrases per epoch
+    assert r["history"][0]["steps"] == -(-(2 * units["sentences"]) // 4)

@@ -12,7 +12,9 @@ The phrases a run trains on (`phrases_of_rows`):
   tree has it too, so that no text of the held-out test split, whole or part, reaches training;
 * one example per distinct text (lower-cased and stripped as the sentences are): its label is the most common
   label among its training occurrences, ties going to the occurrence in the earliest row;
-* optionally only phrases of at least `min_words` words (the roots are always kept).
+* optionally only phrases of at least `min_words` words (the roots are always kept);
+* the sentences (texts that are the root of a training row) first, then the other phrases, each group in the
+  order first met row by row, so that an epoch can take every sentence and a sample of the rest.
 """
 from __future__ import annotations
 
@@ -130,7 +132,7 @@ def trees_by_id(path: str | os.PathLike, train_ids: list[str], train_labels) -> 
 @dataclass(frozen=True)
 class PhraseSet:
     """The phrases a run trains on, and how they were chosen (recorded in its result)."""
-    texts: list[str]
+    texts: list[str]        # the sentences first (stats["sentences"] of them), then the other phrases
     labels: np.ndarray
     source_rows: list[str]  # the id of the earliest row whose tree has the phrase (with the winning label)
     stats: dict
@@ -138,10 +140,11 @@ class PhraseSet:
 
 def phrases_of_rows(trees: dict[str, tuple[Phrase, ...]], train_ids, heldout_ids, min_words: int = 1,
                     prep=str) -> PhraseSet:
-    """The distinct phrases of the training rows' trees (module doc), in the order first met row by row."""
+    """The distinct phrases of the training rows' trees (module doc): the sentences, then the other phrases."""
     held = {prep(ph.text) for i in heldout_ids for ph in trees[i]}
     votes: dict[str, Counter] = {}
     first: dict[str, dict[int, tuple[int, str]]] = {}
+    roots: set[str] = set()
     n_nodes = n_held = n_short = 0
     for r, i in enumerate(train_ids):
         for k, ph in enumerate(trees[i]):
@@ -153,17 +156,21 @@ def phrases_of_rows(trees: dict[str, tuple[Phrase, ...]], train_ids, heldout_ids
             if k > 0 and len(ph.words) < min_words:
                 n_short += 1
                 continue
+            if k == 0:
+                roots.add(text)
             votes.setdefault(text, Counter())[ph.label] += 1
             first.setdefault(text, {}).setdefault(ph.label, (r, i))
     texts, labels, rows, n_conflicts = [], [], [], 0
-    for text, c in votes.items():
+    ordered = [t for t in votes if t in roots] + [t for t in votes if t not in roots]
+    for text in ordered:
+        c = votes[text]
         best = max(c.values())
         label = min((lab for lab, n in c.items() if n == best), key=lambda lab: first[text][lab][0])
         n_conflicts += len(c) > 1
         texts.append(text)
         labels.append(label)
         rows.append(first[text][label][1])
-    stats = {"rows": len(train_ids), "nodes": n_nodes, "phrases": len(texts),
+    stats = {"rows": len(train_ids), "sentences": len(roots), "nodes": n_nodes, "phrases": len(texts),
              "words": int(sum(len(t.split()) for t in texts)), "held_out_nodes": n_held,
              "short_nodes_dropped": n_short, "min_words": min_words, "label_conflicts": n_conflicts}
     return PhraseSet(texts, np.asarray(labels, dtype=np.int64), rows, stats)

@@ -108,23 +108,32 @@ def length_grouped_batches(lengths: np.ndarray, order: np.ndarray, batch_size: i
     return out
 
 
-def rows_per_epoch(cfg: RunConfig, task: str, td: TaskData) -> int | None:
-    """How many training rows of a task one epoch draws (a fresh sample each epoch), or None for all of them:
-    the spec's per-epoch knob (Quora), or a phrase budget in multiples of the rows the phrases came from."""
+def rows_per_epoch(cfg: RunConfig, task: str) -> int | None:
+    """How many training rows of a task one epoch draws (a fresh sample each epoch; the spec's per-epoch knob,
+    Quora's), or None for all of them."""
     option = get_task(task).per_epoch_option
-    if option is not None:
-        return getattr(cfg, option)
-    if td.units is not None and td.units.get("budget") is not None:
-        return max(1, int(round(td.units["budget"] * td.units["rows"])))
-    return None
+    return getattr(cfg, option) if option is not None else None
+
+
+def phrase_order(td: TaskData, rng: np.random.Generator) -> np.ndarray | None:
+    """One epoch's rows of a task trained on phrases with a budget: every sentence (the first
+    `units["sentences"]` rows) and a fresh sample of budget x sentences of the other phrases, shuffled; None
+    when the task trains on its rows, or on every phrase every epoch."""
+    if td.units is None or td.units.get("budget") is None:
+        return None
+    n_sent = td.units["sentences"]
+    k = min(len(td) - n_sent, int(round(td.units["budget"] * n_sent)))
+    sample = n_sent + rng.choice(len(td) - n_sent, k, replace=False)
+    return rng.permutation(np.concatenate([np.arange(n_sent), sample]))
 
 
 def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
-    """The (task, row indices) batches of one epoch: each task's rows shuffled (subsampled to `rows_per_epoch`
-    where it says so), cut into length-grouped batches, then all batches shuffled together."""
+    """The (task, row indices) batches of one epoch: each task's rows shuffled (subsampled to `rows_per_epoch`,
+    or drawn by `phrase_order`, where they say so), cut into length-grouped batches, then all batches shuffled
+    together."""
     rng = np.random.default_rng([cfg.seed, epoch])
     plan = []
-    per_epoch = {t: n for t, td in train.items() if (n := rows_per_epoch(cfg, t, td)) is not None}
+    per_epoch = {t: n for t in train if (n := rows_per_epoch(cfg, t)) is not None}
     sizes = {t: min(per_epoch[t], len(td)) if t in per_epoch else len(td) for t, td in train.items()}
     if cfg.task_sampling == "sqrt":  # same number of steps, split between tasks by sqrt(size)
         steps = sum(-(-n // cfg.batch_size) for n in sizes.values())
@@ -136,6 +145,8 @@ def epoch_plan(train: dict, cfg: RunConfig, epoch: int) -> list:
             order = np.concatenate([rng.permutation(len(td)) for _ in range(reps)])[:rows[t]]
         elif t in per_epoch:
             order = rng.choice(len(td), sizes[t], replace=False)
+        elif (phrases_drawn := phrase_order(td, rng)) is not None:
+            order = phrases_drawn
         else:
             order = rng.permutation(len(td))
         plan += [(t, b) for b in length_grouped_batches(td.lengths, order, cfg.batch_size)]

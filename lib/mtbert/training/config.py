@@ -182,8 +182,8 @@ class RunConfig:
                "held out with it (mtbert.data.trees)")
     sst_phrase_budget: float | None = knob(
         None, in_range(0, None, lo_open=True, none_ok=True), since="SST phrases", label="SST phrase budget",
-        choice="with phrases, every phrase in every epoch; sst_phrase_budget draws a fresh sample of that many "
-               "times the training rows each epoch (1: as many examples per epoch as the sentences)")
+        choice="with phrases, every phrase in every epoch; with sst_phrase_budget b, every epoch trains on every "
+               "sentence plus a fresh sample of b times as many of the other phrases")
     sst_phrase_min_words: int = knob(1, in_range(1, None, integer=True), since="SST phrases",
                                      label="SST shortest phrase",
                                      choice="every phrase (1 word); more drops shorter phrases (sentences stay)")
