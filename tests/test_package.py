@@ -166,6 +166,7 @@ OVER_THE_LIMITS = {
     "mtbert.analysis.claims._row": "one table row's optional cells",
     "mtbert.training.scheduler.run_experiments": "the command line's run options",
     "mtbert.training.search.search": "the search's options and its driver loop",
+    "mtbert.training.batches.prepare": "the hashable key of a cached, tokenised split (lru_cache)",
 }
 
 
