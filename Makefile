@@ -47,9 +47,11 @@ $(STAMP): requirements.txt pyproject.toml
 data: setup
 	$(MTBERT) data
 
-# Notebooks under nbval in the smoke profile: their outputs go to report/smoke/ and figures/smoke/ (git-ignored).
+# Every tier of tests/, one test file per worker (TEST_WORKERS, default 2: a module's trained fixtures stay in one
+# process), one torch thread each; then the notebooks under nbval in the smoke profile, one after the other (they
+# share the smoke store): their outputs go to report/smoke/ and figures/smoke/ (git-ignored).
 test: setup data
-	$(VPY) -m pytest -q tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VPY) -m pytest -q -n $${TEST_WORKERS:-2} --dist loadfile tests
 	MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks
 
 # The tiers (markers registered in pyproject.toml): a fast loop for a small laptop, and each slow part alone.
