@@ -48,6 +48,9 @@ def _settings_flags(p: argparse.ArgumentParser, train_flag=False, run_flags=Fals
                        help="workers of the local Dask cluster (default: 1 on a CPU, several on a GPU)")
         g.add_argument("--scheduler", help="train on the Dask cluster of this scheduler (tcp://host:port, or a "
                                            "scheduler file) instead of a local one ($MTBERT_SCHEDULER)")
+        g.add_argument("--cluster-timeout", type=str, default=None, metavar="SECONDS",
+                       help="the longest wait for the scheduler, its file or a worker (default: "
+                            "$MTBERT_CLUSTER_TIMEOUT, else 60)")
 
 
 def settings_from_args(args, environ=None) -> Settings:
@@ -60,7 +63,7 @@ def settings_from_args(args, environ=None) -> Settings:
         train=False if getattr(args, "no_train", False) else None,
         progress=sys.stderr.isatty() if progress is None else progress,
         unpad=False if getattr(args, "no_unpad", False) else None, amp=getattr(args, "amp", None),
-        scheduler=getattr(args, "scheduler", None))
+        scheduler=getattr(args, "scheduler", None), cluster_timeout=getattr(args, "cluster_timeout", None))
 
 
 # -- subcommands -------------------------------------------------------------------------------------------

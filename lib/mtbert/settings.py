@@ -61,7 +61,11 @@ SPEC = {
     "amp": ("--amp", "-", "-", "on with CUDA", "bf16 autocast (forced on elsewhere: CPU rehearsals)"),
     "scheduler": ("--scheduler", "-", "MTBERT_SCHEDULER", "a local cluster of `--jobs` workers on 127.0.0.1",
                   "a Dask scheduler's address (tcp://host:port) or scheduler file to train on"),
+    "cluster_timeout": ("--cluster-timeout", "-", "MTBERT_CLUSTER_TIMEOUT", "60",
+                        "seconds a command waits for a Dask scheduler, its scheduler file, or a worker (when none "
+                        "has come, or all have left) before it stops with a message; a refused port fails at once"),
 }
+DEFAULT_CLUSTER_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Settings:
     unpad: bool = True
     amp: bool | None = None  # None: on with CUDA
     scheduler: str | None = None  # None: the command starts a LocalCluster of its own
+    cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT_S
 
     # -- where things go ---------------------------------------------------------------------------
     @property
@@ -148,6 +153,7 @@ class Settings:
             unpad=_bool(v.get("unpad", True), "unpad"),
             amp=None if v.get("amp") is None else _bool(v["amp"], "amp"),
             scheduler=str(v["scheduler"]).strip() or None if v.get("scheduler") else None,
+            cluster_timeout=_seconds(v.get("cluster_timeout", DEFAULT_CLUSTER_TIMEOUT_S), "cluster_timeout"),
         )
         for name in ("store_root", "output_root", "data_dir"):
             _check_folder(name, out[name])
@@ -182,6 +188,18 @@ def _bool(x, name) -> bool:
     if s in ("0", "false", "no", "off"):
         return False
     raise UsageError(f"setting {name} must be true or false, got {x!r}")
+
+
+def _seconds(x, name) -> float:
+    """A positive, finite number of seconds; UsageError naming the flag and the variable otherwise."""
+    flag, _, var = SPEC[name][:3]
+    try:
+        t = float(x)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not 0 < t < float("inf"):
+        raise UsageError(f"{flag} ({var}) must be a positive number of seconds, got {x!r}")
+    return t
 
 
 def parse_seeds(seeds) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from mtbert.data import datasets as D
+from mtbert.data.fetch import repair_hint
 from mtbert.data.tasks import get_task
 from mtbert.model.tokenizer import Tokenizer
 from mtbert.training.config import RunConfig
@@ -54,8 +55,7 @@ def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | 
         why = ", ".join(f"{n} {r}" for r, n in sorted(d.skip_reasons.items())) or "the file has no data rows"
         raise D.DataError(
             f"{task} {split} split is empty: data file '{os.path.basename(d.source)}' ({d.source}) has no usable "
-            f"row ({d.n_skipped} rows skipped: {why}). Fix: run `make data` (or `python -m mtbert data`) to "
-            f"restore the published file.")
+            f"row ({d.n_skipped} rows skipped: {why}). Fix: {repair_hint(os.path.basename(d.source), os.path.dirname(d.source))}.")
     idx = subsample(len(d), limit, f"{task}/{split}")
     if idx is not None:
         d = d.subset(idx)

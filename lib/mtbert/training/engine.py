@@ -74,8 +74,7 @@ def run(name: str, S: Settings, seed: int | None = None, force=False, on_step=No
     with store.run_lock(cfg, S):  # RunLocked naming the process that trains this run id now
         if not force and (r := store.stored(cfg, S)) is not None:  # stored while we checked
             return r
-        if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
-            store.result_path(cfg, S).unlink(missing_ok=True)
+        # --force keeps the stored result until the new one is written over it (atomically, by save_run)
         out = train_run(cfg, S, force=force, on_step=on_step, data_files=data_files)
         ck = RunCheckpoints(cfg, S, data_files)
         try:
