@@ -1,0 +1,269 @@
+"""Third round of reliability probes: nothing is removed before its replacement exists, checks see through links,
+every wait on a cluster is bounded and says what it waits for, and the newer surfaces (cluster, study, export,
+predictor, `--set`) answer a bad input with one message naming the fix. Everything writes under pytest's tmp
+dirs; runs use the smoke profile with tiny overrides; servers bind to 127.0.0.1 only.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from mtbert import cli
+from mtbert.data import datasets as D
+from mtbert.errors import MtbertError, UsageError
+from mtbert.results import store
+from mtbert.settings import Settings, repo_root
+from mtbert.training import engine
+from mtbert.training import scheduler as sched
+from mtbert.training.experiments import run_config
+
+PY = sys.executable
+DATA = D.default_data_dir()
+needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(), reason="run `make data` first")
+NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
+TINY = dict(n_train={"sst": 6}, batch_size=2, n_dev=6, n_test=6, epochs=2)
+SST = ("ids-sst-train.csv", "ids-sst-dev.csv")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_thread):  # conftest.py
+    yield
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A private copy of the SST files."""
+    d = tmp_path / "data"
+    d.mkdir()
+    for n in SST:
+        shutil.copy(DATA / n, d / n)
+    return d
+
+
+@pytest.fixture
+def S(tmp_path, data) -> Settings:
+    return Settings.resolve(profile="smoke", device="cpu", store_root=tmp_path / "store", data_dir=data,
+                            output_root=tmp_path / "out", progress=False)
+
+
+def child_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MTBERT_")}
+    env.update(PYTHONPATH=str(repo_root() / "lib"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **extra)
+    return env
+
+
+def stored_bytes(S) -> bytes:
+    return store.result_path(run_config(NAME, "smoke", **TINY), S).read_bytes()
+
+
+# -- --force: the stored result stays until the new one is written -------------------------------------------
+
+@needs_data
+@pytest.mark.training
+def test_force_against_an_unreachable_cluster_keeps_the_stored_result(S):
+    engine.run(NAME, S, **TINY)
+    before = stored_bytes(S)
+    t0 = time.monotonic()
+    with pytest.raises(sched.ClusterUnavailable, match="connection refused"):
+        sched.run_experiments([(NAME, 11711)], S.replace(scheduler="tcp://127.0.0.1:1"), force=True,
+                              overrides=TINY)
+    assert time.monotonic() - t0 < 10
+    assert stored_bytes(S) == before
+    assert store.stored(run_config(NAME, "smoke", **TINY), S) is not None  # still current: nothing re-trains
+
+
+@needs_data
+@pytest.mark.training
+@pytest.mark.parametrize("path", ["engine", "cluster"])
+def test_force_against_a_read_only_store_keeps_the_stored_result(S, monkeypatch, path):
+    engine.run(NAME, S, **TINY)
+    before = stored_bytes(S)
+
+    def read_only(*a, **k):  # what a read-only folder answers (chmod does not stop root, who runs CI here)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(k.get("dir", "")))
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(store.StoreNotWritable, match="Nothing was trained"):
+        if path == "engine":
+            engine.run(NAME, S, force=True, **TINY)
+        else:
+            sched.run_experiments([(NAME, 11711)], S, force=True, overrides=TINY)
+    monkeypatch.undo()
+    assert stored_bytes(S) == before
+
+
+# -- links: a data file is checked as what it points to, under the name the run asked for ------------------
+
+@needs_data
+@pytest.mark.training
+def test_a_linked_doctored_data_file_is_refused(S, data, tmp_path):
+    doctored = tmp_path / "elsewhere" / "doctored.csv"
+    doctored.parent.mkdir()
+    text = (data / "ids-sst-dev.csv").read_text().splitlines(keepends=True)
+    doctored.write_text("".join(text[:1] + [line.replace("\t4\n", "\t0\n") for line in text[1:]]))
+    (data / "ids-sst-dev.csv").unlink()
+    (data / "ids-sst-dev.csv").symlink_to(doctored)
+    steps = []
+    with pytest.raises(D.DataError) as ei:
+        engine.run(NAME, S, on_step=lambda e, s: steps.append(s), **TINY)
+    msg = str(ei.value)
+    assert "'ids-sst-dev.csv'" in msg and f"a link to {doctored}" in msg and "published checksum" in msg
+    assert f"mtbert data --dest {data}`" in msg  # the fix repairs the folder the run reads
+    assert steps == [] and not store.result_path(run_config(NAME, "smoke", **TINY), S).exists()
+    # a link to the genuine file is that file: accepted, and recorded under the name the run asked for
+    genuine = tmp_path / "elsewhere" / "copy-of-dev.csv"
+    shutil.copy(DATA / "ids-sst-dev.csv", genuine)
+    (data / "ids-sst-dev.csv").unlink()
+    (data / "ids-sst-dev.csv").symlink_to(genuine)
+    r = engine.run(NAME, S, **TINY)
+    assert set(r["data"]["files"]) == set(SST)
+
+
+def test_repair_hint_names_the_folder_and_what_cannot_be_fetched(tmp_path):
+    from mtbert.data.fetch import repair_hint
+    assert repair_hint("ids-sst-dev.csv", repo_root() / "data").startswith("run `python -m mtbert data` (or")
+    assert f"--dest {tmp_path}`" in repair_hint("ids-sst-dev.csv", tmp_path)
+    quora = repair_hint("quora-test-student.csv", tmp_path)
+    assert "cannot fetch it" in quora and "replace it with the official file or remove it" in quora
+
+
+# -- the cluster: addresses and files get one message; every wait is bounded -------------------------------
+
+@pytest.mark.parametrize("address,said", [
+    ("garbage", "neither an address with a port"),
+    ("127.0.0.1", "neither an address with a port"),
+    ("udp://127.0.0.1:8786", "unknown transport 'udp'"),
+    ("tcp://127.0.0.1:1", "connection refused"),
+    ("tcp://nosuchhost.invalid:8786", "cannot reach the Dask scheduler"),
+])
+def test_bad_scheduler_addresses_fail_at_once_with_one_message(address, said):
+    t0 = time.monotonic()
+    with pytest.raises(sched.ClusterUnavailable, match=said) as ei:
+        with sched.Cluster(1, address, timeout=30):
+            pass
+    assert time.monotonic() - t0 < 10 and "--scheduler" in str(ei.value)
+
+
+@pytest.mark.parametrize("content,said", [
+    ("{not json", "is damaged"),
+    ('["tcp://127.0.0.1:1"]', "holds no scheduler address"),
+    ('{"address": 5}', "holds no scheduler address"),
+    ('{"address": "tcp://127.0.0.1:1"}', "connection refused"),
+])
+def test_bad_scheduler_files_are_named(tmp_path, content, said):
+    f = tmp_path / "scheduler.json"
+    f.write_text(content)
+    with pytest.raises(sched.ClusterUnavailable, match=said) as ei:
+        with sched.Cluster(1, str(f), timeout=30):
+            pass
+    assert str(f) in str(ei.value) or "127.0.0.1:1" in str(ei.value)
+
+
+def test_a_missing_scheduler_file_is_waited_for_within_the_timeout(tmp_path, capsys):
+    f = tmp_path / "never" / "scheduler.json"
+    t0 = time.monotonic()
+    with pytest.raises(sched.ClusterUnavailable, match=r"did not appear within 1 s \(--cluster-timeout"):
+        with sched.Cluster(1, str(f), timeout=1):
+            pass
+    assert 1 <= time.monotonic() - t0 < 10
+    assert f"waiting up to 1 s (--cluster-timeout / MTBERT_CLUSTER_TIMEOUT) for the scheduler file {f}" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf", "nan"])
+def test_cluster_timeout_must_be_positive_seconds(value):
+    with pytest.raises(UsageError, match="--cluster-timeout .*MTBERT_CLUSTER_TIMEOUT.* positive number"):
+        Settings.resolve(cluster_timeout=value)
+    assert Settings.resolve(environ={"MTBERT_CLUSTER_TIMEOUT": "2.5"}).cluster_timeout == 2.5
+
+
+@needs_data
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_cli_bad_scheduler_is_one_line_and_stores_nothing(S, capsys, monkeypatch, how):
+    args = ["run", NAME, "--profile", "smoke", "--device", "cpu", "--no-progress", "--store-dir",
+            str(S.store_root), "--data-dir", str(S.data_dir)]
+    if how == "flag":
+        args += ["--scheduler", "garbage"]
+    else:
+        monkeypatch.setenv("MTBERT_SCHEDULER", "garbage")
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtbert run: error: --scheduler 'garbage' is neither") and err.count("\n") == 1
+    assert not any(S.results_dir.glob("*.json"))
+
+
+@pytest.fixture
+def lone_scheduler(tmp_path):
+    """A `dask scheduler` on 127.0.0.1 with no worker; yields (scheduler file, env of its workers)."""
+    sfile = tmp_path / "scheduler.json"
+    env = child_env()
+    proc = subprocess.Popen([PY, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                             "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(sfile)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        while not sfile.exists():
+            assert time.monotonic() - t0 < 60, "the scheduler did not start"
+            time.sleep(0.2)
+        yield sfile, env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_refused_after_the_timeout(lone_scheduler, capsys):
+    sfile, _ = lone_scheduler
+    t0 = time.monotonic()
+    with pytest.raises(sched.ClusterUnavailable, match=r"has no worker after 2 s .*dask worker tcp://127.0.0.1:"):
+        with sched.Cluster(1, str(sfile), timeout=2):
+            pass
+    assert time.monotonic() - t0 < 30
+    assert "waiting up to 2 s (--cluster-timeout" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_fail_with_a_message_when_the_only_worker_dies(lone_scheduler):
+    """An external cluster whose only worker is killed mid-run: the pending run ends as failed (NoWorkers)
+    within the cluster timeout, instead of waiting for a worker forever."""
+    sfile, env = lone_scheduler
+    worker = subprocess.Popen([PY, "-m", "dask", "worker", "--scheduler-file", str(sfile), "--nworkers", "1",
+                               "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with sched.Cluster(1, str(sfile), timeout=3) as client:
+            driver = sched.Driver(client, worker_timeout=3)
+            job = sched.Job("sleeper", run_config(NAME, "smoke"), Settings())
+            driver.futures[client.submit(time.sleep, 600, pure=False, key="train-sleeper")] = (job, 1)
+            time.sleep(1)
+            worker.kill()
+            t0, ended = time.monotonic(), []
+            while not ended:
+                assert time.monotonic() - t0 < 60, "the driver waited past its bound"
+                ended = driver.collect(timeout=0.5)
+            (j, result, exc, attempt), = ended
+            assert j is job and result is None and isinstance(exc, sched.NoWorkers)
+            assert "no worker for 3 s (--cluster-timeout" in str(exc) and driver.pending == 0
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_worker_log_of_a_failed_training_task_is_dropped():
+    import logging
+    f = sched._QuietTrainFailures()
+    rec = lambda msg, *args: logging.LogRecord("distributed.worker", logging.ERROR, "", 0, msg, args, None)
+    assert not f.filter(rec("Compute Failed\nKey:       %s\n", "train-t1_sst_pretrain-1-123"))
+    assert f.filter(rec("Compute Failed\nKey:       %s\n", "someone-elses-task"))
+    assert f.filter(rec("Worker stopped"))
