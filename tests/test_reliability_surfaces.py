@@ -267,3 +267,32 @@ def test_worker_log_of_a_failed_training_task_is_dropped():
     assert not f.filter(rec("Compute Failed\nKey:       %s\n", "train-t1_sst_pretrain-1-123"))
     assert f.filter(rec("Compute Failed\nKey:       %s\n", "someone-elses-task"))
     assert f.filter(rec("Worker stopped"))
+
+
+# -- --set: a key is honoured or refused, never ignored --------------------------------------------------------
+
+@pytest.mark.parametrize("kv,said", [
+    ("seed=5", "use --seeds instead (e.g. `--seeds 5`"),
+    ("profile=full", "use --profile instead"),
+    ("encoder=x", "use --encoder instead"),
+    ("device=garbage", "unknown device 'garbage'"),
+    ("device=cuda:7", "device 'cuda:7'"),
+])
+def test_set_keys_that_are_settings_are_refused_or_checked(kv, said, capsys):
+    assert cli.main(["run", NAME, "--profile", "smoke", "--set", kv]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_set_device_is_the_device_setting(monkeypatch):
+    seen = {}
+
+    def fake_run_experiments(runs, S, **kw):
+        seen["device"] = S.device
+        return []
+    monkeypatch.setattr(sched, "run_experiments", fake_run_experiments)
+    assert cli.main(["run", NAME, "--profile", "smoke", "--set", "device=cpu"]) == 0
+    assert seen["device"] == "cpu"
+    assert cli.main(["run", NAME, "--profile", "smoke", "--set", "device=cpu", "--device", "auto"]) == 2
+    with pytest.raises(UsageError, match="unknown device 'garbage'"):
+        run_config(NAME, "smoke", device="garbage")

@@ -82,12 +82,23 @@ def _names(args) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# settings that --set cannot change (they are flags, not config values): the flag that does
+SET_BY_FLAG = {"seed": "--seeds", "seeds": "--seeds", "profile": "--profile", "encoder": "--encoder",
+               "name": "the experiment's name (an argument of `run`)",
+               "experiment": "the experiment's name (an argument of `run`)"}
+
+
 def _overrides(pairs) -> dict:
     out = {}
     for kv in pairs or []:
         if "=" not in kv:
             raise UsageError(f"--set expects KEY=VALUE, got {kv!r}")
         k, v = kv.split("=", 1)
+        if k.strip() in SET_BY_FLAG:
+            raise UsageError(f"--set {kv}: {k.strip()} is not a config value that --set changes; use "
+                             f"{SET_BY_FLAG[k.strip()]} instead" + (
+                                 f" (e.g. `--seeds {v}`, with --seeds-all for experiments other than the "
+                                 "submissions)" if k.strip() in ("seed", "seeds") else ""))
         try:
             out[k] = json.loads(v)
         except json.JSONDecodeError:
@@ -103,6 +114,11 @@ def cmd_run(args, S: Settings) -> int:
     seeds_for = lambda n: S.seeds if (n in SUBMISSIONS or args.seeds_all) else (DEFAULT_SEED,)
     runs = [(n, s) for n in names for s in seeds_for(n)]
     overrides = _overrides(args.set)
+    if "device" in overrides:  # --set device=X is the --device setting: honoured (and checked) as one
+        device = str(overrides.pop("device"))
+        if args.device is not None and args.device.strip().lower() != device.strip().lower():
+            raise UsageError(f"--set device={device} and --device {args.device} disagree: give one of them")
+        S = S.replace(device=device)
     for n, s in runs:  # every bad --set value fails here, with a message, before anything trains
         run_config(n, S.profile, s, S.encoder, **overrides)
     t0 = time.time()
