@@ -296,3 +296,110 @@ def test_set_device_is_the_device_setting(monkeypatch):
     assert cli.main(["run", NAME, "--profile", "smoke", "--set", "device=cpu", "--device", "auto"]) == 2
     with pytest.raises(UsageError, match="unknown device 'garbage'"):
         run_config(NAME, "smoke", device="garbage")
+
+
+# -- export targets: written aside and moved into place; never "" (the current folder), links resolved ---------
+
+@pytest.fixture(scope="module")
+def stored_run(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("store")
+    S = Settings.resolve(profile="smoke", device="cpu", store_root=root, output_root=root, progress=False)
+    engine.run(NAME, S)
+    return S
+
+
+@needs_data
+@pytest.mark.training
+@pytest.mark.parametrize("out", ["", "   "])
+def test_export_to_an_empty_out_is_a_usage_error(stored_run, tmp_path, monkeypatch, capsys, out):
+    from mtbert.training.export import export
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("mine")
+    with pytest.raises(UsageError, match="--out is empty"):
+        export(NAME, stored_run, 11711, out, force=True)
+    assert cli.main(["export", NAME, "--profile", "smoke", "--store-dir", str(stored_run.store_root), "--out", out,
+                     "--force"]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"] and (tmp_path / "README.md").read_text() == "mine"
+
+
+@needs_data
+@pytest.mark.training
+def test_export_that_cannot_be_written_is_one_message(stored_run, tmp_path, monkeypatch):
+    from mtbert.training import export as X
+    out = tmp_path / "ro" / "model"
+
+    def read_only(*a, **k):  # what a read-only parent answers (chmod does not stop root)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(k.get("dir", "")))
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(X.ExportError, match=rf"cannot write the export to {out}: .*EACCES.*nothing was written"):
+        X.export(NAME, stored_run, 11711, out)
+    monkeypatch.undo()
+    assert not out.exists()
+
+
+@needs_data
+@pytest.mark.training
+def test_export_refuses_a_folder_that_appears_meanwhile(stored_run, tmp_path, monkeypatch):
+    from mtbert.training import export as X
+    out = tmp_path / "model"
+    real = X.save_encoder
+
+    def and_someone_creates_out(*a, **k):
+        out.mkdir()
+        (out / "theirs.txt").write_text("theirs")
+        return real(*a, **k)
+    monkeypatch.setattr(X, "save_encoder", and_someone_creates_out)
+    with pytest.raises(X.ExportError, match="appeared or changed while the export was written"):
+        X.export(NAME, stored_run, 11711, out)
+    assert sorted(p.name for p in out.iterdir()) == ["theirs.txt"]  # never merged into it
+    assert not list(tmp_path.glob(".model.*.tmp"))
+
+
+@needs_data
+@pytest.mark.training
+def test_export_through_a_link_writes_the_folder_it_points_to(stored_run, tmp_path):
+    from mtbert.training import export as X
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    r = X.export(NAME, stored_run, 11711, tmp_path / "link")
+    assert r["out"] == tmp_path / "real" and (tmp_path / "real" / "model.safetensors").is_file()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(X.ExportError, match="which does not exist"):
+        X.export(NAME, stored_run, 11711, tmp_path / "dangling")
+    assert not (tmp_path / "nowhere").exists()
+
+
+# -- the Try-it predictor: one message per bad input ------------------------------------------------------------
+
+def test_predictor_inputs():
+    from mtbert.training.predictor import sentences
+    assert sentences("a good film") == ["a good film"]  # one sentence, never its 11 characters
+    assert sentences(("a", "b")) == ["a", "b"]
+    for bad, said in [(None, "got NoneType"), (5, "got int"), (b"bytes", "got bytes"), (["ok", None], r"\[1\] is NoneType"),
+                      (["ok", 3.5], r"\[1\] is float"), (["fine", "bad \ud800 text"], r"\[1\] is not valid Unicode")]:
+        with pytest.raises(UsageError, match=said):
+            sentences(bad, "texts")
+
+
+def test_predictor_scores_a_plain_string_as_one_sentence_and_refuses_bad_pairs(monkeypatch):
+    import numpy as np
+    from mtbert.training.predictor import Predictor
+    P = Predictor.__new__(Predictor)
+    seen = []
+
+    def outputs(task, a, b=None):
+        seen.append((task, list(a), None if b is None else list(b)))
+        n = len(a)
+        return (np.zeros((n, 5)), np.zeros(n)) if task == "sst" else (np.zeros(n), np.zeros(n))
+    monkeypatch.setattr(P, "_outputs", outputs, raising=False)
+    assert P.sentiment("a good film").shape == (1, 5) and seen[-1] == ("sst", ["a good film"], None)
+    assert len(P.sentiment_table("a good film")) == 1
+    assert P.paraphrase("how do i learn python ?", "how to learn python ?").shape == (1,)
+    for bad, said in [("a good film", "expected a list of"), (None, "expected a list of"),
+                      ([("only one",)], r"pairs\[0\] .* not a \(sentence 1, sentence 2\) pair"),
+                      (["ab"], r"pairs\[0\]")]:
+        with pytest.raises(UsageError, match=said):
+            P.pairs_table(bad)
+    with pytest.raises(UsageError, match="not valid Unicode"):
+        P.similarity(["x"], ["\udfff"])

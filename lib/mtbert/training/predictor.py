@@ -31,6 +31,27 @@ from mtbert.training.repredict import load_run
 SST_CLASSES = class_names("sst")
 
 
+def sentences(x, what: str = "sentences") -> list[str]:
+    """`x` as a list of sentences: one string is one sentence (never its characters); None, a non-string item
+    or text that is not valid Unicode (a lone surrogate) is a UsageError naming it and the fix."""
+    if isinstance(x, str):
+        x = [x]
+    if x is None or isinstance(x, (bytes, dict)) or not hasattr(x, "__iter__"):
+        raise UsageError(f"{what}: expected a list of sentences (strings), got {type(x).__name__} {str(x)[:40]!r}; "
+                         f"e.g. [\"a gripping film .\"]")
+    out = list(x)
+    for i, s in enumerate(out):
+        if not isinstance(s, str):
+            raise UsageError(f"{what}[{i}] is {type(s).__name__} {str(s)[:40]!r}, not a string: give every "
+                             "sentence as text")
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise UsageError(f"{what}[{i}] is not valid Unicode text ({e.reason} {s[e.start:e.end]!r} at "
+                             f"character {e.start}): remove it, or decode the source with errors='replace'") from None
+    return out
+
+
 class Predictor:
     """A stored multitask run's selected model, scoring typed sentences and pairs."""
 
@@ -65,7 +86,7 @@ class Predictor:
 
     def sentiment(self, texts) -> np.ndarray:
         """(n, 5) probabilities of the SST classes (SST_CLASSES: negative ... positive)."""
-        texts = list(texts)
+        texts = sentences(texts, "texts")
         if not texts:
             return np.zeros((0, len(SST_CLASSES)))
         logits, _ = self._outputs("sst", texts)
@@ -74,7 +95,7 @@ class Predictor:
 
     def paraphrase(self, a, b) -> np.ndarray:
         """(n,) probability that a[i] and b[i] are paraphrases (Quora duplicates)."""
-        a, b = list(a), list(b)
+        a, b = sentences(a, "a"), sentences(b, "b")
         if not a and not b:
             return np.zeros(0)
         logit, _ = self._outputs("quora", a, b)
@@ -82,7 +103,7 @@ class Predictor:
 
     def similarity(self, a, b) -> np.ndarray:
         """(n,) similarity of a[i] and b[i] on STS's 0 (unrelated) to 5 (same meaning) scale."""
-        a, b = list(a), list(b)
+        a, b = sentences(a, "a"), sentences(b, "b")
         if not a and not b:
             return np.zeros(0)
         _, score = self._outputs("sts", a, b)
@@ -90,7 +111,7 @@ class Predictor:
 
     def sentiment_table(self, texts) -> pd.DataFrame:
         """One row per sentence: each class's probability and the most probable class."""
-        texts = list(texts)
+        texts = sentences(texts, "texts")
         p = self.sentiment(texts)
         df = pd.DataFrame(p, columns=SST_CLASSES)
         df.insert(0, "sentence", texts)
@@ -99,7 +120,13 @@ class Predictor:
 
     def pairs_table(self, pairs) -> pd.DataFrame:
         """One row per (sentence 1, sentence 2) pair: P(paraphrase) and the similarity (0-5)."""
-        pairs = [tuple(p) for p in pairs]
+        if pairs is None or isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+            raise UsageError(f"pairs: expected a list of (sentence 1, sentence 2) pairs, got {type(pairs).__name__} "
+                             f"{str(pairs)[:40]!r}; e.g. [(\"how do i learn python ?\", \"how to learn python ?\")]")
+        pairs = [p if isinstance(p, (str, bytes)) else tuple(p) for p in pairs]
+        bad = [i for i, p in enumerate(pairs) if not isinstance(p, tuple) or len(p) != 2]
+        if bad:
+            raise UsageError(f"pairs[{bad[0]}] is {str(pairs[bad[0]])[:40]!r}, not a (sentence 1, sentence 2) pair")
         a, b = [p[0] for p in pairs], [p[1] for p in pairs]
         return pd.DataFrame({"sentence 1": a, "sentence 2": b, "P(paraphrase)": self.paraphrase(a, b),
                              "similarity (0-5)": self.similarity(a, b)})
