@@ -503,8 +503,9 @@ def test_interrupted_force_rerun_keeps_the_stored_result(S, data):
     before = result.read_bytes()
 
     def stop(e, s):
-        raise Interrupt
-    with pytest.raises(Interrupt):
+        raise KeyboardInterrupt  # Ctrl-C
+    from mtbert.errors import RunInterrupted
+    with pytest.raises(RunInterrupted, match="its stored result, if any, is unchanged .* from its first epoch"):
         T.run(NAME, S.replace(data_dir=data), force=True, on_step=stop, **TINY)
     assert result.read_bytes() == before and not last.exists()
     assert not list(result.parent.glob(".*.tmp"))

@@ -527,3 +527,21 @@ def test_a_tpe_search_that_asks_for_stored_points_moves_on_to_new_ones(search_S,
     out = search.search(search_S, sampler="tpe", n_trials=1)
     assert len(_FailingDriver.submitted) == 1 and _FailingDriver.submitted[0] in new  # a new point, once
     assert [k for k, _ in out["failed"]] == _FailingDriver.submitted
+
+
+# -- the worker's logger stays quiet: the driver's one line is what the user sees ------------------------------
+
+@needs_data
+@pytest.mark.slow
+def test_a_failed_run_is_reported_once_without_the_workers_traceback(tmp_path):
+    from mtbert.model.checkpoint import resolve_encoder
+    enc = tmp_path / "enc"
+    shutil.copytree(resolve_encoder("default"), enc)
+    cfg = (enc / "config.json").read_text().replace('"num_hidden_layers": 6', '"num_hidden_layers": 1000000000')
+    assert "1000000000" in cfg
+    (enc / "config.json").write_text(cfg)
+    p = subprocess.run([PY, "-m", "mtbert", "run", NAME, "--profile", "smoke", "--device", "cpu", "--no-progress",
+                        "--encoder", str(enc), "--store-dir", str(tmp_path / "store"), "--data-dir", str(DATA)],
+                       env=child_env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "num_hidden_layers is 1000000000" in p.stderr
+    assert "Compute Failed" not in p.stderr and "Traceback" not in p.stderr

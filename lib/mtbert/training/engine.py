@@ -127,6 +127,10 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
     try:
         return _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step, data_files, t_start)
     except KeyboardInterrupt:
+        if force:  # a forced run starts afresh when run again, and the result it was to replace is still there
+            raise RunInterrupted(f"the forced re-run of {cfg.run_id} was interrupted; its stored result, if any, "
+                                 "is unchanged (--force replaces it only once the new one is written), and "
+                                 "running the same command again trains it from its first epoch") from None
         raise RunInterrupted(_kept(ck, state.saved_epochs, cfg)) from None
 
 

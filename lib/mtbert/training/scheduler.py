@@ -10,7 +10,9 @@ A worker trains one run per task (`engine.train_run`, checkpoints in the worker'
 re-run on the same host or a shared checkpoints folder resumes) and returns the result record and the
 prediction files; the driver, and only the driver, writes them to the store (atomically). A run that raises is
 reported with its id and error while the others finish; a run whose worker died is submitted once more, then
-reported.
+reported. Every wait on a cluster is bounded by `Settings.cluster_timeout` (--cluster-timeout): a scheduler file
+that does not appear, a scheduler with no worker, and a cluster left with no worker while runs wait (those runs
+are then reported as failed); a refused port fails at once.
 """
 from __future__ import annotations
 
