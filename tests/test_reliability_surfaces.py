@@ -461,10 +461,11 @@ def test_an_empty_study_database_is_rebuilt(search_S):
     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
     (["--n-trials", "0"], "--n-trials must be at least 1"),
     (["--storage", "garbage"], "--storage 'garbage' is not a database URL"),
+    (["--store-dir", ""], "--store-dir is empty"),
 ])
 def test_search_command_errors_are_one_line(argv, said, search_S, capsys):
     from mtbert.training import search
-    assert search.main(argv + ["--no-references", "--store-dir", str(search_S.store_root)]) == 2
+    assert search.main(["--no-references", "--store-dir", str(search_S.store_root)] + argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("mtbert search: error: ") and said in err and err.count("\n") == 1
 
@@ -545,3 +546,10 @@ def test_a_failed_run_is_reported_once_without_the_workers_traceback(tmp_path):
                        env=child_env(), capture_output=True, text=True, timeout=300)
     assert p.returncode == 1 and "num_hidden_layers is 1000000000" in p.stderr
     assert "Compute Failed" not in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("flag", ["--store-dir", "--data-dir", "--encoder-dir"])
+def test_an_empty_folder_flag_is_a_usage_error(flag, capsys):
+    assert cli.main(["status", "--profile", "smoke", flag, ""]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is empty" in err and "leave the setting out" in err and err.count("\n") == 1

@@ -126,6 +126,12 @@ class Settings:
         if unknown:
             raise UsageError(f"unknown setting(s) {unknown}; valid: {', '.join(SPEC)}")
         env = environ or {}
+        for name in ("data_dir", "store_root", "output_root", "encoder_dir"):  # "" would mean the current folder
+            if isinstance(given.get(name), str) and not given[name].strip():
+                flag, param = SPEC[name][:2]
+                raise UsageError(f"{flag} is empty" + (f" (notebook parameter {param})" if param != "-" else "")
+                                 + ": name a folder, or leave the setting out for its default ("
+                                 + f"{SPEC[name][3]})")
         v = {}
         for name, (_, _, var, _, _) in SPEC.items():
             if given.get(name) is not None:

@@ -112,6 +112,8 @@ def search_dir(S: Settings) -> Path:
 def search_settings(store_root=None, **kw) -> Settings:
     """Settings of the search: profile quick (scaled by SCALE), CPU; its resume checkpoints live in a folder
     of their own (git-ignored), its results under <store_root>/results/search/."""
+    if isinstance(store_root, str) and not store_root.strip():  # Path("") would be the current folder
+        raise UsageError("--store-dir is empty: name a folder, or leave it out for the repository")
     root = Path(store_root) if store_root is not None else repo_root()
     return Settings.resolve(**{"profile": "quick", "device": "cpu", "store_root": root, "output_root": root,
                                "progress": False, **kw})
