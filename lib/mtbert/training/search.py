@@ -338,12 +338,12 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
     url = storage or default_storage(S)
     sqlite_file(url)  # a bad URL is refused before anything is created
     search_dir(S).mkdir(parents=True, exist_ok=True)
-    try:
-        lock = search_lock(S, url)
-        with lock:
-            return _search(S, sampler, n_trials, budget_s, n_workers, address, url, scale, stream)
-    except OSError as e:  # the lock cannot be created beside the database
-        raise _study_failed(url, e) from e
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(search_lock(S, url))
+        except OSError as e:  # the lock cannot be created beside the database
+            raise _study_failed(url, e) from e
+        return _search(S, sampler, n_trials, budget_s, n_workers, address, url, scale, stream)
 
 
 def _search(S: Settings, sampler: str, n_trials: int | None, budget_s: float | None, n_workers: int,
