@@ -242,7 +242,7 @@ def test_runs_fail_with_a_message_when_the_only_worker_dies(lone_scheduler):
                                "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        with sched.Cluster(1, str(sfile), timeout=3) as client:
+        with sched.Cluster(1, str(sfile), timeout=120) as client:  # the worker takes seconds to start
             driver = sched.Driver(client, worker_timeout=3)
             job = sched.Job("sleeper", run_config(NAME, "smoke"), Settings())
             driver.futures[client.submit(time.sleep, 600, pure=False, key="train-sleeper")] = (job, 1)
