@@ -1,8 +1,10 @@
 """Every setting of a run or a render in one object, and the one place that decides where outputs go.
 
 Settings are resolved once, at the two edges -- the command line (`mtbert.cli`) and a notebook's papermill
-parameters (`mtbert.notebook`) -- and passed down. Nothing below those edges reads an environment variable:
-an edge hands its environment to `Settings.resolve(..., environ=...)`, which reads the variables of `SPEC`.
+parameters (`mtbert.notebook`) -- and passed down. Nothing below those edges reads an MTBERT_* variable: an
+edge hands its environment to `Settings.resolve(..., environ=...)`, which reads the variables of `SPEC`. (The one
+variable read below them is the thread count, OMP_NUM_THREADS or MKL_NUM_THREADS, which the scheduler passes on
+to its workers: `mtbert.training.scheduler.worker_environment`.)
 
 Layout of what a render writes, one folder per profile so that one profile never touches another's files:
 
