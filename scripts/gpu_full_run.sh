@@ -5,12 +5,20 @@
 # RUN_ARGS picks what to run (default: everything; stored results are skipped, so a re-run only does what is
 # missing), e.g. RUN_ARGS="submission2 --seeds 1 2" JOBS=2; table B with its ensemble:
 # RUN_ARGS="--table B --seeds 11711 1 2 --seeds-all" ENSEMBLE="beyond_best beyond_best_cross".
+# Several argument sets separated by '|' run side by side, each with its own local cluster of JOBS workers, e.g.
+# RUN_ARGS="t1_sst_finetune_phrases --seeds 11711 1 2 --seeds-all | beyond_best_lr5e-5_phrases_1epoch".
+# Python packages the GPU image lacks (dask, distributed, ...) travel as wheels in .whl/ (carried), installed
+# into /tmp/site first.
 # Back here: bash scripts/gpu_unpack.sh ARCHIVE.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-full}; JOBS=${JOBS:-14}; RUN_BUDGET=${RUN_BUDGET:-400}; BENCH_BUDGET=${BENCH_BUDGET:-0}
 PY=${PY:-python3}; RUN_ARGS=${RUN_ARGS:---all --seeds 11711 1 2}
 export PYTHONPATH=$PWD/lib PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
+if compgen -G ".whl/*.whl" > /dev/null; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=$PWD/lib:/tmp/site
+fi
 export MTBERT_ENCODER_DIR=$PWD/.gpu/all-MiniLM-L6-v2-fp32-from-fp16
 mkdir -p "$OUT" data
 tar -xzf .gpu/data.tar.gz
@@ -29,11 +37,20 @@ print("restored fp32 encoder;", torch.cuda.get_device_name(0) if torch.cuda.is_a
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1 || true
 start=$(date +%s)
-timeout "$RUN_BUDGET" $PY -m mtbert run $RUN_ARGS --profile "$PROFILE" --jobs "$JOBS" 2>&1 | tee "$OUT/run.log"
-echo "runs: $(( $(date +%s) - start ))s, exit ${PIPESTATUS[0]}" | tee -a "$OUT/run.log"
+IFS='|' read -ra SETS <<< "$RUN_ARGS"
+i=0
+for set in "${SETS[@]}"; do
+  i=$((i + 1))
+  # shellcheck disable=SC2086  # each set is a list of arguments
+  (timeout "$RUN_BUDGET" $PY -m mtbert run $set --profile "$PROFILE" --jobs "$JOBS" > "$OUT/run$i.log" 2>&1;
+   echo "set $i ($set): exit $? after $(( $(date +%s) - start ))s" >> "$OUT/run$i.log") &
+done
+wait
+cat "$OUT"/run[0-9]*.log > "$OUT/run.log"; rm -f "$OUT"/run[0-9]*.log
+echo "runs: $(( $(date +%s) - start ))s" | tee -a "$OUT/run.log"
 $PY -m mtbert status --profile "$PROFILE" | tee -a "$OUT/run.log"
 # Runs cut off by the time budget: keep their per-epoch history (from the resume checkpoints) as partial results.
-$PY -c "import sys; from mtbert.settings import Settings; from mtbert.training.engine import save_partials; print(*save_partials(Settings.resolve(profile=sys.argv[1])), sep='\n')" \
+$PY -c "import sys; from mtbert.settings import Settings; from mtbert.training.checkpoints import save_partials; print(*save_partials(Settings.resolve(profile=sys.argv[1])), sep='\n')" \
   "$PROFILE" 2>&1 | sed 's/^/partial: /' | tee -a "$OUT/run.log"
 # Seed ensembles of rows trained here (their checkpoints stay on this machine), e.g. ENSEMBLE="beyond_best":
 # leaderboard files of the averaged seeds and CFIMDB from the SST head, into predictions/<profile>/<row>__ensemble/.

@@ -24,8 +24,12 @@ declare -A LEVERS=(
   [best_cls]="$BEST --set pooling=cls"
   [best_batch16]="$BEST --set batch_size=16"
   [best_lrdecay0.8]="$BEST --set lr=5e-5 --set lr_decay=0.8"
+  # the treebank's phrases (mtbert.data.trees), one epoch: every sentence + 4x as many other phrases; every phrase
+  [best_lr5e-5_phrases_x4]="$BEST --set lr=5e-5 --set sst_train_units=phrases --set sst_phrase_budget=4 --set epochs=1"
+  [best_lr5e-5_phrases]="$BEST --set lr=5e-5 --set sst_train_units=phrases --set epochs=1"
 )
-ORDER=(best best_lr5e-5 best_dropout0.1 best_cls best_batch16 best_lr2e-5 best_lrdecay0.8)
+ORDER=(best best_lr5e-5 best_dropout0.1 best_cls best_batch16 best_lr2e-5 best_lrdecay0.8 best_lr5e-5_phrases_x4
+       best_lr5e-5_phrases)
 mkdir -p results/screen_sst
 for lever in "${@:-${ORDER[@]}}"; do
   [[ -n "${LEVERS[$lever]+x}" ]] || { echo "unknown lever '$lever'; levers: ${ORDER[*]}" >&2; exit 2; }

@@ -290,6 +290,8 @@ def test_sqrt_sampling_keeps_steps_and_shifts_the_share():
     prop = run_config("submission2", PROFILE, batch_size=4, quora_per_epoch=10**9)
 
     class TD:
+        units = None  # sentences, not phrases
+
         def __init__(self, n):
             self.lengths = np.ones(n, int)
 

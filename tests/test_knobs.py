@@ -29,9 +29,14 @@ def test_a_later_knob_is_out_of_the_hash_at_its_default_and_in_it_otherwise(name
     default = HASH_OMITTED_DEFAULTS[name]
     assert getattr(base, name) == default
     assert name not in _hashed_fields(base)
+    base = dataclasses.replace(base, **COMPANIONS.get(name, {})).validate()
     other = _other_valid_value(name, default)
     changed = dataclasses.replace(base, **{name: other}).validate()
     assert changed.hash() != base.hash()
+
+
+# knobs that a cross rule of RunConfig ties to another knob's value: tried with that value set
+COMPANIONS = {"sst_phrase_budget": {"sst_train_units": "phrases"}, "sst_phrase_min_words": {"sst_train_units": "phrases"}}
 
 
 def test_a_bad_value_names_the_knob_and_what_it_allows():
@@ -51,7 +56,7 @@ def _hashed_fields(cfg):
 
 def _other_valid_value(name, default):
     ok, _ = KNOBS[name].allowed
-    for v in ("cross", "linear", "sqrt", "cosent", 0.1, 1e-3, 1.0, 2, {"sts": 0.5}):
+    for v in ("cross", "linear", "sqrt", "cosent", "phrases", 0.1, 1e-3, 1.0, 2, {"sts": 0.5}):
         if v != default and ok(v):
             return v
     pytest.fail(f"no other valid value found for {name}")

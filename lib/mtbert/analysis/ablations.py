@@ -18,6 +18,7 @@ class logits) or `score` (Quora: the paraphrase logit; STS: the similarity in [0
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -30,7 +31,7 @@ from mtbert.data.tasks import CFIMDB, OVERALL_TASKS, get_task
 from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.settings import Settings, default_seed_first
-from mtbert.training.experiments import BEYOND_TABLES, epochs_suffix, experiments_for, run_config
+from mtbert.training.experiments import BEYOND_TABLES, REGISTRY, epochs_suffix, experiments_for, run_config
 from mtbert.training.predictions import PREFIX
 from mtbert.training.search import grid, point_id, stored_point
 
@@ -343,10 +344,10 @@ def search_figures(S: Settings, study=None) -> dict:
 
 # -- against the targets ------------------------------------------------------------------------------------
 
-# The targets for the best model (held-out test split, mean of 3 seeds, full data, chosen on dev), revised once the
-# CPU-measured levers were known: SST near the paper's bert-base 0.517 (our ten-epoch GPU run of the paper's recipe
-# reached 0.485), Quora and STS where each task trained alone gets with this encoder (0.849 and 0.853-0.877 dev).
-TARGETS = {"sst": 0.50, "quora": 0.85, "sts": 0.86, "overall": 0.76}
+# The targets for the best model (held-out test split, mean of 3 seeds, default rules, full data, chosen on dev):
+# SST at the paper's bert-base (0.517 on the leaderboard test), the other tasks where the best model stands, the
+# overall score past it.
+TARGETS = {"sst": 0.52, "quora": 0.83, "sts": 0.84, "overall": 0.76}
 
 
 def ensembles(S: Settings) -> dict:
@@ -463,3 +464,73 @@ def differences_wide(df: pd.DataFrame) -> pd.DataFrame:
     w = d.pivot(index="configuration", columns="task", values="cell")
     order = list(dict.fromkeys(df["configuration"]))
     return w.loc[order, [c for c in ("SST", "Quora", "STS", "overall") if c in w.columns]].reset_index()
+
+
+# -- SST phrases: each phrase row against its twin trained on the sentences ----------------------------------
+
+PHRASE_KNOBS = ("sst_train_units", "sst_phrase_budget", "sst_phrase_min_words")
+
+
+def phrase_rows() -> list[str]:
+    """Every experiment that trains SST on the treebank's phrases (tables P, B, B1, B2), in registry order."""
+    return [n for n, e in REGISTRY.items() if dict(e.beyond).get("sst_train_units") == "phrases"]
+
+
+def sentence_twin(name: str, profile: str) -> str | None:
+    """The experiment whose configuration is `name`'s with SST trained on its sentences (None if there is none)."""
+    def key(n):
+        d = run_config(n, profile).to_dict()
+        return json.dumps({k: v for k, v in d.items() if k not in ("experiment", *PHRASE_KNOBS)}, sort_keys=True,
+                          default=str)
+    want = key(name)
+    return next((n for n in REGISTRY if n not in phrase_rows() and key(n) == want), None)
+
+
+def phrase_pairs(S: Settings) -> list[tuple[str, str]]:
+    """(sentence twin, phrase row) of every phrase row that has a twin."""
+    return [(twin, n) for n in phrase_rows() if (twin := sentence_twin(n, S.profile)) is not None]
+
+
+def phrase_table(S: Settings, split: str = "test") -> pd.DataFrame:
+    """Each stored phrase row and its sentence twin: what SST trained on, seeds, each task's mean ± std."""
+    out = []
+    for pair in phrase_pairs(S):
+        for name in pair:
+            seeds = store.stored_seeds(name, S)
+            if not seeds:
+                continue
+            rs = [store.load_result(name, S, s) for s in seeds]
+            units = rs[0]["data"].get("train_units", {}).get("sst")
+            trained = "sentences" if units is None else (
+                f"{units['phrases']:,} phrases of {units['rows']:,} rows: "
+                + ("all every epoch" if units["budget"] is None else
+                   f"per epoch its {units['sentences']:,} sentences + {units['sentences'] * units['budget']:,.0f} others"))
+            row = {"configuration": name, "SST trained on": trained, "n": len(seeds)}
+            for t in TASK_KEYS:
+                row[t] = _pm(pd.Series([r[split][t] for r in rs if t in r[split]], dtype=float))
+            out.append(row)
+    return pd.DataFrame(list({r["configuration"]: r for r in out}.values()),
+                        columns=["configuration", "SST trained on", "n", *TASK_KEYS])
+
+
+def phrase_differences_table(S: Settings, split: str = "test") -> pd.DataFrame:
+    """Each stored phrase row against its sentence twin, per task it evaluates: the difference with its 95%
+    interval, p and verdict (claims.evaluate: paired over the same examples and seeds where outputs are stored)."""
+    recs = []
+    for twin, name in phrase_pairs(S):
+        if not (store.stored_seeds(name, S) and store.stored_seeds(twin, S)):
+            continue
+        tasks = [t for t in OVERALL_TASKS if t in run_config(name, S.profile).eval_tasks]
+        for t in tasks + (["overall"] if len(tasks) == len(OVERALL_TASKS) else []):
+            c = Claim(f"{name}:{t}", "SST phrases", f"{name} beats {twin}", "better", t, split, name, twin)
+            r = evaluate(c, S)
+            recs.append({"configuration": name, "against": twin, "task": r["task"], "n": r["seeds"],
+                         "ours": r["ours"], "difference [95% CI]": r["difference [95% CI]"], "p": r["p"],
+                         "verdict": r["verdict"], "method": r["method"]})
+    return pd.DataFrame(recs)
+
+
+def phrase_table_with_missing(S: Settings, split: str = "test") -> tuple[pd.DataFrame, list[MissingRun]]:
+    """phrase_table, and the phrase rows and twins not stored, each with the command that trains it."""
+    names = [n for pair in phrase_pairs(S) for n in pair]
+    return phrase_table(S, split), missing_runs(names, S, default_seed_first(set(S.seeds)))

@@ -285,6 +285,26 @@ def load(task: str, split: str, data_dir: str | os.PathLike | None = None) -> Se
     return _load_cached(task, split, str(p), _stamp(p))
 
 
+def load_file(path: Path, task: str) -> SentenceData | PairData:
+    """Every usable row of one labelled file of `task` (no held-out split), cached like `load`."""
+    p = Path(path).resolve()
+    return _parse_cached(str(p), task, True, _stamp(p))
+
+
+def trees_file_for(task: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The parse-tree file of a task's train rows (its spec's `trees_file`); DataError if it has none or it is
+    absent."""
+    spec = get_task(task)
+    if spec.trees_file is None:
+        raise DataError(f"task {task!r} has no parse trees, so it cannot train on phrases")
+    d = _data_dir(data_dir)
+    if not (d / spec.trees_file).is_file():
+        raise DataError(f"data file '{spec.trees_file}' not found in {d}: runs that train {spec.display} on phrases "
+                        f"need it. Fix: {FETCH_HINT} (it copies the file from the data mirror), or pass a data folder "
+                        "that holds it (`--data-dir`).")
+    return d / spec.trees_file
+
+
 def train_file_info(task: str, data_dir: str | os.PathLike | None = None) -> dict:
     """Which train file of a task is used (its spec may name a full and a partial one) and how many rows it had
     (for provenance)."""
@@ -313,6 +333,9 @@ def file_stats(name: str, data_dir: str | os.PathLike | None = None) -> dict:
     p = (d / name).resolve()
     if not p.is_file():
         raise _missing(name, d)
+    if name in {t.trees_file for t in TASKS.values()}:  # one parse tree per line, one per row of the train file
+        with open(p, "rb") as f:
+            return {"rows": sum(1 for line in f if line.strip()), "skipped": 0, "skip_reasons": {}}
     task, labelled = _file_kind()[name]
     data = _parse_cached(str(p), task, labelled, _stamp(p))
     return {"rows": len(data), "skipped": data.n_skipped, "skip_reasons": dict(data.skip_reasons)}

@@ -38,10 +38,13 @@ FILES: dict[str, str | None] = {
     "sts-test-student.csv": "dee455745b72e9ca3ff74e7c056bd73e34bad5b8d5641045a2c1e7e131866f47",
     # official full Quora train file: optional, sha256 unknown (verified by git blob id)
     "quora-train.csv": None,
+    # the SST treebank's training trees (phrase-level labels; the data mirror's, not upstream's): optional
+    "sst-train-trees.txt": "e2f3f41b0b1e6d4dddc0effe3bfc2d27ed8928079aa9a03d652311614fc5feb7",
 }
 
-#: optional files: fetching them may fail without failing fetch_data
-OPTIONAL_FILES = frozenset({"quora-train.csv"})
+#: optional files: fetching them may fail without failing fetch_data; what runs do without them
+OPTIONAL_FILES = {"quora-train.csv": "runs use quora-train-partial.csv",
+                  "sst-train-trees.txt": "runs that train on SST phrases cannot run; sentence runs are unaffected"}
 
 #: upstream git blob ids (sha1 of b"blob <size>\0" + content) for files without a known sha256
 GIT_BLOBS: dict[str, str] = {
@@ -51,6 +54,7 @@ GIT_BLOBS: dict[str, str] = {
 QUORA_TRAIN_FULL = "quora-train.csv"
 QUORA_TRAIN_PARTIAL = "quora-train-partial.csv"
 QUORA_TEST_STUDENT = "quora-test-student.csv"
+SST_TRAIN_TREES = "sst-train-trees.txt"
 
 
 FETCH_HINT = "run `python -m mtbert data` (or `make data`)"
@@ -194,7 +198,7 @@ def fetch_data(dest: str | os.PathLike | None = None, mirror: str | os.PathLike 
                             note=str(e))
                 files[name] = info
                 why = str(e).split(": ", 1)[-1].split(". Fix:")[0]
-                say(f"{name}: optional file not available ({why}); using {QUORA_TRAIN_PARTIAL}")
+                say(f"{name}: optional file not available ({why}); {OPTIONAL_FILES[name]}")
                 continue
             raise
         status = "replaced" if was_bad else ("copied" if not source.startswith("http") else "downloaded")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mtbert.data.fetch import QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL
+from mtbert.data.fetch import QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, SST_TRAIN_TREES
 
 INPUTS = ("sentence", "pair")
 HEADS = ("classifier", "binary", "regression")
@@ -41,6 +41,10 @@ class TaskSpec:
     file_prefix: str               # <prefix>-dev-output.csv, <prefix>-<split>-scores.csv, ...
     per_epoch_option: str | None = None   # RunConfig field capping the training rows drawn per epoch
     encoding_option: str | None = None    # RunConfig field choosing bi- or cross-encoding (pair tasks)
+    trees_file: str | None = None         # labelled parse trees of the train file's rows (line i = row i)
+    units_option: str | None = None       # RunConfig field choosing the training units: sentences or phrases
+    phrase_budget_option: str | None = None  # RunConfig field: phrases per epoch, in multiples of the rows
+    min_words_option: str | None = None   # RunConfig field: the shortest phrase trained on, in words
     label_name: str = ""           # what the label measures, for axis titles ("similarity")
     class_names: tuple = ()        # a classification's class names, lowest label first (exported model cards)
 
@@ -54,7 +58,9 @@ class TaskSpec:
                     ({"train", "dev"} <= set(self.files), "files must name at least the train and dev files"),
                     (isinstance(self.holdout_size, int) and self.holdout_size >= 1, "holdout_size must be >= 1"),
                     (self.head != "regression" or self.label_range[0] == 0,
-                     "a regression label must range from 0 (the head's score in [0, 1] is scaled by the top)")]
+                     "a regression label must range from 0 (the head's score in [0, 1] is scaled by the top)"),
+                    ((self.trees_file is None) == (self.units_option is None),
+                     "trees_file and units_option go together (phrases need their trees)")]
         for ok, msg in problems:
             if not ok:
                 raise ValueError(f"task {self.name!r}: {msg}")
@@ -122,7 +128,9 @@ class TaskSpec:
         return tuple(name) if isinstance(name, (tuple, list)) else (name,)
 
     def all_files(self) -> tuple[str, ...]:
-        return tuple(n for split in self.files for n in self.file_candidates(split))
+        """Every data file the task reads: each split's candidates, then its parse trees (if any)."""
+        return tuple(n for split in self.files for n in self.file_candidates(split)) + (
+            (self.trees_file,) if self.trees_file else ())
 
     def chance_level(self, gold) -> float:
         """The score of a model without skill on these gold labels."""
@@ -139,7 +147,9 @@ class TaskSpec:
 SST = TaskSpec("sst", "SST", "sentence", "sentiment", (0, 4), "classifier", "accuracy", "majority",
                {"train": "ids-sst-train.csv", "dev": "ids-sst-dev.csv", "test-student": "ids-sst-test-student.csv"},
                1000, "Predicted_Sentiment", "sst", label_name="sentiment",
-               class_names=("negative", "somewhat negative", "neutral", "somewhat positive", "positive"))
+               class_names=("negative", "somewhat negative", "neutral", "somewhat positive", "positive"),
+               trees_file=SST_TRAIN_TREES, units_option="sst_train_units", phrase_budget_option="sst_phrase_budget",
+               min_words_option="sst_phrase_min_words")
 CFIMDB = TaskSpec("cfimdb", "CFIMDB", "sentence", "sentiment", (0, 1), "classifier", "accuracy", "majority",
                   {"train": "ids-cfimdb-train.csv", "dev": "ids-cfimdb-dev.csv",
                    "test-student": "ids-cfimdb-test-student.csv"},

@@ -174,6 +174,19 @@ class RunConfig:
     max_grad_norm: float | None = knob(
         None, in_range(0, None, lo_open=True, none_ok=True), since="gradient clipping", label="gradient clipping",
         choice="none (paper); max_grad_norm clips the global gradient norm to this value before each step")
+    # SST's phrase-level labels (the treebank's training trees; mtbert.data.trees)
+    sst_train_units: str = knob(
+        "sentences", one_of("sentences", "phrases"), since="SST phrases", label="SST training data",
+        choice="the training sentences (paper); 'phrases': every distinct labelled phrase of the training rows' "
+               "parse trees, each sentence included, with the phrases that also occur in a held-out row's tree "
+               "held out with it (mtbert.data.trees)")
+    sst_phrase_budget: float | None = knob(
+        None, in_range(0, None, lo_open=True, none_ok=True), since="SST phrases", label="SST phrase budget",
+        choice="with phrases, every phrase in every epoch; with sst_phrase_budget b, every epoch trains on every "
+               "sentence plus a fresh sample of b times as many of the other phrases")
+    sst_phrase_min_words: int = knob(1, in_range(1, None, integer=True), since="SST phrases",
+                                     label="SST shortest phrase",
+                                     choice="every phrase (1 word); more drops shorter phrases (sentences stay)")
 
     # Rules that tie two knobs together (each knob's own range is in its declaration).
     CROSS_RULES = (
@@ -181,6 +194,8 @@ class RunConfig:
          "cross-encoding needs mode 'finetune' (a frozen encoder's pair features are cached per sentence)"),
         (lambda c: set(c.predictions) <= set(c.eval_tasks),
          "predictions must be a tuple of evaluated tasks"),
+        (lambda c: c.sst_train_units == "phrases" or (c.sst_phrase_budget, c.sst_phrase_min_words) == (None, 1),
+         "sst_phrase_budget and sst_phrase_min_words need sst_train_units='phrases'"),
     )
 
     def validate(self) -> "RunConfig":
@@ -211,6 +226,16 @@ class RunConfig:
             if d[k] == default:
                 del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def train_units(self, task: str) -> str:
+        """'phrases' or 'sentences': what a task trains on (its spec names the RunConfig field)."""
+        option = TASKS[task].units_option if task in TASKS else None
+        return getattr(self, option) if option is not None else "sentences"
+
+    def phrase_choice(self, task: str) -> tuple[float | None, int]:
+        """(phrases per epoch in multiples of the rows or None for all, the shortest phrase in words)."""
+        spec = TASKS[task]
+        return getattr(self, spec.phrase_budget_option), getattr(self, spec.min_words_option)
 
     def encoding(self, task: str) -> str:
         """'cross' or 'bi' for a pair task; 'bi' (one sentence) otherwise."""

@@ -308,6 +308,9 @@ def result_record(cfg: RunConfig, R: Runner, state: TrainingState, data_files: d
             "skipped_rows": {f"{t}/{td.split}": td.n_skipped for s in sets.values() for t, td in s.items()},
             "holdout_sizes": dict(D.HOLDOUT_SIZES),
             "files": dict(data_files),
+            # a task trained on phrases: which phrases, from how many rows and words (mtbert.data.trees)
+            **({"train_units": units} if (units := {t: td.units for t, td in sets["train"].items() if td.units})
+               else {}),
         },
         "history": state.history, "best_epoch": state.best["epoch"],
         "dev": state.history[state.best["epoch"] - 1]["dev"], "test": test,

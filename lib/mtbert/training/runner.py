@@ -44,8 +44,11 @@ class Runner:
         self.features: dict[tuple, tuple] = {}
 
     def data(self, task, split, limit):
+        units = ("sentences",)
+        if split == "train" and self.cfg.train_units(task) == "phrases":
+            units = ("phrases", *self.cfg.phrase_choice(task))
         return prepare(task, split, str(self.ckpt_dir), self.cfg.max_length, limit,
-                       None if self.data_dir is None else str(self.data_dir))
+                       None if self.data_dir is None else str(self.data_dir), units)
 
     def autocast(self):
         if not self.amp:
