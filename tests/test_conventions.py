@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from mtbert.settings import repo_root
 ROOT = repo_root()
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 README_TEST_COMMAND = "make test"
+BIN = str(Path(sys.executable).parent)  # the environment's scripts, also when it is not activated
 
 
 def test_workflow_runs_the_readme_test_command_on_a_cpu_runner():
@@ -31,7 +33,7 @@ def test_workflow_runs_the_readme_test_command_on_a_cpu_runner():
 
 
 def _actionlint():
-    exe = shutil.which("actionlint") or shutil.which("actionlint", path=str(ROOT / ".venv" / "bin"))
+    exe = shutil.which("actionlint") or shutil.which("actionlint", path=BIN)
     return [exe] if exe else None
 
 
@@ -40,6 +42,22 @@ def _actionlint():
 def test_actionlint_passes_on_the_workflow():
     p = subprocess.run([*_actionlint(), str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _schema_check(path):
+    exe = shutil.which("check-jsonschema") or shutil.which("check-jsonschema", path=BIN)
+    if exe is None:
+        pytest.skip("check-jsonschema is not installed (requirements.txt pins it)")
+    return subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(path)], capture_output=True,
+                          text=True)
+
+
+def test_workflow_matches_githubs_workflow_schema(tmp_path):
+    p = _schema_check(WORKFLOW)
+    assert p.returncode == 0, p.stdout + p.stderr
+    broken = tmp_path / "broken.yml"  # a job without runs-on, steps as a string: the check catches it
+    broken.write_text("name: CI\non: push\njobs:\n  test:\n    steps: make test\n")
+    assert _schema_check(broken).returncode != 0
 
 
 def test_citation_names_the_paper_and_this_repository():
