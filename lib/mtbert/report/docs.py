@@ -130,6 +130,10 @@ def headline_table(root: Path) -> pd.DataFrame:
                     rows.append({"system": label.format(row=f"`{best}`"), "seeds": r["n"], "SST acc": r["sst"],
                                  "Quora acc": r["quora"], "STS r": r["sts"], "overall": r["overall"]})
     out = pd.DataFrame(rows).drop_duplicates("system")
+    if len(out) != len(keep):
+        raise UsageError(f"headline: expected the rows {list(keep)} in the targets tables "
+                         f"(mtbert.analysis.ablations.targets_table, decision_rules.best_model_rules), found "
+                         f"{list(out['system']) if len(out) else 'none'}")
     out["seeds"] = [("" if v != v or v in ("", None) else str(int(float(v)))) for v in out["seeds"]]
     return out
 
