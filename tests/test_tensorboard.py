@@ -47,3 +47,24 @@ def test_smoke_run_writes_dev_curves_that_read_back(tmp_path):
     assert [{k: v for k, v in h.items() if k != "seconds"} for h in on["history"]] == \
            [{k: v for k, v in h.items() if k != "seconds"} for h in off["history"]]
     assert not (tmp_path / "off" / "board").exists() and not list((tmp_path / "off").rglob("events.out.*"))
+
+
+@pytest.mark.training
+def test_the_command_line_flag_reaches_the_workers(tmp_path):
+    """`mtbert run ... --tensorboard DIR`: the run trains on a Dask worker, which writes the event files."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MTBERT_PROFILE", None)
+    sets = [f"{k}={json.dumps(v)}" for k, v in {**TINY, "epochs": 1}.items()]
+    cmd = [sys.executable, "-m", "mtbert", "run", "submission2", "--profile", "smoke", "--device", "cpu",
+           "--store-dir", str(tmp_path / "store"), "--tensorboard", str(tmp_path / "board"), "--no-progress"]
+    for s in sets:
+        cmd += ["--set", s]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    (folder,) = (tmp_path / "board" / "smoke").iterdir()
+    assert folder.name.startswith("submission2")
+    assert [e for e, _ in curves.read_curves(folder)["dev/aggregate"]] == [1]
