@@ -76,7 +76,7 @@ def test_the_report_names_each_missing_row_once(S):
         for m in missing:
             assert m.markdown() not in md
         if missing:
-            assert f"{len(missing)} row" in md and f"of table {table} not stored yet" in md
+            assert f"{len(missing)} row{'s' if len(missing) != 1 else ''} of table {table} " in md
     assert "| 0 |" not in md
     nb = (repo_root() / "notebooks" / "06_beyond.ipynb").read_text()
     assert nb.count("T.show_with_missing(B.differences_wide(d1), [],") == 1

@@ -260,8 +260,9 @@ def beyond_markdown(S: Settings) -> str:
         else:
             out.append(f"No row of table {table} ({what}) is stored for this profile.")
         if missing:  # named once, with their commands, under the table in section 6
-            out.append(f"{len(missing)} row{'s are' if len(missing) != 1 else ' is'} of table {table} not stored yet: "
-                       "section 6 names each with the command that trains it.")
+            out.append(f"{len(missing)} row{'s' if len(missing) != 1 else ''} of table {table} "
+                       f"{'are' if len(missing) != 1 else 'is'} not stored yet: section 6 names each with the command "
+                       "that trains it.")
     out.append("Against the paper's bert-base test scores and the targets set for the beyond-the-paper work (best "
                "row chosen on dev):\n\n"
                + _md_table(beyond.targets_table(S)))
