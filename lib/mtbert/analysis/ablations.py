@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mtbert.analysis.claims import Claim, evaluate
+from mtbert.analysis import stats as st
+from mtbert.analysis.claims import Claim, evaluate, paired_overall_difference
 from mtbert.analysis.metrics import overall_of, task_metric
 from mtbert.analysis.tables import MissingRun, missing_runs, paper_tables
 from mtbert.data.tasks import CFIMDB, OVERALL_TASKS, get_task
@@ -534,3 +536,56 @@ def phrase_table_with_missing(S: Settings, split: str = "test") -> tuple[pd.Data
     """phrase_table, and the phrase rows and twins not stored, each with the command that trains it."""
     names = [n for pair in phrase_pairs(S) for n in pair]
     return phrase_table(S, split), missing_runs(names, S, default_seed_first(set(S.seeds)))
+
+
+# -- the phrase budget screened at CPU scale (scripts/screen_phrases.sh) -------------------------------------
+
+SCREEN_REFERENCE = "sentences"
+
+
+def screen_points(S: Settings) -> dict[str, dict]:
+    """{point: stored result} of the phrase screen (<store>/results/screen_phrases/<point>.json) trained in the
+    settings' profile, the sentence reference first."""
+    folder = Path(S.store_root) / "results" / "screen_phrases"
+    found = {p.stem: store.read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    found = {k: r for k, r in found.items() if r.get("profile") == S.profile}
+    return dict(sorted(found.items(), key=lambda kv: kv[0] != SCREEN_REFERENCE))
+
+
+def _screen_arm(S: Settings, point: str, task: str, split: str):
+    f = Path(S.store_root) / "results" / "screen_phrases" / point / f"{PREFIX[task]}-{split}-scores.csv"
+    return st.arm_from_frames(task, {0: pd.read_csv(f, dtype={"id": str})}) if f.exists() else None
+
+
+def phrase_screen_table(S: Settings, split: str = "dev") -> pd.DataFrame:
+    """Each point of the phrase screen: what SST trained on, steps and wall time, the `split` score per task, and
+    each task's and the overall score's paired difference from the sentence reference [95% CI] on the same
+    examples (dev chooses; test is recorded)."""
+    points = screen_points(S)
+    ref = {t: _screen_arm(S, SCREEN_REFERENCE, t, split) for t in OVERALL_TASKS} if SCREEN_REFERENCE in points else {}
+    recs = []
+    for point, r in points.items():
+        units = r["data"].get("train_units", {}).get("sst")
+        row = {"point": point, "SST examples per epoch": _examples_per_epoch(r, units),
+               "steps": sum(h["steps"] for h in r["history"]), "wall s": round(r["wall_time_s"])}
+        arms = {t: _screen_arm(S, point, t, split) for t in OVERALL_TASKS}
+        for t in TASK_KEYS:
+            row[t] = f"{r[split][t]:.3f}"
+        if point != SCREEN_REFERENCE and ref and all(a is not None for a in [*arms.values(), *ref.values()]):
+            for t in OVERALL_TASKS:
+                d = st.paired_difference(arms[t], ref[t])
+                row[f"{t} vs sentences"] = st.fmt_ci(d["diff"], d["low"], d["high"])
+            d = paired_overall_difference(arms, ref, point)
+            row["overall vs sentences"] = st.fmt_ci(d["diff"], d["low"], d["high"])
+        recs.append(row)
+    return pd.DataFrame(recs)
+
+
+def _examples_per_epoch(r: dict, units: dict | None) -> str:
+    rows = r["data"]["sizes"]["train"]["sst"]
+    if units is None:
+        return f"{rows:,} sentences"
+    if units["budget"] is None:
+        return f"all {units['phrases']:,} phrases"
+    extra = min(units["phrases"] - units["sentences"], round(units["budget"] * units["sentences"]))
+    return f"{units['sentences']:,} sentences + {extra:,} phrases (of {units['phrases']:,})"

@@ -228,6 +228,21 @@ def _chance(A, c: Claim, S: Settings) -> float:
     return spec.chance_level(g)
 
 
+def paired_overall_difference(A: dict, B: dict, what: str = "overall") -> dict:
+    """overall(A) - overall(B) of two arms per task ({task: st.Arm}, the same examples): a 95% paired bootstrap
+    with the three tasks resampled independently, a p-value from its distribution, and each arm's own interval."""
+    sizes = {t: len(A[t].ids) for t in OVERALL_TASKS}
+    for t in OVERALL_TASKS:
+        if not np.array_equal(A[t].ids, B[t].ids):
+            raise ValueError(f"{what}: the two arms were tested on other {t} examples")
+    lo, hi, dist = _boot_multi(lambda ix: _overall(A, ix) - _overall(B, ix), sizes)
+    la, ha, _ = _boot_multi(lambda ix: _overall(A, ix), sizes)
+    lb, hb, _ = _boot_multi(lambda ix: _overall(B, ix), sizes)
+    va, vb = float(_overall(A)), float(_overall(B))
+    return {"diff": va - vb, "low": lo, "high": hi, "p": _p_from_boot(dist), "a": va, "a_ci": (la, ha),
+            "b": vb, "b_ci": (lb, hb), "method": "paired bootstrap (tasks resampled independently)"}
+
+
 def _better_overall(c: Claim, S: Settings) -> dict:
     A, B = _overall_arms(c.a, c.split, S), _overall_arms(c.b, c.split, S)
     if A is None or B is None:
@@ -235,17 +250,9 @@ def _better_overall(c: Claim, S: Settings) -> dict:
     first = OVERALL_TASKS[0]
     seeds = f"{_nseeds(A[first])} / {_nseeds(B[first])}"
     if all(isinstance(x, st.Arm) for x in [*A.values(), *B.values()]):
-        sizes = {t: len(A[t].ids) for t in OVERALL_TASKS}
-        for t in OVERALL_TASKS:
-            if not np.array_equal(A[t].ids, B[t].ids):
-                raise ValueError(f"{c.key}: the two submissions were tested on other {t} examples")
-        lo, hi, dist = _boot_multi(lambda ix: _overall(A, ix) - _overall(B, ix), sizes)
-        la, ha, _ = _boot_multi(lambda ix: _overall(A, ix), sizes)
-        lb, hb, _ = _boot_multi(lambda ix: _overall(B, ix), sizes)
-        va, vb = float(_overall(A)), float(_overall(B))
-        d = {"diff": va - vb, "low": lo, "high": hi, "p": _p_from_boot(dist),
-             "method": "paired bootstrap (tasks resampled independently)"}
-        return _row(c, st.fmt_ci(va, la, ha), st.fmt_ci(vb, lb, hb), d, st.verdict_better(lo, hi), n_seeds=seeds)
+        d = paired_overall_difference(A, B, c.key)
+        return _row(c, st.fmt_ci(d["a"], *d["a_ci"]), st.fmt_ci(d["b"], *d["b_ci"]), d,
+                    st.verdict_better(d["low"], d["high"]), n_seeds=seeds)
     (va, sa), (vb, sb) = _overall_summary(A), _overall_summary(B)
     q = sps.norm.ppf(0.5 + st.CONFIDENCE / 2)
     se = math.hypot(sa, sb)
