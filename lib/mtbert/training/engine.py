@@ -31,6 +31,7 @@ from mtbert.model.checkpoint import weights_file
 from mtbert.results import store
 from mtbert.results.store import RunOutput
 from mtbert.settings import Settings
+from mtbert.training import curves
 from mtbert.training.batches import TaskData, epoch_plan
 from mtbert.training.checkpoints import RunCheckpoints, trainable_state
 from mtbert.training.config import RunConfig
@@ -153,6 +154,7 @@ def _train_epochs_and_test(cfg, S, R, ck, train, dev, opt, sched, state, on_step
             # a resumed run may train its epochs at different thread counts, and its digits depend on them
             "threads": torch.get_num_threads(),
         })
+        curves.log_epoch(S.tensorboard, cfg.profile, cfg.run_id, state.history[-1])
         try:
             if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
                 state.best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}

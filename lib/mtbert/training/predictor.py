@@ -13,6 +13,7 @@ the best one whose checkpoint is on this machine (checkpoints are not committed)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from mtbert.data import datasets as D
 from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
-from mtbert.settings import DEFAULT_SEED, Settings
+from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 from mtbert.training.batches import TaskData
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.training.config import RunConfig
@@ -132,14 +133,28 @@ class Predictor:
                              "similarity (0-5)": self.similarity(a, b)})
 
 
+# Where Try-it trains a model whose checkpoint is missing: a store of its own under the store root's git-ignored
+# checkpoints/ folder, so that following the advice never rewrites the committed results and predictions.
+TRY_IT_STORE = Path("checkpoints") / "try-it"
+
+
 @dataclass
 class Choice:
-    """The model `choose` picked (None when no stored model has its checkpoint here) and what the reader should
-    know about the choice."""
+    """The model `choose` picked (None when no stored model has its checkpoint here), the store it was found in
+    (`store_dir`: the --store-dir to pass to other commands; None for the settings' own store) and what the reader
+    should know about the choice (Markdown)."""
     predictor: Predictor | None
     name: str | None = None
     seed: int | None = None
     notes: list[str] = field(default_factory=list)
+    store_dir: str | None = None
+
+
+def try_it_store(S: Settings) -> tuple[Settings, str]:
+    """The settings of the Try-it store, and its --store-dir as a reader types it from the repository root."""
+    scratch = S.replace(store_root=S.store_root / TRY_IT_STORE)
+    shown = str(TRY_IT_STORE) if S.store_root.resolve() == repo_root().resolve() else str(scratch.store_root)
+    return scratch, shown
 
 
 def candidates(S: Settings) -> list[tuple[str, int, float]]:
@@ -160,24 +175,34 @@ def candidates(S: Settings) -> list[tuple[str, int, float]]:
 
 def choose(S: Settings, fallback: str = "submission2") -> Choice:
     """The stored model to try: the best configuration by dev; the best one with a checkpoint on this machine when
-    that one has none (a note says so and gives the command that makes it). No model: the notes say how to make one."""
+    that one has none (a note says so and gives the command that makes it, into the Try-it store, without touching
+    the committed results). No model: the notes say how to make one."""
+    scratch, scratch_dir = try_it_store(S)
     runs = candidates(S)
     if not runs:
         return Choice(None, notes=[
-            f"No multitask run is stored for profile {S.profile}. Train one with `{run_command(fallback, S.profile)}` "
-            f"({hardware(fallback, S.profile)}), then re-run this cell."])
+            f"No multitask run is stored for profile `{S.profile}`. Train one with "
+            f"`{run_command(fallback, S.profile)}` ({hardware(fallback, S.profile)}), then re-run this cell."])
     notes = []
     for name, seed, dev in runs:
         cfg = run_config(name, S.profile, seed, S.encoder)
-        if RunCheckpoints(cfg, S).best.exists():
-            if notes:  # fell back from the best run
-                notes.append(f"Using `{cfg.run_id}` (dev overall {dev:.3f}), the best stored run whose checkpoint is here.")
-            return Choice(Predictor.from_stored(name, S, seed), name, seed, notes)
+        for where, shown in ((S, None), (scratch, scratch_dir)):
+            if RunCheckpoints(cfg, where).best.exists() and store.load_result(name, where, seed) is not None:
+                if shown:
+                    own = store.load_result(name, where, seed)["dev"]["overall"]
+                    notes.append(f"Using `{cfg.run_id}` as trained into the Try-it store `{shown}` (dev overall "
+                                 f"{own:.3f} there; the committed results are untouched).")
+                elif notes:  # fell back from the best run
+                    notes.append(f"Using `{cfg.run_id}` (dev overall {dev:.3f}), the best stored run whose checkpoint "
+                                 "is here.")
+                return Choice(Predictor.from_stored(name, where, seed), name, seed, notes, shown)
         if not notes:  # the best run by dev
             notes.append(
                 f"The best configuration by dev, `{cfg.run_id}` (dev overall {dev:.3f}), has no checkpoint in "
-                f"checkpoints/{S.profile}/ (checkpoints are not committed): re-train it with "
-                f"`{run_command(name, S.profile, [seed], force=True)}` ({hardware(name, S.profile)}).")
+                f"`checkpoints/{S.profile}/` (checkpoints are not committed). Train it into a store of its own, which "
+                f"leaves the committed results and predictions as they are: "
+                f"`{run_command(name, S.profile, [seed])} --store-dir {scratch_dir}` ({hardware(name, S.profile)}), "
+                "then re-run this cell.")
     notes.append("No stored multitask run has its checkpoint on this machine, so there is no model to try; the "
                  "command above makes the best one.")
     return Choice(None, notes=notes)
