@@ -11,6 +11,7 @@ import numpy as np
 
 from mtbert.data import datasets as D
 from mtbert.data import trees as phrase_trees
+from mtbert.data.fetch import fetch_hint
 from mtbert.data.fetch import repair_hint
 from mtbert.data.tasks import get_task
 from mtbert.model.tokenizer import Tokenizer
@@ -58,7 +59,7 @@ def phrases(d: D.SentenceData, task: str, data_dir: str | None, min_words: int =
     whole = D.load_file(train_file, task)  # every row of the file: line i of the trees file is its row i
     if whole.n_skipped:
         raise D.DataError(f"{train_file.name}: {whole.n_skipped} rows were skipped, so its rows no longer line up "
-                          f"with the lines of {spec.trees_file}. Fix: restore both with `python -m mtbert data`.")
+                          f"with the lines of {spec.trees_file}. Fix: restore both: {fetch_hint(train_file.parent)}.")
     trees_path = D.trees_file_for(task, data_dir)
     trees = phrase_trees.trees_by_id(trees_path, whole.ids, whole.labels)
     held = D.load(task, "test", data_dir).ids
