@@ -12,17 +12,19 @@ PROFILE ?= quick
 # training of missing runs (Dask): JOBS workers of a local cluster, or an existing cluster's SCHEDULER address
 JOBS      ?=
 SCHEDULER ?=
-# torch is pinned and installed first, on its own: with the project's local wheel
-# (torch-2.13.0+cpu, found via pip's find-links) this is the CPU build; a plain
-# `pip install torch` from PyPI would pull a multi-GB CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+# torch is pinned and installed first, on its own. By default pip resolves torch==2.13.0 from its configured
+# indexes: on Linux from PyPI that is the CUDA build (several GB); where pip is set up with a local CPU wheel, that
+# wheel. TORCH_CPU=1 installs the CPU build from the PyTorch CPU wheel index instead (TORCH_INDEX: another index).
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_CPU   ?=
+TORCH_INDEX ?= $(if $(TORCH_CPU),https://download.pytorch.org/whl/cpu)
 RESULTS_DIRS ?= results predictions
 MTBERT  ?= $(VPY) -m mtbert
 
-.PHONY: help setup data test test-fast test-train test-report test-audit report bench clean-results
+.PHONY: help setup data test test-fast test-train test-report test-audit report bench docs clean-results
 
 help:
-	@echo "make setup          create $(VENV) and install pinned requirements + mtbert (editable)"
+	@echo "make setup          create $(VENV) and install pinned requirements + mtbert (editable); TORCH_CPU=1: torch's CPU build"
 	@echo "make data           fetch + verify the data files into data/ (python -m mtbert data)"
 	@echo "make test           setup + data, then unit tests and notebooks (MTBERT_PROFILE=smoke)"
 	@echo "make test-fast      setup + data, the tests that train nothing, render no report, run no notebook and are not slow (< 1 min)"
@@ -32,16 +34,23 @@ help:
 	@echo "make report         setup + data, then python -m mtbert report --profile \$$PROFILE (default quick);"
 	@echo "                    JOBS=N trains missing runs N at a time, SCHEDULER=ADDRESS on an existing Dask cluster"
 	@echo "make bench          run bench/bench.py"
+	@echo "make docs           rewrite the generated blocks of README.md and docs/ (python -m mtbert docs)"
 	@echo "make clean-results  delete generated files in: $(RESULTS_DIRS)"
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPIP) install $(TORCH_SPEC)
+	$(VPIP) install $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(VPIP) install -r requirements.txt -e .
-	@# notebooks are committed without outputs: git strips them on `git add` (filter from .gitattributes)
-	@if [ -e .git ]; then $(VENV)/bin/nbstripout --install || true; fi
+	@# notebooks/ are committed without outputs: git strips them on `git add` (the nbstripout filter, attributes
+	@# in .gitattributes, which keeps report/ as rendered). An older setup put the attributes in .git/info/attributes,
+	@# which overrides .gitattributes: they are removed from there.
+	@if [ -e .git ]; then \
+	  attrs=$$(git rev-parse --git-path info/attributes); \
+	  if [ -f "$$attrs" ]; then sed -i '/filter=nbstripout/d; /diff=ipynb/d' "$$attrs"; fi; \
+	  $(VENV)/bin/nbstripout --install --attributes .gitattributes || true; \
+	fi
 	@touch $@
 
 data: setup
@@ -77,6 +86,9 @@ report: setup data
 
 bench: setup data
 	$(VPY) bench/bench.py
+
+docs: setup
+	$(MTBERT) docs
 
 # keeps README.md / .gitkeep files; never touches data/, checkpoints/ or cache/
 clean-results:

@@ -219,7 +219,8 @@ def test_truncated_data_file_is_refused_before_training(S, data):
     with pytest.raises(D.DataError) as ei:
         run(S, data, steps)
     msg = str(ei.value)
-    assert "ids-sst-train.csv" in msg and "make data" in msg and "checksum" in msg
+    # the fix fills the folder the run reads, not the repository's data/
+    assert "ids-sst-train.csv" in msg and f"python -m mtbert data --dest {data}`" in msg and "checksum" in msg
     assert steps == [] and not paths(S)[1].exists()
 
 
@@ -269,7 +270,7 @@ def test_empty_or_invalid_sst_dev_split_is_an_error(data, content, reason):
     with pytest.raises(D.DataError) as ei:
         _prepare("sst", "dev", data)
     msg = str(ei.value)
-    assert "ids-sst-dev.csv" in msg and reason in msg and "empty" in msg and "make data" in msg
+    assert "ids-sst-dev.csv" in msg and reason in msg and "empty" in msg and f"mtbert data --dest {data}`" in msg
 
 
 @needs_data
@@ -475,19 +476,23 @@ def test_stale_tmp_files_of_killed_writes_are_removed(S, data):
 
 @pytest.mark.training
 @needs_data
-def test_interrupted_force_rerun_cannot_bring_the_old_result_back(S, data):
-    first = run(S, data)
+def test_interrupted_force_rerun_keeps_the_stored_result(S, data):
+    """--force replaces the stored result only once the new one is written: an interrupt leaves it as it was."""
+    run(S, data)
     cfg, result, last = paths(S)
+    before = result.read_bytes()
 
     def stop(e, s):
-        raise Interrupt
-    with pytest.raises(Interrupt):
+        raise KeyboardInterrupt  # Ctrl-C
+    from mtbert.errors import RunInterrupted
+    with pytest.raises(RunInterrupted, match="its stored result, if any, is unchanged .* from its first epoch"):
         engine.run(NAME, S.replace(data_dir=data), force=True, on_step=stop, **TINY)
-    assert not result.exists() and not last.exists()  # invalidated before training
-    assert store.load_result(NAME, S.replace(data_dir=data), **TINY) is None
+    assert result.read_bytes() == before and not last.exists()
+    assert not list(result.parent.glob(".*.tmp"))
     steps = []
-    again = run(S, data, steps)
-    assert steps and again["finished_at"] >= first["finished_at"] and again["dev"] == first["dev"]
+    forced = engine.run(NAME, S.replace(data_dir=data), force=True, on_step=lambda e, s: steps.append(s), **TINY)
+    stored = json.loads(result.read_bytes())
+    assert steps and stored["finished_at"] == forced["finished_at"] and stored["dev"] == json.loads(before)["dev"]
 
 
 @pytest.mark.training
@@ -495,6 +500,7 @@ def test_interrupted_force_rerun_cannot_bring_the_old_result_back(S, data):
 def test_force_removes_a_stale_resume_checkpoint_first(S, data):
     run(S, data)
     cfg, result, last = paths(S)
+    before = result.read_bytes()
     torch.save({"config_hash": cfg.hash(), "epoch": 0, "history": [], "best": None}, last)  # an orphan
     seen = []
 
@@ -503,7 +509,7 @@ def test_force_removes_a_stale_resume_checkpoint_first(S, data):
         raise Interrupt
     with pytest.raises(Interrupt):
         engine.run(NAME, S.replace(data_dir=data), force=True, on_step=look, **TINY)
-    assert seen == [False] and not result.exists()
+    assert seen == [False] and result.read_bytes() == before
 
 
 @pytest.mark.training

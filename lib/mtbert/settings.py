@@ -1,8 +1,10 @@
 """Every setting of a run or a render in one object, and the one place that decides where outputs go.
 
 Settings are resolved once, at the two edges -- the command line (`mtbert.cli`) and a notebook's papermill
-parameters (`mtbert.notebook`) -- and passed down. Nothing below those edges reads an environment variable:
-an edge hands its environment to `Settings.resolve(..., environ=...)`, which reads the variables of `SPEC`.
+parameters (`mtbert.notebook`) -- and passed down. Nothing below those edges reads an MTBERT_* variable: an
+edge hands its environment to `Settings.resolve(..., environ=...)`, which reads the variables of `SPEC`. (The one
+variable read below them is the thread count, OMP_NUM_THREADS or MKL_NUM_THREADS, which the scheduler passes on
+to its workers: `mtbert.training.scheduler.worker_environment`.)
 
 Layout of what a render writes, one folder per profile so that one profile never touches another's files:
 
@@ -35,9 +37,21 @@ def default_seed_first(seeds) -> list[int]:
     return sorted(seeds, key=lambda s: (s != DEFAULT_SEED, s))
 
 
-def repo_root() -> Path:
-    """The repository root (parent of ``lib/``)."""
-    return Path(__file__).resolve().parents[2]
+def is_project_root(folder: Path) -> bool:
+    """Whether `folder` is a clone of this repository (it holds the notebooks and the pyproject.toml)."""
+    return (folder / "notebooks" / "01_base_bert.ipynb").is_file() and (folder / "pyproject.toml").is_file()
+
+
+def repo_root(cwd: Path | None = None, package_file: str | None = None) -> Path:
+    """The project folder that data/, results/, report/ ... resolve from: the nearest clone at or above the working
+    directory; else the clone the package sits in (``lib/mtbert``: an editable install or PYTHONPATH=lib); else
+    the working directory itself. So `pip install .` into site-packages, run from a clone, works in that clone."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    for folder in (cwd, *cwd.parents):
+        if is_project_root(folder):
+            return folder
+    source = Path(package_file or __file__).resolve().parents[2]
+    return source if is_project_root(source) else cwd
 
 
 # name -> (command-line flag, notebook parameter, environment variable, default as the README states it, help).
@@ -51,18 +65,27 @@ SPEC = {
                     "a local copy of the default encoder's files (e.g. on a GPU machine)"),
     "seeds": ("--seeds", "seeds", "MTBERT_SEEDS", "11711", "seeds of the submissions (space- or comma-separated)"),
     "data_dir": ("--data-dir", "data_dir", "MTBERT_DATA_DIR", "data/", "folder with the data files"),
-    "device": ("--device", "device", "MTBERT_DEVICE", "auto", "auto, cpu, cuda or cuda:N"),
+    "device": ("--device", "device", "MTBERT_DEVICE", "auto", "auto, cpu, cuda, cuda:N or mps"),
     "store_root": ("--store-dir", "store_dir", "MTBERT_STORE_DIR", "the repository",
                    "where results/, predictions/ and checkpoints/ live"),
     "output_root": ("--output-dir", "output_dir", "MTBERT_OUTPUT_DIR", "the repository",
                     "where report/<profile>/ and figures/<profile>/ are written"),
     "train": ("--no-train", "train", "-", "train", "off: render from stored results only, never train"),
     "progress": ("--progress / --no-progress", "-", "-", "on in a terminal", "progress bars while training"),
-    "unpad": ("--no-unpad", "-", "-", "on", "CPU only: skip padding tokens in the position-wise layers"),
-    "amp": ("--amp", "-", "-", "on with CUDA", "bf16 autocast (forced on elsewhere: CPU rehearsals)"),
+    "unpad": ("--no-unpad", "-", "-", "on", "CPU only: padding tokens are skipped in the position-wise layers; "
+              "--no-unpad keeps them (slower; for timing)"),
+    "amp": ("--amp", "-", "-", "on with CUDA", "bf16 autocast (mixed precision); --amp turns it on off CUDA too, "
+            "e.g. to rehearse a GPU run on a CPU"),
     "scheduler": ("--scheduler", "-", "MTBERT_SCHEDULER", "a local cluster of `--jobs` workers on 127.0.0.1",
                   "a Dask scheduler's address (tcp://host:port) or scheduler file to train on"),
+    "tensorboard": ("--tensorboard", "-", "MTBERT_TENSORBOARD", "off",
+                    "write each trained epoch's losses and train/dev metrics as TensorBoard event files under "
+                    "DIR/<profile>/<run_id>/ (changes no result)"),
+    "cluster_timeout": ("--cluster-timeout", "-", "MTBERT_CLUSTER_TIMEOUT", "60",
+                        "seconds a command waits for a Dask scheduler, its scheduler file, or a worker (when none "
+                        "has come, or all have left) before it stops with a message; a refused port fails at once"),
 }
+DEFAULT_CLUSTER_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,8 @@ class Settings:
     unpad: bool = True
     amp: bool | None = None  # None: on with CUDA
     scheduler: str | None = None  # None: the command starts a LocalCluster of its own
+    tensorboard: Path | None = None  # None: no TensorBoard event files
+    cluster_timeout: float = DEFAULT_CLUSTER_TIMEOUT_S
 
     # -- where things go ---------------------------------------------------------------------------
     @property
@@ -122,6 +147,12 @@ class Settings:
         if unknown:
             raise UsageError(f"unknown setting(s) {unknown}; valid: {', '.join(SPEC)}")
         env = environ or {}
+        for name in ("data_dir", "store_root", "output_root", "encoder_dir"):  # "" would mean the current folder
+            if isinstance(given.get(name), str) and not given[name].strip():
+                flag, param = SPEC[name][:2]
+                raise UsageError(f"{flag} is empty" + (f" (notebook parameter {param})" if param != "-" else "")
+                                 + ": name a folder, or leave the setting out for its default ("
+                                 + f"{SPEC[name][3]})")
         v = {}
         for name, (_, _, var, _, _) in SPEC.items():
             if given.get(name) is not None:
@@ -148,9 +179,14 @@ class Settings:
             unpad=_bool(v.get("unpad", True), "unpad"),
             amp=None if v.get("amp") is None else _bool(v["amp"], "amp"),
             scheduler=str(v["scheduler"]).strip() or None if v.get("scheduler") else None,
+            tensorboard=_path(v.get("tensorboard")),
+            cluster_timeout=_seconds(v.get("cluster_timeout", DEFAULT_CLUSTER_TIMEOUT_S), "cluster_timeout"),
         )
-        for name in ("store_root", "output_root", "data_dir"):
-            _check_folder(name, out[name])
+        if out["tensorboard"] is not None:  # absolute: the Dask workers that train may run elsewhere in the tree
+            out["tensorboard"] = out["tensorboard"].resolve()
+        for name in ("store_root", "output_root", "data_dir", "tensorboard"):
+            if out[name] is not None:
+                _check_folder(name, out[name])
         return cls(**out)
 
 
@@ -182,6 +218,18 @@ def _bool(x, name) -> bool:
     if s in ("0", "false", "no", "off"):
         return False
     raise UsageError(f"setting {name} must be true or false, got {x!r}")
+
+
+def _seconds(x, name) -> float:
+    """A positive, finite number of seconds; UsageError naming the flag and the variable otherwise."""
+    flag, _, var = SPEC[name][:3]
+    try:
+        t = float(x)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not 0 < t < float("inf"):
+        raise UsageError(f"{flag} ({var}) must be a positive number of seconds, got {x!r}")
+    return t
 
 
 def parse_seeds(seeds) -> tuple[int, ...]:

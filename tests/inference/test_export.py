@@ -4,6 +4,7 @@ and the Predictor that notebook 06's "Try it" section runs on typed sentences.""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from mtbert.training.engine import run
 from mtbert.core.experiments import run_config
 from mtbert.inference.export import export
 from mtbert.results.predictions import PREFIX
-from mtbert.inference.predictor import Predictor, candidates, choose
+from mtbert.inference.predictor import TRY_IT_STORE, Predictor, candidates, choose, try_it_store
 from mtbert.inference.predict import load_run
 
 transformers = pytest.importorskip("transformers")
@@ -214,7 +215,15 @@ def test_choose_takes_the_best_on_dev_and_falls_back_when_its_checkpoint_is_abse
     ck.rename(tmp_path / ck.name)
     try:
         c = choose(S)
-        assert c.name == second and f"run {best} --profile smoke" in c.notes[0] and "--force" in c.notes[0]
+        assert c.name == second and f"run {best} --profile smoke" in c.notes[0] and "--force" not in c.notes[0]
+        assert f"--store-dir {S.store_root / TRY_IT_STORE}" in c.notes[0] and c.store_dir is None
+        # the advised command, followed: the model trained into the Try-it store is the one tried
+        scratch, shown = try_it_store(S)
+        shutil.copytree(S.results_dir, scratch.results_dir)
+        (scratch.checkpoints_dir).mkdir(parents=True)
+        shutil.copy(tmp_path / ck.name, scratch.checkpoints_dir / ck.name)
+        c = choose(S)
+        assert c.name == best and c.store_dir == shown and "Try-it store" in c.notes[-1]
     finally:
         (tmp_path / ck.name).rename(ck)
     empty = S.replace(store_root=tmp_path / "empty")

@@ -287,10 +287,15 @@ def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
     return {"csv": csv_p, "md": md_p}
 
 
+# Column names of the tables (and their CSV files) as a reader sees them in a notebook or the report.
+HEADERS = {"n_seeds": "seeds", "std": "sd", "ci_low": "95% CI low", "ci_high": "95% CI high",
+           "wall_time_s": "wall time (s)", "best_epoch": "best epoch", "run_id": "run", "n_examples": "examples"}
+
+
 def show(df: pd.DataFrame, digits: int = 3):
-    """For display in notebooks: floats to `digits` places, NaN as '-', no index column."""
-    return (df.style.format(precision=digits, na_rep="-", escape="html").format_index(escape="html", axis=1)
-            .hide(axis="index"))
+    """For display in notebooks: headers in words (HEADERS), floats to `digits` places, NaN as '-', no index."""
+    return (df.rename(columns=HEADERS).style.format(precision=digits, na_rep="-", escape="html")
+            .format_index(escape="html", axis=1).hide(axis="index"))
 
 
 def show_with_missing(df: pd.DataFrame, missing: list[MissingRun], empty: str = "No row of this table is stored for "

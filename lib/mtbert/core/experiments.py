@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from mtbert.core.tasks import TASKS
 from mtbert.errors import UsageError
-from mtbert.core.encoders import canonical_encoder
-from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES
 from mtbert.core.config import OVERRIDABLE, RunConfig, knob_choices
+from mtbert.core.encoders import canonical_encoder
+from mtbert.settings import DEFAULT_SEED, PROFILE_NAMES, check_device
 
 MULTI = ("sst", "quora", "sts")
 
@@ -268,7 +268,8 @@ def run_config(name: str, profile: str = "quick", seed: int | None = None, encod
     bad = sorted(set(overrides) - set(OVERRIDABLE))
     if bad:
         raise UsageError(f"unknown parameter(s) {bad}; overridable: {', '.join(OVERRIDABLE)}")
-    overrides.pop("device", None)
+    if "device" in overrides:  # where a run trains is a setting (Settings.device), not part of its config
+        check_device(str(overrides.pop("device")))  # but a device that cannot be used is refused, not ignored
     e, p = REGISTRY[name], PROFILES[profile]
     cfg = dict(
         experiment=name, profile=profile, seed=DEFAULT_SEED if seed is None else int(seed),

@@ -52,7 +52,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from mtbert.errors import DataError
-from mtbert.data.fetch import (FETCH_HINT, FILES, QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, UPSTREAM,
+from mtbert.data.fetch import (FETCH_HINT, FILES, fetch_hint, repair_hint, QUORA_TEST_STUDENT, QUORA_TRAIN_FULL, QUORA_TRAIN_PARTIAL, UPSTREAM,
                     _verify, sha256_file)
 from mtbert.core.tasks import QUORA, TASKS, SpecView, get_task
 from mtbert.settings import repo_root
@@ -158,8 +158,8 @@ def _file_kind() -> dict[str, tuple[str, bool]]:
 
 def _missing(name: str, data_dir: Path) -> DataError:
     return DataError(
-        f"data file '{name}' not found in {data_dir}. Fetch the data with "
-        f"`python -m mtbert data` (or `make data`), or pass a data folder that holds it (`--data-dir`, notebook parameter `data_dir`).")
+        f"data file '{name}' not found in {data_dir}. Fetch the data: {fetch_hint(data_dir)}, or pass a data "
+        "folder that holds it (`--data-dir`, notebook parameter `data_dir`).")
 
 
 def _read_tsv(path: Path, columns: list[str]):
@@ -170,11 +170,11 @@ def _read_tsv(path: Path, columns: list[str]):
                          quoting=csv.QUOTE_MINIMAL, engine="c")
     except Exception as e:
         raise DataError(f"cannot parse data file '{path.name}' ({path}): {e}. "
-                        f"Fix: delete it and {FETCH_HINT}.") from e
+                        f"Fix: {repair_hint(path.name, path.parent)}.") from e
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"data file '{path.name}' ({path}) lacks column(s) {missing}; "
-                        f"has {list(df.columns)}. Fix: delete it and {FETCH_HINT}.")
+                        f"has {list(df.columns)}. Fix: {repair_hint(path.name, path.parent)}.")
     return df
 
 
@@ -259,7 +259,7 @@ def file_for(task: str, split: str, data_dir: str | os.PathLike | None = None) -
     if len(names) > 1:
         raise DataError(
             f"data file '{names[-1]}' (or " + ", ".join(f"'{n}'" for n in names[:-1]) + f") not found in "
-            f"{d}. Fetch the data with `python -m mtbert data` (or `make data`), or pass a "
+            f"{d}. Fetch the data: {fetch_hint(d)}, or pass a "
             "data folder that holds it (`--data-dir`).")
     raise _missing(names[0], d)
 
@@ -300,7 +300,7 @@ def trees_file_for(task: str, data_dir: str | os.PathLike | None = None) -> Path
     d = _data_dir(data_dir)
     if not (d / spec.trees_file).is_file():
         raise DataError(f"data file '{spec.trees_file}' not found in {d}: runs that train {spec.display} on phrases "
-                        f"need it. Fix: {FETCH_HINT} (it copies the file from the data mirror), or pass a data folder "
+                        f"need it. Fix: {fetch_hint(d)} (it copies the file from the data mirror), or pass a data folder "
                         "that holds it (`--data-dir`).")
     return d / spec.trees_file
 

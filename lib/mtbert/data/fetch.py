@@ -54,6 +54,25 @@ GIT_BLOBS: dict[str, str] = {
 }
 
 FETCH_HINT = "run `python -m mtbert data` (or `make data`)"
+
+
+def fetch_hint(folder=None) -> str:
+    """The command that fills `folder` (FETCH_HINT for the repository's data/; `--dest` for any other)."""
+    if folder is None or Path(os.path.abspath(folder)) == Path(os.path.abspath(repo_root() / "data")):
+        return FETCH_HINT
+    return f"run `python -m mtbert data --dest {folder}`"
+
+
+def repair_hint(name: str, folder) -> str:
+    """How to replace a bad data file `name` of `folder`: re-fetch what the mirror or upstream holds; a file
+    neither holds (an official test-student file, a registered task's data) can only be replaced or removed."""
+    if name in FILES and FILES[name] is not None:
+        return f"{fetch_hint(folder)}, which re-fetches it"
+    if name == QUORA_TRAIN_FULL:
+        return (f"remove it (runs then use {QUORA_TRAIN_PARTIAL}), or {fetch_hint(folder)}, which downloads the "
+                "official file when upstream is reachable")
+    return (f"replace it with the official file or remove it ({name} is not in the data mirror, so `mtbert data` "
+            "cannot fetch it; without it no predictions are written for it)")
 DOWNLOAD_TIMEOUT_S = 10.0
 
 

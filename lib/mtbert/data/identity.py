@@ -26,11 +26,12 @@ The identity of a data file, by what is known about it:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from mtbert.data import datasets as D
-from mtbert.data.fetch import FILES, GIT_BLOBS, git_blob_sha1, sha256_file
 from mtbert.core.atomic import write_json
+from mtbert.data.fetch import FILES, GIT_BLOBS, git_blob_sha1, repair_hint, sha256_file
 
 CACHE_NAME = ".sha256-cache.json"
 _memo: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, in this process
@@ -51,7 +52,9 @@ def files_for(cfg, data_dir=None) -> list[Path]:
             out.append(D.file_for(t, "test-student", data_dir))
         except D.DataError:  # e.g. no Quora test-student file: predictions say "not written"
             pass
-    return list(dict.fromkeys(p.resolve() for p in out))
+    # absolute but not resolved: a link is read through, and its content checked under the name the run asked
+    # for (a link named ids-sst-dev.csv must hold that file's published bytes, whatever its target is called)
+    return list(dict.fromkeys(Path(os.path.abspath(p)) for p in out))
 
 
 def _cache_path(folder: Path) -> Path:
@@ -132,12 +135,9 @@ def full_sha256s(paths) -> dict[str, str]:
 
 
 def _refuse(p: Path, why: str) -> D.DataError:
-    return D.DataError(
-        f"data file '{p.name}' ({p}) {why}: it is truncated or changed. Fix: run `make data` (or "
-        f"`python -m mtbert data`), which re-fetches it" + (
-            f", or remove it (runs then use {D.QUORA_TRAIN_PARTIAL})" if p.name == D.QUORA_TRAIN_FULL else
-            ", or remove it (no predictions are then written for it)" if p.name not in FILES else "")
-        + "; nothing was trained.")
+    via = f" (a link to {os.path.realpath(p)})" if p.is_symlink() else ""
+    return D.DataError(f"data file '{p.name}' ({p}{via}) {why}: it is truncated or changed. Fix: "
+                       f"{repair_hint(p.name, p.parent)}; nothing was trained.")
 
 
 def check_identity(p: Path, sha256: str) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtbert.data.fetch import fetch_hint
 from mtbert.errors import DataError
 
 TREES_FILE = "sst-train-trees.txt"
@@ -44,7 +45,7 @@ class Phrase:
         return " ".join(self.words)
 
 
-def parse_tree(line: str, where: str = "tree") -> list[Phrase]:
+def parse_tree(line: str, where: str = "tree", fix: str = "run `python -m mtbert data`") -> list[Phrase]:
     """Every node of one PTB tree as a Phrase, the root first (then depth first, left to right).
 
     DataError naming `where` (e.g. "sst-train-trees.txt line 12") for a malformed tree: unbalanced brackets,
@@ -53,8 +54,7 @@ def parse_tree(line: str, where: str = "tree") -> list[Phrase]:
     pos = 0
 
     def fail(why: str) -> DataError:
-        return DataError(f"{where}: malformed tree ({why}). Fix: restore the file from the data mirror "
-                         "(`python -m mtbert data`).")
+        return DataError(f"{where}: malformed tree ({why}). Fix: restore the file from the data mirror: {fix}.")
 
     def node() -> tuple[int, list[Phrase]]:
         # one "(label word)" or "(label child child ...)" from tokens[pos]: (its Phrase, its children)
@@ -101,10 +101,10 @@ def read_trees(path: str | os.PathLike) -> list[list[Phrase]]:
         lines = p.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise DataError(f"SST trees file '{p.name}' not found in {p.parent}: runs that train on SST phrases "
-                        "need it. Fix: `python -m mtbert data` copies it from the data mirror.") from None
+                        f"need it. Fix: {fetch_hint(p.parent)}, which copies it from the data mirror.") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read SST trees file {p}: {e}. Fix: restore it with `python -m mtbert data`.") from e
-    return [parse_tree(line, f"{p.name} line {i + 1}") for i, line in enumerate(lines)]
+        raise DataError(f"cannot read SST trees file {p}: {e}. Fix: restore it: {fetch_hint(p.parent)}.") from e
+    return [parse_tree(line, f"{p.name} line {i + 1}", fetch_hint(p.parent)) for i, line in enumerate(lines)]
 
 
 @functools.lru_cache(maxsize=4)
@@ -120,12 +120,12 @@ def trees_by_id(path: str | os.PathLike, train_ids: list[str], train_labels) -> 
     trees = _trees_cached(str(p), (st.st_mtime_ns, st.st_size)) if st else tuple(read_trees(p))
     if len(trees) != len(train_ids):
         raise DataError(f"SST trees file {p} has {len(trees):,} trees for {len(train_ids):,} rows of the SST train "
-                        "file: line i must be row i. Fix: restore both with `python -m mtbert data`.")
+                        f"file: line i must be row i. Fix: restore both: {fetch_hint(p.parent)}.")
     for i, (tree, label) in enumerate(zip(trees, train_labels)):
         if tree[0].label != int(label):
             raise DataError(f"{p.name} line {i + 1}: the root's label {tree[0].label} is not row {i + 1}'s "
                             f"sentiment {int(label)}: the trees file does not belong to this train file. Fix: "
-                            "restore both with `python -m mtbert data`.")
+                            f"restore both: {fetch_hint(p.parent)}.")
     return dict(zip(train_ids, trees))
 
 

@@ -18,6 +18,7 @@ The run's selected (best-dev) model is reloaded the way `python -m mtbert predic
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from mtbert.data.fetch import sha256_file
-from mtbert.errors import MtbertError
+from mtbert.errors import MtbertError, UsageError
 from mtbert.model.checkpoint import DEFAULT_ENCODER, save_encoder
 from mtbert.core.tasks import TASKS, get_task
 from mtbert.model.heads import MultitaskBert
@@ -73,6 +74,28 @@ LIMITS = (
 
 class ExportError(MtbertError):
     pass
+
+
+def out_path(out) -> Path:
+    """The folder `--out` names, as an absolute path: never "" (which would be the current folder), and a link
+    is taken for the folder it points to (a dangling one is refused)."""
+    if out is None or not str(out).strip():
+        raise UsageError("--out is empty: name a new or empty folder for the export (e.g. --out exports/NAME); "
+                          "nothing was written")
+    path = Path(os.path.abspath(Path(str(out)).expanduser()))
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if not target.exists():
+            raise ExportError(f"--out {path} is a link to {target}, which does not exist: name a new or empty "
+                              "folder; nothing was written")
+        return target
+    return path
+
+
+def _cannot_write(out: Path, e: OSError) -> ExportError:
+    return ExportError(f"cannot write the export to {out}: {e.filename or out}: {e.strerror or e} "
+                       f"({errno.errorcode.get(e.errno, e.errno)}); nothing was written to {out}. Fix: make its "
+                       "folder writable (or free space), or name another --out")
 
 
 def check_out_dir(out: Path, force: bool) -> None:
@@ -191,12 +214,16 @@ def export(name: str, S: Settings, seed: int, out, force: bool = False) -> dict:
 
     Returns {"run_id", "out", "files": {name: sha256}}. Errors name the fix: no stored result (the command that
     trains it), no checkpoint (re-train with --force), `out` not empty (--force)."""
-    out = Path(out).expanduser()
+    out = out_path(out)
     check_out_dir(out, force)
+    existed = out.is_dir()
     cfg, R = load_run(name, S.replace(device="cpu"), seed)  # errors name the command that fixes them
     result = store.stored(cfg, S)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:  # everything is written aside, into a temporary folder next to `out`, and moved into place last
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    except OSError as e:
+        raise _cannot_write(out, e) from None
     try:
         save_encoder(R.model.encoder, tmp, vocab_file=R.ckpt_dir / "vocab.txt")
         spec = {"format": HEADS_FORMAT, "run_id": cfg.run_id, "experiment": cfg.experiment, "profile": cfg.profile,
@@ -210,11 +237,17 @@ def export(name: str, S: Settings, seed: int, out, force: bool = False) -> dict:
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / "README.md").write_text(model_card(cfg, result, spec["heads"], files, out.name))
         _usual_permissions(tmp)
-        if out.is_dir():  # --force: replace the files an export writes, keep the rest
+        if existed != out.exists() or (existed and not force and any(out.iterdir())):
+            raise ExportError(f"{out} appeared or changed while the export was written; nothing was written to "
+                              "it. Name a new or empty folder, or add --force to overwrite the files an export "
+                              "writes")
+        if existed:  # an empty folder, or --force: replace the files an export writes, keep the rest
             for p in tmp.iterdir():
                 os.replace(p, out / p.name)
         else:
-            os.replace(tmp, out)
+            os.rename(tmp, out)
+    except OSError as e:
+        raise _cannot_write(out, e) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"run_id": cfg.run_id, "out": out, "files": {**files, "README.md": sha256_file(out / "README.md")}}

@@ -33,6 +33,7 @@ from string import Template
 from mtbert.analysis import ablations as B
 from mtbert.analysis import claims as C
 from mtbert.analysis import stats as st
+from mtbert.analysis.environments import run_groups
 from mtbert.analysis.tables import markdown_table, missing_markdown, paper_table, runs_table_with_missing
 from mtbert.core.durations import format_duration
 from mtbert.data import datasets as D
@@ -241,8 +242,8 @@ def reading_markdown(cl) -> str:
 
 def beyond_markdown(S: Settings) -> str:
     """The beyond-the-paper rows stored for this profile (section 6): tables B1 and B2 (one and two epochs),
-    table B, the targets;
-    below each table, one line per row not stored, with the command that trains it and its hardware."""
+    table B, the targets; below each table the count of its rows not stored (section 6 names each once, with the
+    command that trains it and its hardware)."""
     out = []
     for table, what in (("B1", "one epoch at full data"), ("B2", "two epochs"),
                         ("B", "the profile's epochs")):
@@ -253,11 +254,25 @@ def beyond_markdown(S: Settings) -> str:
                        "(mean ± std over seeds):\n\n" + _md_table(df))
         else:
             out.append(f"No row of table {table} ({what}) is stored for this profile.")
-        out.append(missing_markdown(missing))
+        if missing:  # named once, with their commands, under the table in section 6
+            out.append(f"{len(missing)} row{'s' if len(missing) != 1 else ''} of table {table} "
+                       f"{'are' if len(missing) != 1 else 'is'} not stored yet: section 6 names each with the command "
+                       "that trains it.")
     out.append("Against the paper's bert-base test scores and the targets set for the beyond-the-paper work (best "
                "row chosen on dev):\n\n"
                + _md_table(B.targets_table(S)))
     return "\n\n".join(x for x in out if x)
+
+
+def devices_line(S: Settings) -> str:
+    """The devices, torch, Python and numpy of the stored runs, by group of runs, as each result records them."""
+    groups = run_groups(S).to_dict("records")
+    if not groups:
+        return "no run is stored for this profile yet"
+    return "by group of runs, as each result records them: " + "; ".join(
+        f"{md_text(g['runs'])} run{'s' if g['runs'] != 1 else ''} on {md_text(g['device'])} ({md_text(g['hardware'])}) "
+        f"with torch {md_text(g['torch'])}, Python {md_text(g['Python'])}, numpy {md_text(g['numpy'])}, "
+        f"{format_duration(g['summed wall time (s)'])} of training summed" for g in groups)
 
 
 def _scale_note(S: Settings) -> str:
@@ -274,12 +289,6 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
     run (profile, encoder, data, device, seeds, wall times, differences, choices)."""
     runs, not_run = runs_table_with_missing(S)
     cl = C.claims_table(S) if cl is None else cl
-    r = _any_result(S)
-    env = (r or {}).get("environment", {})
-    env = env if isinstance(env, dict) else {}
-    device = env.get("gpu") or env.get("cpu") or "-"
-    device = (f"{md_text(env.get('device', '-'))} ({md_text(device)}), torch {md_text(env.get('torch', '-'))}, "
-              f"{md_text(env.get('threads', '-'))} threads")
     p = PROFILES[S.profile]
     setup = [
         f"* **Profile:** `{S.profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
@@ -288,7 +297,7 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
         f"* **Encoder:** {_encoder_line(S).removeprefix('Encoder: ')}.",
         f"* **Data:** {_quora_line(S.data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
-        f"* **Device:** {device}.",
+        f"* **Device:** {devices_line(S)}.",
         f"* **Seeds with stored results:** {seeds_prose(S)}" + _partial_line(S) + ".",
         f"* **Training wall time:** {format_duration(runs['wall_time_s'].sum())} in total over {len(runs)} "
         f"stored runs (per run below)."

@@ -167,6 +167,22 @@ def run_lock(cfg: RunConfig, S: Settings):
     RunLocked naming the holder (pid, host, start time, command). The lock file itself stays: removing it would
     let a third process lock a new file while the second still holds the old one."""
     path = lock_path(cfg, S)
+
+    def refuse(who: str) -> MtbertError:
+        return RunLocked(
+            f"{cfg.run_id} (profile {cfg.profile}) is being trained by another process ({who}); its lock is "
+            f"{path}. Nothing was trained. Wait for it to finish (this run's result is then stored and "
+            f"loaded), or stop it and re-run.")
+    with exclusive_lock(path, refuse, config_hash=cfg.hash()):
+        yield path
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, refuse, **about):
+    """Hold an exclusive fcntl lock on file `path` (created when missing, never removed), with this process's
+    pid, host, start time and command (and `about`) written into it; when another process holds it, raise
+    `refuse(who)` at once, `who` naming that holder."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
@@ -180,15 +196,11 @@ def run_lock(cfg: RunConfig, S: Settings):
                        f"{' '.join(h.get('argv', []))[:200]}")
             except (ValueError, KeyError, TypeError):
                 who = "a process that has not written its name yet"
-            raise RunLocked(
-                f"{cfg.run_id} (profile {cfg.profile}) is being trained by another process ({who}); its lock is "
-                f"{path}. Nothing was trained. Wait for it to finish (this run's result is then stored and "
-                f"loaded), or stop it and re-run.") from None
+            raise refuse(who) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(), "argv": sys.argv,
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config_hash": cfg.hash()}).encode(), 0)
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **about}).encode(), 0)
         yield path
     finally:
         os.close(fd)  # releases the lock

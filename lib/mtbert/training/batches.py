@@ -12,6 +12,7 @@ import numpy as np
 from mtbert.data import datasets as D
 from mtbert.core.tasks import get_task
 from mtbert.data import trees as phrase_trees
+from mtbert.data.fetch import fetch_hint, repair_hint
 from mtbert.model.tokenizer import Tokenizer
 from mtbert.core.config import RunConfig
 
@@ -57,7 +58,7 @@ def phrases(d: D.SentenceData, task: str, data_dir: str | None, min_words: int =
     whole = D.load_file(train_file, task)  # every row of the file: line i of the trees file is its row i
     if whole.n_skipped:
         raise D.DataError(f"{train_file.name}: {whole.n_skipped} rows were skipped, so its rows no longer line up "
-                          f"with the lines of {spec.trees_file}. Fix: restore both with `python -m mtbert data`.")
+                          f"with the lines of {spec.trees_file}. Fix: restore both: {fetch_hint(train_file.parent)}.")
     trees_path = D.trees_file_for(task, data_dir)
     trees = phrase_trees.trees_by_id(trees_path, whole.ids, whole.labels)
     held = D.load(task, "test", data_dir).ids
@@ -77,8 +78,7 @@ def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | 
         why = ", ".join(f"{n} {r}" for r, n in sorted(d.skip_reasons.items())) or "the file has no data rows"
         raise D.DataError(
             f"{task} {split} split is empty: data file '{os.path.basename(d.source)}' ({d.source}) has no usable "
-            f"row ({d.n_skipped} rows skipped: {why}). Fix: run `make data` (or `python -m mtbert data`) to "
-            f"restore the published file.")
+            f"row ({d.n_skipped} rows skipped: {why}). Fix: {repair_hint(os.path.basename(d.source), os.path.dirname(d.source))}.")
     idx = subsample(len(d), limit, f"{task}/{split}")
     if idx is not None:
         d = d.subset(idx)

@@ -32,6 +32,7 @@ from mtbert.model.checkpoint import weights_file
 from mtbert.results import store
 from mtbert.results.store import RunOutput
 from mtbert.settings import Settings
+from mtbert.training import curves
 from mtbert.training.batches import TaskData, epoch_plan
 from mtbert.training.checkpoints import RunCheckpoints, trainable_state
 from mtbert.core.config import RunConfig
@@ -75,8 +76,7 @@ def run(name: str, S: Settings, seed: int | None = None, force=False, on_step=No
     with store.run_lock(cfg, S):  # RunLocked naming the process that trains this run id now
         if not force and (r := store.stored(cfg, S)) is not None:  # stored while we checked
             return r
-        if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
-            store.result_path(cfg, S).unlink(missing_ok=True)
+        # --force keeps the stored result until the new one is written over it (atomically, by save_run)
         out = train_run(cfg, S, force=force, on_step=on_step, data_files=data_files)
         ck = RunCheckpoints(cfg, S, data_files)
         try:
@@ -131,6 +131,10 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
     try:
         return _train_epochs_and_test(run)
     except KeyboardInterrupt:
+        if force:  # a forced run starts afresh when run again, and the result it was to replace is still there
+            raise RunInterrupted(f"the forced re-run of {cfg.run_id} was interrupted; its stored result, if any, "
+                                 "is unchanged (--force replaces it only once the new one is written), and "
+                                 "running the same command again trains it from its first epoch") from None
         raise RunInterrupted(_kept(ck, state.saved_epochs, cfg)) from None
 
 
@@ -158,6 +162,7 @@ def _train_and_keep_epoch(run: Training, epoch: int) -> dict:
         # a resumed run may train its epochs at different thread counts, and its digits depend on them
         "threads": torch.get_num_threads(),
     })
+    curves.log_epoch(run.S.tensorboard, cfg.profile, cfg.run_id, state.history[-1])
     try:
         if state.best is None or dev_m["aggregate"] > state.best["aggregate"]:
             state.best = {"epoch": epoch + 1, "aggregate": dev_m["aggregate"]}

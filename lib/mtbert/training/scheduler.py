@@ -10,7 +10,9 @@ A worker trains one run per task (`engine.train_run`, checkpoints in the worker'
 re-run on the same host or a shared checkpoints folder resumes) and returns the result record and the
 prediction files; the driver, and only the driver, writes them to the store (atomically). A run that raises is
 reported with its id and error while the others finish; a run whose worker died is submitted once more, then
-reported.
+reported. Every wait on a cluster is bounded by `Settings.cluster_timeout` (--cluster-timeout): a scheduler file
+that does not appear, a scheduler with no worker, and a cluster left with no worker while runs wait (those runs
+are then reported as failed); a refused port fails at once.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ from distributed import Client, LocalCluster, get_worker
 from mtbert.core.durations import format_duration
 from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
-from mtbert.settings import Settings
+from mtbert.core.atomic import ResultFileError, read_json
+from mtbert.settings import DEFAULT_CLUSTER_TIMEOUT_S, Settings
 from mtbert.training import engine
 from mtbert.training.checkpoints import RunCheckpoints, load_resume_state
 from mtbert.data import identity as datahash
@@ -45,11 +48,14 @@ LOOPBACK = "127.0.0.1"
 EVENT_TOPIC = "mtbert-runs"
 ATTEMPTS = 2            # a run whose worker died is submitted once more
 GPU_GIB_PER_RUN = 8     # the default --jobs on a GPU: one worker per this much GPU memory (small runs share it)
-CONNECT_TIMEOUT_S = 30
 
 
 class TrainingFailed(MtbertError):
     """Some runs failed (each is named with its error); the others finished and are stored."""
+
+
+class NoWorkers(MtbertError):
+    """The cluster had no worker for the cluster timeout while runs waited for one."""
 
 
 class PruneRun(Exception):
@@ -175,27 +181,148 @@ def worker_environment(n_workers: int, environ=None) -> dict:
     return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
-class Cluster:
-    """`with Cluster(n_workers, address) as client:` a client of the cluster at `address`, or of a LocalCluster
-    of n_workers single-threaded worker processes on 127.0.0.1 that lives as long as the block (and the command:
-    the workers are its children and exit with it)."""
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")  # Dask's network transports (inproc is one process's own)
+SETTING = "--scheduler / MTBERT_SCHEDULER"
+TIMEOUT_SETTING = "--cluster-timeout / MTBERT_CLUSTER_TIMEOUT"
 
-    def __init__(self, n_workers: int = 1, address: str | None = None):
+
+class ClusterUnavailable(UsageError):
+    """The cluster named by --scheduler cannot be used: a bad address or scheduler file, nothing listening,
+    no answer, or no worker within the cluster timeout."""
+
+
+def _is_scheduler_file(setting: str) -> bool:
+    return "://" not in setting and (setting.endswith(".json") or os.path.sep in setting or os.path.isfile(setting))
+
+
+def _await_scheduler_file(path: str, timeout: float, stream=None) -> str:
+    """The address in a scheduler file (what `dask scheduler --scheduler-file` writes), waiting up to `timeout`
+    s for the file to appear; ClusterUnavailable naming the file when it does not, or holds no address."""
+    stream = sys.stderr if stream is None else stream
+    t0 = time.monotonic()
+    if not os.path.exists(path):
+        print(f"waiting up to {timeout:g} s ({TIMEOUT_SETTING}) for the scheduler file {path} ({SETTING})",
+              file=stream, flush=True)
+        while not os.path.exists(path):
+            if time.monotonic() - t0 > timeout:
+                raise ClusterUnavailable(
+                    f"the scheduler file {path} ({SETTING}) did not appear within {timeout:g} s "
+                    f"({TIMEOUT_SETTING}). Start the scheduler with `dask scheduler --scheduler-file {path}`, "
+                    "fix the path, or leave the setting out to use a local cluster.")
+            time.sleep(0.2)
+    if not os.path.isfile(path):
+        raise ClusterUnavailable(f"the scheduler file {path} ({SETTING}) is not a file: name the file that "
+                                 "`dask scheduler --scheduler-file` writes, or give tcp://HOST:PORT")
+    try:
+        info = read_json(path, limit=1 << 20, what="scheduler file",
+                         fix="name the file that `dask scheduler --scheduler-file` writes")
+    except (OSError, ResultFileError) as e:
+        raise ClusterUnavailable(f"{e} ({SETTING})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("address"), str):
+        raise ClusterUnavailable(f"the scheduler file {path} ({SETTING}) holds no scheduler address (a JSON "
+                                 "object with \"address\" is what `dask scheduler --scheduler-file` writes): "
+                                 "name that file, or give tcp://HOST:PORT")
+    return info["address"]
+
+
+def check_address(address: str, timeout: float, named: str | None = None) -> str:
+    """`address` (tcp://HOST:PORT, or HOST:PORT) checked before Dask sees it: a known transport, a host and a
+    port, and something listening (a refused port fails at once, a silent one after `timeout` s)."""
+    named = named or address
+    scheme, _, loc = address.rpartition("://")
+    scheme = scheme or "tcp"
+    if scheme not in SCHEMES:
+        raise ClusterUnavailable(f"--scheduler {named!r}: unknown transport {scheme!r}; give tcp://HOST:PORT "
+                                 f"(or {', '.join(SCHEMES)}), or a scheduler file ({SETTING})")
+    try:
+        host, port = distributed.comm.addressing.parse_host_port(loc)
+    except (ValueError, TypeError):
+        raise ClusterUnavailable(f"--scheduler {named!r} is neither an address with a port (tcp://HOST:PORT, "
+                                 f"e.g. tcp://127.0.0.1:8786) nor an existing scheduler file ({SETTING})") from None
+    if scheme == "ucx":
+        return address
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        raise ClusterUnavailable(f"nothing listens at {host}:{port} (connection refused): no Dask scheduler at "
+                                 f"{named} ({SETTING}). Start it with `dask scheduler`, or leave the setting out "
+                                 "to use a local cluster.") from None
+    except (socket.timeout, TimeoutError):
+        raise ClusterUnavailable(f"no answer from {host}:{port} within {timeout:g} s ({TIMEOUT_SETTING}): no Dask "
+                                 f"scheduler reachable at {named} ({SETTING}). Check the address and the network, or "
+                                 "leave the setting out to use a local cluster.") from None
+    except OSError as e:  # unknown host, no route, ...
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {named} ({SETTING}): {e.strerror or e}. "
+                                 "Check the address, or leave the setting out to use a local cluster.") from None
+    return address if "://" in address else f"tcp://{address}"
+
+
+class _QuietTrainFailures(logging.Filter):
+    """Drops a worker's "Compute Failed ... Traceback" record of a training task: the driver reports that run's
+    error as one line (with --debug, the traceback), so the worker's copy only buries it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (str(record.msg).startswith("Compute Failed") and args and str(args[0]).startswith("train-"))
+
+
+class QuietTrainFailures(distributed.diagnostics.plugin.WorkerPlugin):
+    """Installs _QuietTrainFailures on every worker of the cluster, present and future."""
+    name = "mtbert-quiet-train-failures"
+
+    def setup(self, worker):
+        log = logging.getLogger("distributed.worker")
+        if not any(isinstance(f, _QuietTrainFailures) for f in log.filters):
+            log.addFilter(_QuietTrainFailures())
+
+
+def _quiet_worker_logs(client: Client) -> None:
+    try:
+        client.register_plugin(QuietTrainFailures())
+    except Exception:  # noqa: BLE001 -- a cluster that refuses plugins only stays verbose
+        pass
+
+
+class Cluster:
+    """`with Cluster(n_workers, address) as client:` a client of the cluster at `address` (tcp://HOST:PORT or a
+    scheduler file), or of a LocalCluster of n_workers single-threaded worker processes on 127.0.0.1 that lives
+    as long as the block (and the command: the workers are its children and exit with it). Every wait on an
+    external cluster (its scheduler file, its answer, its first worker) ends within `timeout` s."""
+
+    def __init__(self, n_workers: int = 1, address: str | None = None, timeout: float | None = None):
         if n_workers < 1:
             raise UsageError(f"--jobs must be at least 1, got {n_workers}")
         self.n_workers, self.address = n_workers, address or None
+        self.timeout = float(timeout) if timeout is not None else DEFAULT_CLUSTER_TIMEOUT_S
         self.cluster = self.client = None
+
+    def _connect(self) -> Client:
+        named = self.address
+        address = (_await_scheduler_file(named, self.timeout) if _is_scheduler_file(named) else named)
+        address = check_address(address, self.timeout, named)
+        try:
+            client = Client(address, timeout=self.timeout)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ClusterUnavailable(f"cannot reach the Dask scheduler at {named} ({SETTING}) within "
+                                     f"{self.timeout:g} s ({TIMEOUT_SETTING}): {e}. Start it with `dask scheduler`, "
+                                     "or leave the setting out to use a local cluster.") from None
+        _quiet_worker_logs(client)
+        if not client.nthreads():
+            print(f"waiting up to {self.timeout:g} s ({TIMEOUT_SETTING}) for a worker of the Dask scheduler at "
+                  f"{named}", file=sys.stderr, flush=True)
+            try:
+                client.wait_for_workers(1, timeout=self.timeout)
+            except (TimeoutError, OSError):
+                client.close()
+                raise ClusterUnavailable(
+                    f"the Dask scheduler at {named} ({SETTING}) has no worker after {self.timeout:g} s "
+                    f"({TIMEOUT_SETTING}); nothing was trained. Start one with `dask worker {address}`, or leave "
+                    "the setting out to use a local cluster.") from None
+        return client
 
     def __enter__(self) -> Client:
         if self.address:
-            try:  # an address, or the JSON file that `dask scheduler --scheduler-file` writes
-                where = ({"scheduler_file": self.address} if self.address.endswith(".json")
-                         else {"address": self.address})
-                self.client = Client(**where, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as e:
-                raise UsageError(f"cannot reach the Dask scheduler at {self.address} (--scheduler / "
-                                 f"MTBERT_SCHEDULER) within {CONNECT_TIMEOUT_S} s: {e}. Start it with `dask "
-                                 f"scheduler`, or leave the setting out to use a local cluster.") from None
+            self.client = self._connect()
             return self.client
         # the driver resubmits a run whose worker died (ATTEMPTS), so the scheduler does not retry it itself
         with dask.config.set({"distributed.scheduler.allowed-failures": 0,
@@ -207,6 +334,7 @@ class Cluster:
                                         scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"},
                                         env=worker_environment(self.n_workers), silence_logs=logging.ERROR)
         self.client = Client(self.cluster)
+        _quiet_worker_logs(self.client)
         return self.client
 
     def __exit__(self, *exc):
@@ -290,8 +418,10 @@ class Driver:
     value) -> prune?`, whose answer is sent back to the waiting worker."""
 
     def __init__(self, client: Client, progress: Progress | None = None,
-                 on_epoch: Callable[[str, int, float], bool] | None = None):
+                 on_epoch: Callable[[str, int, float], bool] | None = None,
+                 worker_timeout: float = DEFAULT_CLUSTER_TIMEOUT_S):
         self.client, self.progress, self.on_epoch = client, progress, on_epoch
+        self.worker_timeout, self.no_worker_since = worker_timeout, None
         self.futures: dict = {}          # future -> (job, attempt)
         self.events: queue.Queue = queue.Queue()
         client.subscribe_topic(EVENT_TOPIC, lambda ev: self.events.put(ev[1]))
@@ -330,6 +460,8 @@ class Driver:
         except TimeoutError:
             done = set()
         self._drain_events()
+        if not done and (left := self._without_workers()):
+            return left
         out = []
         for fut in done:
             job, attempt = self.futures.pop(fut)
@@ -349,6 +481,31 @@ class Driver:
                 self.submit(dataclasses.replace(job, force=False), attempt + 1)  # resume, do not restart
                 continue
             out.append((job, None, exc, attempt))
+        return out
+
+    def _without_workers(self) -> list:
+        """When the cluster has had no worker for `worker_timeout` s (none came, or all died or left), every
+        pending job ends as failed with NoWorkers; otherwise []."""
+        try:
+            n = len(self.client.nthreads())
+        except Exception:  # noqa: BLE001 -- the scheduler is unreachable: counts as no worker
+            n = 0
+        if n:
+            self.no_worker_since = None
+            return []
+        now = time.monotonic()
+        if self.no_worker_since is None:
+            self.no_worker_since = now
+            if self.progress is not None:
+                self.progress.note(f"the cluster has no worker; waiting up to {self.worker_timeout:g} s "
+                                   f"({TIMEOUT_SETTING}) for one")
+            return []
+        if now - self.no_worker_since < self.worker_timeout:
+            return []
+        exc = NoWorkers(f"the cluster had no worker for {self.worker_timeout:g} s ({TIMEOUT_SETTING}); start one "
+                        "(`dask worker SCHEDULER`) and re-run the same command, which resumes from its checkpoint")
+        out = [(job, None, exc, attempt) for job, attempt in self.futures.values()]
+        self.cancel()
         return out
 
     def cancel(self):
@@ -382,7 +539,8 @@ def save_to_store(job: Job, output) -> dict:
 
 
 def train_jobs(jobs: list[Job], n_workers: int = 1, address: str | None = None, save: Callable = save_to_store,
-               on_done: Callable[[Outcome], None] | None = None, stream=None) -> list[Outcome]:
+               on_done: Callable[[Outcome], None] | None = None, stream=None,
+               timeout: float = DEFAULT_CLUSTER_TIMEOUT_S) -> list[Outcome]:
     """Train `jobs` on the cluster (see Cluster) and store each as it finishes; returns one Outcome per job,
     in the order given. `on_done(outcome)` is called as each ends. Does not raise for a failed run."""
     if not jobs:
@@ -390,8 +548,8 @@ def train_jobs(jobs: list[Job], n_workers: int = 1, address: str | None = None, 
     progress = Progress(len(jobs), stream)
     ended: dict[str, Outcome] = {}
     try:
-        with Cluster(min(n_workers, len(jobs)), address) as client:
-            driver = Driver(client, progress)
+        with Cluster(min(n_workers, len(jobs)), address, timeout) as client:
+            driver = Driver(client, progress, worker_timeout=timeout)
             for job in jobs:
                 driver.submit(job)
             try:
@@ -449,8 +607,6 @@ def run_experiments(runs: list[tuple[str, int]], S: Settings, force: bool = Fals
                 f"and training is off (`--no-train`). Train it with `python -m mtbert run {cfg.experiment} "
                 f"--profile {cfg.profile}` (full: on a GPU).")
         datahash.verify_full(cfg, S.data_dir)  # a changed data file fails here, before anything trains
-        if force:  # invalidate first, so that an interrupted forced run cannot bring the old result back
-            store.result_path(cfg, S).unlink(missing_ok=True)
         jobs.append(Job(cfg.run_id, cfg, S_worker, force))
     # the long multitask runs of the paper's rows first, single-task ones after, extra seeds last
     jobs.sort(key=lambda j: (j.cfg.seed != DEFAULT_SEED, j.cfg.experiment.startswith("t1_")))
@@ -460,6 +616,6 @@ def run_experiments(runs: list[tuple[str, int]], S: Settings, force: bool = Fals
             store.check_writable(S)
         for job in jobs:  # the driver, which writes the store, holds each run id until it is stored
             locks.enter_context(store.run_lock(job.cfg, S))
-        for o in train_jobs(jobs, n, S.scheduler, on_done=on_done, stream=stream):
+        for o in train_jobs(jobs, n, S.scheduler, on_done=on_done, stream=stream, timeout=S.cluster_timeout):
             ended[o.job.key] = o
     return [ended[c.run_id] for c in cfgs]

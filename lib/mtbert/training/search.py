@@ -43,7 +43,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from mtbert.core.durations import format_duration
-from mtbert.errors import UsageError
+from mtbert.errors import MtbertError, UsageError
 from mtbert.results import store
 from mtbert.settings import Settings, repo_root
 from mtbert.training import scheduler
@@ -61,6 +61,7 @@ REFERENCES = ({}, {"pooling": "mean"})
 OBJECTIVE = "overall"   # the dev score the study maximises
 SEED = 0                # of the samplers: the same call visits points in the same order
 PRUNE_STARTUP_TRIALS = 4
+MAX_ANSWERED_ASKS = 1000  # a sampler that keeps asking for stored points stops after this many such asks
 
 
 def _point(**p) -> dict:
@@ -112,6 +113,8 @@ def search_dir(S: Settings) -> Path:
 def search_settings(store_root=None, **kw) -> Settings:
     """Settings of the search: profile quick (scaled by SCALE), CPU; its resume checkpoints live in a folder
     of their own (git-ignored), its results under <store_root>/results/search/."""
+    if isinstance(store_root, str) and not store_root.strip():  # Path("") would be the current folder
+        raise UsageError("--store-dir is empty: name a folder, or leave it out for the repository")
     root = Path(store_root) if store_root is not None else repo_root()
     return Settings.resolve(**{"profile": "quick", "device": "cpu", "store_root": root, "output_root": root,
                                "progress": False, **kw})
@@ -239,15 +242,84 @@ def orphaned_trials(study: optuna.Study) -> list:
             if not _alive(t.user_attrs.get("driver"))]
 
 
+SQLITE_HEADER = b"SQLite format 3\0"
+REBUILD = ("move it aside (e.g. `mv {db} {db}.bad`): the next search rebuilds the study from the stored points "
+           "(results/search/*.json), or pass another --storage")
+
+
+class StudyUnavailable(UsageError):
+    """The study's storage cannot be used: a bad URL, a folder, a damaged or read-only database."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an sqlite URL (None for another backend or an in-memory database); a URL that
+    SQLAlchemy cannot parse is a StudyUnavailable naming --storage."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError):
+        raise StudyUnavailable(f"--storage {url!r} is not a database URL: give e.g. sqlite:///results/search/"
+                               "study.db or postgresql://host/db (or leave --storage out)") from None
+    if u.get_backend_name() != "sqlite" or u.database in (None, "", ":memory:"):
+        return None
+    return Path(u.database)
+
+
+def check_storage(url: str) -> None:
+    """Before Optuna opens it: an sqlite database must be a file that is empty or an SQLite database."""
+    db = sqlite_file(url)
+    if db is None:
+        return
+    if db.is_dir():
+        raise StudyUnavailable(f"--storage {url}: {db} is a folder, not a database file; name a file in it, e.g. "
+                               f"sqlite:///{db / 'study.db'}")
+    if db.is_file():
+        with open(db, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+        if head and head != SQLITE_HEADER:
+            raise StudyUnavailable(f"the study database {db} is not an SQLite database (it starts with "
+                                   f"{head[:8]!r}); " + REBUILD.format(db=db))
+
+
+def _study_failed(url: str, e: Exception) -> StudyUnavailable:
+    cause = str(getattr(e, "orig", None) or e.__cause__ or e).splitlines()[0][:200]
+    db = sqlite_file(url)
+    where = f"the study database {db}" if db is not None else f"the study storage {url}"
+    if "readonly" in cause.replace("-", "").replace(" ", "").lower() or isinstance(e, PermissionError):
+        fix = "make it (and its folder) writable, or pass another --storage"
+    else:
+        fix = REBUILD.format(db=db if db is not None else "DB")
+    return StudyUnavailable(f"{where} cannot be used ({type(e).__name__}: {cause}); {fix}")
+
+
+def search_lock(S: Settings, url: str):
+    """One search at a time per study storage: an sqlite database is locked beside it (`<db>.lock`), another
+    storage in results/search/search.lock; a second search is refused naming the first."""
+    db = sqlite_file(url)
+    path = db.with_name(db.name + ".lock") if db is not None else search_dir(S) / "search.lock"
+
+    def refuse(who: str) -> StudyUnavailable:
+        return StudyUnavailable(f"another search is using the study storage {url} ({who}); its lock is {path}. "
+                                "Nothing was trained. Wait for it to finish, or stop it; the next search picks up "
+                                "what it stored.")
+    return store.exclusive_lock(path, refuse, storage=url)
+
+
 def open_study(S: Settings, storage: str | None = None, sampler: str = "grid", scale: dict | None = None):
+    import sqlalchemy.exc
     scale = scale_for(scale=scale)
     search_dir(S).mkdir(parents=True, exist_ok=True)
+    url = storage or default_storage(S)
+    check_storage(url)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=0)
               if scale["epochs"] > 1 else optuna.pruners.NopPruner())
-    study = optuna.create_study(study_name=study_name(scale), storage=storage or default_storage(S),
-                                sampler=make_sampler(sampler), pruner=pruner, direction="maximize",
-                                load_if_exists=True)
-    import_stored(study, S, scale)
+    try:
+        study = optuna.create_study(study_name=study_name(scale), storage=url, sampler=make_sampler(sampler),
+                                    pruner=pruner, direction="maximize", load_if_exists=True)
+        import_stored(study, S, scale)
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError) as e:
+        raise _study_failed(url, e) from e
     return study
 
 
@@ -262,7 +334,21 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
            n_workers: int = 1, address: str | None = None, storage: str | None = None,
            scale: dict | None = None, stream=None) -> dict:
     """Run the study: up to n_workers trials at once on the cluster; stored points answer without training.
-    Returns {"trained": [...], "stored": [...], "pruned": [...], "failed": [(point, error)], "study": study}."""
+    Returns {"trained": [...], "stored": [...], "pruned": [...], "failed": [(point, error)], "study": study}.
+    A second search on the same storage while this one runs is refused (StudyUnavailable naming this one)."""
+    url = storage or default_storage(S)
+    sqlite_file(url)  # a bad URL is refused before anything is created
+    search_dir(S).mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(search_lock(S, url))
+        except OSError as e:  # the lock cannot be created beside the database
+            raise _study_failed(url, e) from e
+        return _search(S, sampler, n_trials, budget_s, n_workers, address, url, scale, stream)
+
+
+def _search(S: Settings, sampler: str, n_trials: int | None, budget_s: float | None, n_workers: int,
+            address: str | None, storage: str, scale: dict | None, stream) -> dict:
     scale = scale_for(scale=scale)
     study = open_study(S, storage, sampler, scale)
     t0 = time.time()
@@ -272,14 +358,14 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
     for number, _ in todo:
         study._storage.set_trial_user_attr(study._storage.get_trial_id_from_study_id_trial_number(
             study._study_id, number), "driver", _driver_id())
-    asked = 0
+    asked = 0     # trials that train a new point: what --n-trials counts
+    answered = 0  # trials a stored or training point answered (a seeded TPE asks for stored points first)
 
     def budget_left() -> bool:
         return ((n_trials is None or asked < n_trials) and (budget_s is None or time.time() - t0 < budget_s)
-                and (sampler != "grid" or _remaining_grid(study, set(in_flight)) > 0))
+                and _remaining_grid(study, set(in_flight)) > 0 and answered < MAX_ANSWERED_ASKS)
 
     def next_trial():
-        nonlocal asked
         if todo:
             return todo.pop(0)
         if not budget_left():
@@ -287,7 +373,6 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
         trial = study.ask(distributions())
         trial.set_user_attr("driver", _driver_id())
         trial.set_user_attr("point", point_id(point_of(trial.params)))
-        asked += 1
         return trial.number, trial.params
 
     in_flight: dict[str, list[int]] = {}    # point id -> trial numbers waiting for it
@@ -313,10 +398,13 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
                     if r is not None:  # never trained twice: the stored result answers
                         study.tell(number, r["dev"][OBJECTIVE])
                         out["stored"].append(pid)
+                        answered += 1
                         continue
                     if pid in in_flight:  # TPE asked for a point that is training now: it answers both
                         in_flight[pid].append(number)
+                        answered += 1
                         continue
+                    asked += 1
                     if driver is None:
                         driver = scheduler.Driver(stack.enter_context(scheduler.Cluster(n_workers, address)), progress,
                                               on_epoch=on_epoch)
@@ -381,7 +469,23 @@ def main(argv=None):
     ap.add_argument("--dry-run", action="store_true", help="list the points and whether they are stored")
     ap.add_argument("--store-dir", default=None)
     ap.add_argument("--data-dir", default=None, help="folder with the data files (default: data/)")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     a = ap.parse_args(argv)
+    try:
+        return _main(a)
+    except MtbertError as e:
+        if a.debug:
+            raise
+        print(f"mtbert search: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _main(a) -> int:
+    for flag, v, low in (("--n-trials", a.n_trials, 1), ("--epochs", a.epochs, 1), ("--jobs", a.jobs, 1)):
+        if v is not None and v < low:
+            raise UsageError(f"{flag} must be at least {low}, got {v}")
+    if a.budget_s is not None and not a.budget_s > 0:
+        raise UsageError(f"--budget-s must be a positive number of seconds, got {a.budget_s}")
     S = search_settings(a.store_dir, **({"data_dir": a.data_dir} if a.data_dir else {}))
     scale = scale_for(a.epochs)
     if a.dry_run:
