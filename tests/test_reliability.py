@@ -527,6 +527,7 @@ def dying_save(obj, f, *a, **k):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(obj, f, *a, **k)
 torch.save = dying_save
+from mtbert.settings import Settings
 S = Settings.resolve(profile={PROFILE!r}, device="cpu", progress=False, data_dir={str(data)!r},
                      store_root={str(S.store_root)!r})
 engine.run({NAME!r}, S, **{TINY!r})
