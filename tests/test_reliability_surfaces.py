@@ -326,7 +326,7 @@ def test_export_to_an_empty_out_is_a_usage_error(stored_run, tmp_path, monkeypat
 @needs_data
 @pytest.mark.training
 def test_export_that_cannot_be_written_is_one_message(stored_run, tmp_path, monkeypatch):
-    from mtbert.training import export as X
+    from mtbert.inference import export as X
     out = tmp_path / "ro" / "model"
 
     def read_only(*a, **k):  # what a read-only parent answers (chmod does not stop root)
@@ -341,7 +341,7 @@ def test_export_that_cannot_be_written_is_one_message(stored_run, tmp_path, monk
 @needs_data
 @pytest.mark.training
 def test_export_refuses_a_folder_that_appears_meanwhile(stored_run, tmp_path, monkeypatch):
-    from mtbert.training import export as X
+    from mtbert.inference import export as X
     out = tmp_path / "model"
     real = X.save_encoder
 
@@ -359,7 +359,7 @@ def test_export_refuses_a_folder_that_appears_meanwhile(stored_run, tmp_path, mo
 @needs_data
 @pytest.mark.training
 def test_export_through_a_link_writes_the_folder_it_points_to(stored_run, tmp_path):
-    from mtbert.training import export as X
+    from mtbert.inference import export as X
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     r = X.export(NAME, stored_run, 11711, tmp_path / "link")
