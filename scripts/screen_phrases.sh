@@ -31,12 +31,6 @@ for point in "${@:-${ORDER[@]}}"; do
   $PY -m mtbert run "$name" --profile full --device cpu --no-progress --store-dir "$store" "${SCALE[@]}"
   mkdir -p "results/screen_phrases/$point"
   cp "$store/predictions/full/$name/"*-scores.csv "results/screen_phrases/$point/"
-  $PY - "$store/results/full/$name.json" "$out" "$point" "$name" <<'PY'
-import json, sys
-src, dst, point, name = sys.argv[1:]
-r = json.load(open(src))
-r["screen_point"] = {"point": point, "base": name, "scale": "the CPU-scale search's (mtbert.training.search SCALE)"}
-json.dump(r, open(dst, "w"), indent=1, sort_keys=True)
-print(f"{point}: dev {r['dev']} test {r['test']} -> {dst}")
-PY
+  $PY scripts/store_screen_point.py "$store/results/full/$name.json" "$out" "$point" "point=$point" "base=$name" \
+      "scale=the CPU-scale search's (mtbert.training.search SCALE)"
 done

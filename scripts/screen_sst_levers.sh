@@ -39,12 +39,6 @@ for lever in "${@:-${ORDER[@]}}"; do
   # shellcheck disable=SC2086  # the lever's --set flags are meant to split
   $PY -m mtbert run t1_sst_finetune --profile full --device cpu --no-progress --store-dir "$store" \
       --set epochs="$EPOCHS" ${LEVERS[$lever]}
-  $PY - "$store/results/full/t1_sst_finetune.json" "$out" "$lever" "${LEVERS[$lever]} --set epochs=$EPOCHS" <<'PY'
-import json, sys
-src, dst, lever, flags = sys.argv[1:]
-r = json.load(open(src))
-r["screen_point"] = {"lever": lever, "flags": flags, "base": "t1_sst_finetune"}
-json.dump(r, open(dst, "w"), indent=1, sort_keys=True)
-print(f"{lever}: dev {r['dev']} test {r['test']} -> {dst}")
-PY
+  $PY scripts/store_screen_point.py "$store/results/full/t1_sst_finetune.json" "$out" "$lever" "lever=$lever" \
+      "flags=${LEVERS[$lever]} --set epochs=$EPOCHS" base=t1_sst_finetune
 done

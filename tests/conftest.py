@@ -1,8 +1,14 @@
-"""Shared test fixtures: one intra-op thread, and the settings of a test whose store is a tmp dir."""
+"""Shared test fixtures: one intra-op thread, the settings of a test whose store is a tmp dir, and a private copy
+of the SST data files."""
+import shutil
+
 import pytest
 import torch
 
+from mtbert.data import datasets as D
 from mtbert.settings import Settings
+
+SST_FILES = ("ids-sst-train.csv", "ids-sst-dev.csv")
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +38,13 @@ def settings_for():
 def S(tmp_path) -> Settings:
     """The settings of one test: its results, checkpoints and predictions go to its tmp dir."""
     return smoke_settings(tmp_path)
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A private copy of the SST train and dev files (tests may damage it)."""
+    d = tmp_path / "data"
+    d.mkdir()
+    for n in SST_FILES:
+        shutil.copy(D.default_data_dir() / n, d / n)
+    return d

@@ -130,14 +130,6 @@ def _one_thread(one_thread):  # conftest.py
     yield
 
 
-@pytest.fixture
-def data(tmp_path):
-    """A private copy of the SST files (tests may damage it)."""
-    d = tmp_path / "data"
-    d.mkdir()
-    for n in ("ids-sst-train.csv", "ids-sst-dev.csv"):
-        shutil.copy(DATA / n, d / n)
-    return d
 
 
 def run(S, data_dir, steps=None, **kw):

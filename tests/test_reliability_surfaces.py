@@ -31,7 +31,7 @@ DATA = D.default_data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(), reason="run `make data` first")
 NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
 TINY = dict(n_train={"sst": 6}, batch_size=2, n_dev=6, n_test=6, epochs=2)
-SST = ("ids-sst-train.csv", "ids-sst-dev.csv")
+SST = ("ids-sst-train.csv", "ids-sst-dev.csv")  # the files of the `data` fixture (conftest.py)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -39,14 +39,6 @@ def _one_thread(one_thread):  # conftest.py
     yield
 
 
-@pytest.fixture
-def data(tmp_path):
-    """A private copy of the SST files."""
-    d = tmp_path / "data"
-    d.mkdir()
-    for n in SST:
-        shutil.copy(DATA / n, d / n)
-    return d
 
 
 @pytest.fixture

@@ -428,19 +428,32 @@ def phrase_rows() -> list[str]:
     return [n for n, e in REGISTRY.items() if dict(e.beyond).get("sst_train_units") == "phrases"]
 
 
+def _config_key(name: str, profile: str) -> str:
+    """A run config as text, without its experiment name and the SST phrase knobs."""
+    d = run_config(name, profile).to_dict()
+    return json.dumps({k: v for k, v in d.items() if k not in ("experiment", *PHRASE_KNOBS)}, sort_keys=True,
+                      default=str)
+
+
+def sentence_twins(profile: str) -> dict[str, str | None]:
+    """{phrase row: the first experiment whose configuration is the row's with SST trained on its sentences, or
+    None}, every configuration resolved once."""
+    phrases = phrase_rows()
+    by_config: dict[str, str] = {}
+    for n in REGISTRY:
+        if n not in phrases:
+            by_config.setdefault(_config_key(n, profile), n)
+    return {n: by_config.get(_config_key(n, profile)) for n in phrases}
+
+
 def sentence_twin(name: str, profile: str) -> str | None:
     """The experiment whose configuration is `name`'s with SST trained on its sentences (None if there is none)."""
-    def key(n):
-        d = run_config(n, profile).to_dict()
-        return json.dumps({k: v for k, v in d.items() if k not in ("experiment", *PHRASE_KNOBS)}, sort_keys=True,
-                          default=str)
-    want = key(name)
-    return next((n for n in REGISTRY if n not in phrase_rows() and key(n) == want), None)
+    return sentence_twins(profile).get(name)
 
 
 def phrase_pairs(S: Settings) -> list[tuple[str, str]]:
     """(sentence twin, phrase row) of every phrase row that has a twin."""
-    return [(twin, n) for n in phrase_rows() if (twin := sentence_twin(n, S.profile)) is not None]
+    return [(twin, n) for n, twin in sentence_twins(S.profile).items() if twin is not None]
 
 
 def phrase_table(S: Settings, split: str = "test") -> pd.DataFrame:
