@@ -358,6 +358,10 @@ def _search(S: Settings, sampler: str, n_trials: int | None, budget_s: float | N
     for number, _ in todo:
         study._storage.set_trial_user_attr(study._storage.get_trial_id_from_study_id_trial_number(
             study._study_id, number), "driver", _driver_id())
+    # a driver killed between asking for a trial and naming its point left the trial unnamed: name it
+    for t in study.get_trials(deepcopy=False):
+        if "point" not in t.user_attrs and set(AXES) <= set(t.params):
+            study._storage.set_trial_user_attr(t._trial_id, "point", point_id(point_of(t.params)))
     asked = 0     # trials that train a new point: what --n-trials counts
     answered = 0  # trials a stored or training point answered (a seeded TPE asks for stored points first)
 
