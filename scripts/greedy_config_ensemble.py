@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from mtbert.analysis import ablations  # noqa: E402
+from mtbert.results.result_set import ResultSet  # noqa: E402
 from mtbert.core.metrics import task_metric  # noqa: E402
 from mtbert.core.probability import sigmoid, softmax  # noqa: E402
 from mtbert.settings import Settings  # noqa: E402
@@ -30,7 +30,7 @@ TASKS = ("sst", "quora", "sts")
 
 def outputs(task: str, run: str, split: str, S: Settings) -> tuple[np.ndarray, np.ndarray] | None:
     """(gold, what is averaged) of one stored run, rows sorted by id; None when the run has no such file."""
-    p = ablations.test_scores_file(run, task, S, split)
+    p = ResultSet(S, {}).outputs_file(run, task, split)
     if p is None:
         return None
     df = pd.read_csv(p).sort_values("id")

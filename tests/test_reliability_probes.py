@@ -188,7 +188,7 @@ def test_markup_in_a_result_reaches_the_report_escaped(settings, tmp_path):
     (S.results_dir / "partial").mkdir()
     store.write_json(S.results_dir / "partial" / f"{MARKUP.replace('/', '_')}.json", {"epochs_done": 1})
     store.write_text(S.results_dir / "RUN_NOTES.md", f"Run on a lent GPU. {MARKUP}\n")
-    nb = build.merge_notebooks([], build.summary_markdown(S), "probe")
+    nb = build.merge_notebooks([], build.summary_markdown(ResultSet.load(S)), "probe")
     page = build.export_html(nb, tmp_path / "report.html", "probe").read_text()
     assert_inert(page)
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # encoder, device, torch, run notes
@@ -207,7 +207,7 @@ def test_prose_helpers_print_no_raw_dict(settings, tmp_path):
     from mtbert.report import build
     S = settings(tmp_path)
     fake = {"submission1": [{"seed": 11711}, {"seed": 1}], "submission2": [{"seed": 11711}]}
-    for text in (build.seed_counts_prose(fake), build.seeds_table_markdown(["submission1"], S), build.seeds_prose(S),
+    for text in (build.seed_counts_prose(fake), build.seeds_table_markdown(["submission1"], ResultSet.load(S)), build.seeds_prose(ResultSet.load(S)),
                  build.batch_size_prose({"a": {"config": {"batch_size": 8}}, "b": {"config": {"batch_size": 8}}}, S)):
         assert "{" not in text and "'" not in text.replace("'s", "")
     assert "Batch size 8" in build.batch_size_prose({"a": {"config": {"batch_size": 8}}}, S)
@@ -455,6 +455,7 @@ from mtbert.errors import RunInterrupted  # noqa: E402
 from mtbert.training import engine  # noqa: E402
 from mtbert.inference import predict  # noqa: E402
 from mtbert.training.checkpoints import RunCheckpoints  # noqa: E402
+from mtbert.results.result_set import ResultSet
 
 NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
 TINY = dict(n_train={"sst": 6}, batch_size=2, n_dev=6, n_test=6, epochs=2)

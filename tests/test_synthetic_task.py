@@ -17,6 +17,7 @@ from mtbert.inference.ensemble import average_seeds
 from mtbert.results import store
 from mtbert.training import batches, engine
 from mtbert.core.experiments import REGISTRY, Experiment, register_experiment, unregister_experiment
+from mtbert.results.result_set import ResultSet
 
 TASK, EXPERIMENT = "synth3", "synthetic_pairs"
 N_TRAIN, N_DEV, HELD_OUT = 60, 30, 12
@@ -95,18 +96,18 @@ def test_a_registered_task_runs_end_to_end(synthetic, one_thread):
 
     # a seed ensemble of one seed reproduces it; its interval brackets it
     assert (average_seeds(TASK, [dev])["pred"].to_numpy() == dev.sort_values("id")["pred"].to_numpy()).all()
-    ci = claims.metric_interval(EXPERIMENT, TASK, "dev", S)
+    ci = claims.metric_interval(EXPERIMENT, TASK, "dev", ResultSet.load(S))
     assert ci["low"] <= result["dev"][TASK] <= ci["high"]
 
     # a scores table with the task's column
-    table = tables.scores_table([EXPERIMENT], S)
+    table = tables.scores_table([EXPERIMENT], ResultSet.load(S))
     assert TASK in table and table.loc[0, TASK] == pytest.approx(result["dev"][TASK])
     assert tables.metric_of(TASK) == "accuracy"
 
     # figures: training curves and the error analysis (a confusion matrix for a classifier)
     _, curves = figures.training_curves(result, S)
     assert set(curves["task"]) == {TASK}
-    _, panels = figures.error_analysis(result, S)
+    _, panels = figures.error_analysis(result, ResultSet.load(S))
     assert panels[TASK].shape == (3, 3) and panels[TASK].to_numpy().sum() == N_DEV
     for stem in (f"curves_{EXPERIMENT}", f"errors_{EXPERIMENT}"):
         for ext in ("png", "svg"):

@@ -196,7 +196,8 @@ def cmd_predict(args, S: Settings) -> int:
             f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in m[split].items()) for split in ("dev", "test")))
     if args.with_rules:
         from mtbert.analysis.decision_rules import write_rules_predictions
-        m = write_rules_predictions(args.name, S, S.seeds)
+        from mtbert.results.result_set import ResultSet
+        m = write_rules_predictions(args.name, ResultSet.load(S), S.seeds)
         print(f"{args.name} with the decision rules chosen on dev (STS with {m['sts_partner']}, seeds {m['seeds']}): "
               f"dev sts {m['dev']['sts']:.3f}; " + ", ".join(m["files"]))
     return 0

@@ -28,3 +28,21 @@ def theme() -> None:
     """One look for every figure: seaborn's whitegrid theme, inline PNGs at a readable size."""
     import seaborn as sns  # heavy: matplotlib
     sns.set_theme(style="whitegrid", context="notebook")
+
+
+def train_and_load(S: Settings, names=(), every_submission_seed: bool = False):
+    """Train (or load) the experiments `names` at the default seed and, with `every_submission_seed`, both
+    submissions at the default seed and every seed of the settings; then every stored run of the profile, loaded
+    once: the ResultSet the notebook's tables and figures read. With training off (train=False) a run that is not
+    stored is an error naming the command that trains it."""
+    from mtbert.core.experiments import SUBMISSIONS
+    from mtbert.results.result_set import ResultSet
+    from mtbert.settings import DEFAULT_SEED
+    from mtbert.training.engine import run
+    for name in names:
+        run(name, S)
+    if every_submission_seed:
+        for seed in dict.fromkeys([DEFAULT_SEED, *S.seeds]):
+            for name in SUBMISSIONS:
+                run(name, S, seed=seed)
+    return ResultSet.load(S)

@@ -13,6 +13,7 @@ from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.core.experiments import run_config
+from mtbert.results.result_set import ResultSet
 
 SEEDS = [11711, 1, 2]
 
@@ -120,10 +121,10 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
             partners[name][s] = o
         _store_runs(S, name, SEEDS, partners[name])
 
-    partner = decision_rules.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch", "beyond_best_cosent_1epoch",
+    partner = decision_rules.sts_partner("beyond_best_2epoch", ResultSet.load(S), ["beyond_mean_1epoch", "beyond_best_cosent_1epoch",
                                                       "beyond_best_2epoch", "beyond_warmup_1epoch"])
     assert partner == "beyond_best_cosent_1epoch"
-    t = decision_rules.rules_table("beyond_best_2epoch", S, partner)
+    t = decision_rules.rules_table("beyond_best_2epoch", ResultSet.load(S), partner)
     assert set(t["rule"]) == set(decision_rules.RULE_TASK) and set(t["seed"]) == {*map(str, SEEDS), "ensemble", "mean of 3"}
     q = t[(t["rule"] == "quora threshold") & (t["seed"] == "mean of 3")].iloc[0]
     assert q["adopted"] == "yes" and q["test with rule"] > q["test default"]
@@ -137,7 +138,7 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
                        own["gold"])
     assert s["test with rule"] == pytest.approx(expected) and s["partner"] == partner
 
-    rows = decision_rules.targets_rows("beyond_best_2epoch", S, partner)
+    rows = decision_rules.targets_rows("beyond_best_2epoch", ResultSet.load(S), partner)
     assert list(rows["key"]) == [*map(str, sorted(SEEDS)), "ensemble"]
     adopted = decision_rules.adopted_rules(t)
     assert "quora threshold" in adopted
@@ -148,9 +149,9 @@ def test_rules_table_adopts_a_threshold_that_helps_on_dev_and_pairs_sts_with_the
 
 
 def test_no_rule_without_stored_outputs(tmp_path, S):
-    assert decision_rules.rules_table("beyond_best_2epoch", S, None, seeds=[1]).empty
-    assert decision_rules.sts_partner("beyond_best_2epoch", S, ["beyond_mean_1epoch"], seeds=[1]) is None
-    assert decision_rules.targets_rows("beyond_best_2epoch", S, None, seeds=[1]).empty
+    assert decision_rules.rules_table("beyond_best_2epoch", ResultSet.load(S), None, seeds=[1]).empty
+    assert decision_rules.sts_partner("beyond_best_2epoch", ResultSet.load(S), ["beyond_mean_1epoch"], seeds=[1]) is None
+    assert decision_rules.targets_rows("beyond_best_2epoch", ResultSet.load(S), None, seeds=[1]).empty
 
 
 def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(tmp_path, S, settings_for):
@@ -171,7 +172,7 @@ def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(
             o[("sts", "test-student")] = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "pred": 5 * sc, "score": sc})
             outputs[s] = o
         _store_runs(S, name, seeds, outputs)
-    m = decision_rules.write_rules_predictions("beyond_best_2epoch", S, seeds)
+    m = decision_rules.write_rules_predictions("beyond_best_2epoch", ResultSet.load(S), seeds)
     assert m["sts_partner"] == "beyond_best_cosent_1epoch" and m["seeds"] == seeds
     out = S.predictions_dir / "beyond_best_2epoch__with_rules"
     assert (out / "RULES.json").exists() and len(m["files"]) == 2
@@ -180,8 +181,8 @@ def test_the_systems_sts_leaderboard_files_follow_the_combination_chosen_on_dev(
     truth = dict(zip([f"s{i}" for i in range(n)], student_truth))
     assert pearson(test_out["pred"], test_out["id"].str.strip().map(truth)) > 0.8  # four members of noise 0.3 averaged: r near 0.9
     with pytest.raises(MtbertError, match="seed 2 of beyond_best_2epoch is not stored"):
-        decision_rules.write_rules_predictions("beyond_best_2epoch", S, [11711, 1, 2])
+        decision_rules.write_rules_predictions("beyond_best_2epoch", ResultSet.load(S), [11711, 1, 2])
     alone = settings_for(tmp_path / "alone")
     _store_runs(alone, "beyond_best_2epoch", seeds, outputs)  # no other configuration stored
     with pytest.raises(MtbertError, match="no configuration other than"):
-        decision_rules.write_rules_predictions("beyond_best_2epoch", alone, seeds)
+        decision_rules.write_rules_predictions("beyond_best_2epoch", ResultSet.load(alone), seeds)

@@ -13,6 +13,7 @@ from mtbert.report.build import beyond_markdown
 from mtbert.results import store
 from mtbert.settings import Settings, repo_root
 from mtbert.core.experiments import CORE, PAPER_ROWS, hardware
+from mtbert.results.result_set import ResultSet
 
 # the committed stores are audits (marker audit); the empty store is a unit test
 STORES = [pytest.param("quick", marks=pytest.mark.audit), pytest.param("full", marks=pytest.mark.audit), "empty"]
@@ -33,22 +34,22 @@ def counts(df: pd.DataFrame) -> pd.Series:
 
 
 def test_no_table_has_a_row_without_a_stored_seed(S):
-    tables = {f"paper table {t}": T.paper_table(t, S, intervals=False) for t in "12345"}
-    tables.update({"scores": T.scores_table(list(CORE), S), "extensions": T.extension_table(S),
-                   "finetune": T.finetune_table(S), "targets": B.targets_table(S),
-                   **{f"beyond {t}": B.beyond_table(S, table=t) for t in ("B", "B1")}})
+    tables = {f"paper table {t}": T.paper_table(t, ResultSet.load(S), intervals=False) for t in "12345"}
+    tables.update({"scores": T.scores_table(list(CORE), ResultSet.load(S)), "extensions": T.extension_table(ResultSet.load(S)),
+                   "finetune": T.finetune_table(ResultSet.load(S)), "targets": B.targets_table(ResultSet.load(S)),
+                   **{f"beyond {t}": B.beyond_table(ResultSet.load(S), table=t) for t in ("B", "B1")}})
     if S.profile != "full":  # the full store's paired bootstraps take a minute; its rows come from stored runs only
-        tables.update({f"differences {t}": B.differences_table(S, table=t) for t in ("B", "B1")})
+        tables.update({f"differences {t}": B.differences_table(ResultSet.load(S), table=t) for t in ("B", "B1")})
     for name, df in tables.items():
         n = counts(df) if len(df) else pd.Series(dtype=float)
         assert (n > 0).all(), f"{name} shows a row with n = 0 in {S.store_root} ({S.profile})"
-    runs = T.runs_table(S)
+    runs = T.runs_table(ResultSet.load(S))
     assert all(store.load_result(e, S, s) is not None for e, s in zip(runs["experiment"], runs["seed"]))
 
 
 @pytest.mark.parametrize("table", ["B", "B1"])
 def test_every_beyond_row_is_shown_or_named_once(S, table):
-    df, missing = B.beyond_table_with_missing(S, table=table)
+    df, missing = B.beyond_table_with_missing(ResultSet.load(S), table=table)
     shown = {c.removesuffix(" (ensemble)") for c in df["configuration"]}
     named = [m.name for m in missing]
     assert len(named) == len(set(named)) and not shown & set(named)
@@ -62,7 +63,7 @@ def test_every_beyond_row_is_shown_or_named_once(S, table):
 
 def test_paper_tables_name_their_missing_experiments(S):
     for t in "12345":
-        df, missing = T.paper_table_with_missing(t, S, intervals=False)
+        df, missing = T.paper_table_with_missing(t, ResultSet.load(S), intervals=False)
         want = {PAPER_ROWS[k][0] for k in PAPER_ROWS if k[0] == t}
         assert set(df["experiment"]) | {m.name for m in missing} == want
         assert not set(df["experiment"]) & {m.name for m in missing}
@@ -71,9 +72,9 @@ def test_paper_tables_name_their_missing_experiments(S):
 def test_the_report_names_each_missing_row_once(S):
     """The findings count a table's rows not stored; section 6 names each, with its command, under that table
     only (not again under the table of differences)."""
-    md = beyond_markdown(S)
+    md = beyond_markdown(ResultSet.load(S))
     for table in ("B", "B1"):
-        missing = B.beyond_table_with_missing(S, table=table)[1]
+        missing = B.beyond_table_with_missing(ResultSet.load(S), table=table)[1]
         for m in missing:
             assert m.markdown() not in md
         if missing:

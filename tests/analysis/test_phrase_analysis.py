@@ -14,6 +14,7 @@ from mtbert.core.tasks import OVERALL_TASKS
 from mtbert.core.atomic import write_json
 from mtbert.settings import Settings
 from mtbert.core.experiments import REGISTRY, run_config
+from mtbert.results.result_set import ResultSet
 
 
 def test_every_phrase_row_has_a_twin_that_differs_only_in_its_sst_data():
@@ -54,7 +55,7 @@ def test_the_screen_table_puts_the_sentences_first_and_pairs_each_point_with_the
     units = {"units": "phrases", "rows": 40, "sentences": 40, "phrases": 400, "budget": 4.0}
     better = _fake_point(tmp_path, "phrases_x4", rng, 0.9, units)
     S = Settings.resolve(profile="full", store_root=tmp_path, output_root=tmp_path)
-    df = B.phrase_screen_table(S)
+    df = B.phrase_screen_table(ResultSet.load(S))
     assert list(df["point"]) == ["sentences", "phrases_x4"]
     assert df.iloc[1]["SST examples per epoch"] == "40 sentences + 160 phrases (of 400)"
     for t in OVERALL_TASKS:
@@ -66,5 +67,5 @@ def test_the_screen_table_puts_the_sentences_first_and_pairs_each_point_with_the
 
 def test_no_screen_point_stored_gives_an_empty_table(tmp_path):
     S = Settings.resolve(profile="full", store_root=tmp_path, output_root=tmp_path)
-    assert B.phrase_screen_table(S).empty
-    assert json.loads(json.dumps(B.screen_points(S))) == {}
+    assert B.phrase_screen_table(ResultSet.load(S)).empty
+    assert json.loads(json.dumps(B.screen_points(ResultSet.load(S)))) == {}

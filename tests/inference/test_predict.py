@@ -15,6 +15,7 @@ from mtbert.cli import main as cli_main
 from mtbert.errors import MtbertError
 from mtbert.core.metrics import accuracy, pearson
 from mtbert.training.engine import run
+from mtbert.results.result_set import ResultSet
 
 SEEDS = (11711, 1)
 
@@ -59,7 +60,7 @@ def test_ensemble_averages_the_seeds(trained):
                      "--store-dir", str(S.store_root), "--no-progress", "--ensemble"]) == 0
     m = pd.read_json(S.predictions_dir / "submission2__ensemble" / "ENSEMBLE.json", typ="series")
     assert list(m["seeds"]) == list(SEEDS) and m["run_ids"] == ["submission2", "submission2__seed1"]
-    e = B.ensemble("submission2", S, SEEDS)  # the held-out test ensemble of mtbert.analysis.ablations agrees
+    e = B.ensemble("submission2", ResultSet.load(S), SEEDS)  # the held-out test ensemble of mtbert.analysis.ablations agrees
     for t in ("sst", "quora", "sts", "overall"):
         assert m["test"][t] == pytest.approx(e[t])
     # CFIMDB: mean of the seeds' P(positive)
@@ -100,7 +101,7 @@ def test_differences_against_the_paper_recipe(trained):
     S = trained
     for n in ("submission2_1epoch", "beyond_mean_1epoch"):
         run(n, S)
-    df = B.differences_table(S, table="B1")
+    df = B.differences_table(ResultSet.load(S), table="B1")
     assert list(df["configuration"].unique()) == ["beyond_mean_1epoch"]
     assert list(df["task"]) == ["SST", "Quora", "STS", "overall"]
     a = store.load_result("beyond_mean_1epoch", S)["test"]

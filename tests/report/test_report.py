@@ -13,6 +13,7 @@ from mtbert.analysis import tables as T
 from mtbert.core.experiments import REGISTRY
 from mtbert.settings import Settings, repo_root
 from mtbert.results.store import load_result
+from mtbert.results.result_set import ResultSet
 
 
 def _smoke_stored() -> bool:
@@ -102,12 +103,12 @@ def test_executed_notebooks_hold_no_machine_path(report):
 def test_partial_results_line_survives_a_damaged_file(tmp_path, monkeypatch):
     from mtbert.report.build import _partial_line
     S = Settings.resolve(profile="full", store_root=tmp_path)
-    assert _partial_line(S) == ""
+    assert _partial_line(ResultSet.load(S)) == ""
     d = tmp_path / "results" / "full" / "partial"
     d.mkdir(parents=True)
     (d / "submission2__seed1.json").write_text('{"epochs_done": 5}')
     (d / "stray.json").write_text("{not json")
-    line = _partial_line(S)
+    line = _partial_line(ResultSet.load(S))
     assert "`submission2__seed1` (5 of the epochs)" in line
     assert "`stray` (unreadable" in line
 

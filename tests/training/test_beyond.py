@@ -28,6 +28,7 @@ from mtbert.core.experiments import CORE, REGISTRY, experiments_for, run_config
 from mtbert.model.heads import MultitaskBert
 from mtbert.core.metrics import accuracy, overall_score, pearson
 from mtbert.settings import DEFAULT_SEED
+from mtbert.results.result_set import ResultSet
 
 PROFILE = "smoke"
 
@@ -389,7 +390,7 @@ def test_ensemble_averages_probabilities_and_scores(settings_for, tmp_path):
         outputs[s] = {"sst": sst, "para": para, "sts": sts}
     _fake_runs(S, "beyond_best", seeds, outputs)
 
-    e = B.ensemble("beyond_best", S)
+    e = B.ensemble("beyond_best", ResultSet.load(S))
     order = np.argsort(ids)  # the ensemble's rows are sorted by id; metrics do not depend on the order
     p = np.mean([np.exp(logits[s]) / np.exp(logits[s]).sum(1, keepdims=True) for s in seeds], 0)
     q = np.mean([1 / (1 + np.exp(-qlog[s])) for s in seeds], 0)
@@ -403,11 +404,11 @@ def test_ensemble_averages_probabilities_and_scores(settings_for, tmp_path):
     c = average_seeds("sst", [outputs[s]["sst"] for s in seeds])
     assert np.allclose(c[[f"prob_{k}" for k in range(5)]].to_numpy(), p[order])
 
-    tab = B.beyond_table(S)
+    tab = B.beyond_table(ResultSet.load(S))
     row = tab[tab["configuration"] == "beyond_best (ensemble)"].iloc[0]
     assert row["n"] == 3 and row["sts"] == f"{exp['sts']:.3f}"
     assert tab[tab["configuration"] == "beyond_best"].iloc[0]["n"] == 3
-    fig = B.beyond_figure(S, path=tmp_path / "beyond.png")
+    fig = B.beyond_figure(ResultSet.load(S), path=tmp_path / "beyond.png")
     assert (tmp_path / "beyond.png").stat().st_size > 1000
     import matplotlib.pyplot as plt
     plt.close(fig)
@@ -419,7 +420,7 @@ def test_ensemble_refuses_mismatched_rows(settings_for, tmp_path):
     with pytest.raises(ValueError, match="different rows"):
         average_seeds("sts", [a, b])
     with pytest.raises(B.MissingTestScores):
-        B.ensemble("beyond_best", settings_for(tmp_path), seeds=[1])
+        B.ensemble("beyond_best", ResultSet.load(settings_for(tmp_path)), seeds=[1])
 
 
 def test_best_row_is_chosen_on_dev_and_set_against_the_targets(settings_for, tmp_path):
@@ -436,17 +437,17 @@ def test_best_row_is_chosen_on_dev_and_set_against_the_targets(settings_for, tmp
     fake("beyond_mean_1epoch", 11711, 0.70, 0.90)   # best test, worse dev
     fake("beyond_best_1epoch", 11711, 0.75, 0.70)
     fake("beyond_best_1epoch", 1, 0.73, 0.72)
-    assert B.best_configuration(S) == "beyond_best_1epoch"
-    tt = B.targets_table(S)
+    assert B.best_configuration(ResultSet.load(S)) == "beyond_best_1epoch"
+    tt = B.targets_table(ResultSet.load(S))
     assert list(tt["row"]) == ["paper, submission 2 (bert-base, leaderboard test)", "target (beyond-the-paper work)",
                                "submission2_1epoch (paper recipe, ours, 1 epoch)",
                                "beyond_best_1epoch (best on dev, 1 epoch)"]
     assert tt.iloc[0]["overall"] == "0.702" and tt.iloc[1]["sts"] == f"≥ {B.TARGETS['sts']:.2f}"
     assert tt.iloc[3]["n"] == 2 and tt.iloc[3]["sst"] == "0.710 ± 0.014"
-    assert B.cfimdb_transfer_table(S).empty
+    assert B.cfimdb_transfer_table(ResultSet.load(S)).empty
     fake("beyond_best_2epoch", 11711, 0.76, 0.50)  # a better dev score two epochs long: the best of all tables
-    assert B.best_configuration(S) == "beyond_best_2epoch" and B.best_configuration(S, ("B1",)) == "beyond_best_1epoch"
-    assert list(B.targets_table(S)["row"])[3:] == ["beyond_best_1epoch (best of table B1 on dev, 1 epoch)",
+    assert B.best_configuration(ResultSet.load(S)) == "beyond_best_2epoch" and B.best_configuration(ResultSet.load(S), ("B1",)) == "beyond_best_1epoch"
+    assert list(B.targets_table(ResultSet.load(S))["row"])[3:] == ["beyond_best_1epoch (best of table B1 on dev, 1 epoch)",
                                                    "beyond_best_2epoch (best on dev, 2 epochs)"]
 
 
@@ -466,14 +467,14 @@ def test_best_model_needs_its_seeds_but_a_row_with_fewer_still_leads_its_table(s
         fake("beyond_best_2epoch", s, 0.74)
     for s in seeds[:-1]:
         fake("beyond_best_lr5e-5_2epoch", s, 0.75)
-    assert B.best_configuration(S, ("B2",)) == "beyond_best_lr5e-5_2epoch"
-    assert B.best_model(S) == "beyond_best_2epoch"
-    rows = list(B.targets_table(S)["row"])
+    assert B.best_configuration(ResultSet.load(S), ("B2",)) == "beyond_best_lr5e-5_2epoch"
+    assert B.best_model(ResultSet.load(S)) == "beyond_best_2epoch"
+    rows = list(B.targets_table(ResultSet.load(S))["row"])
     assert "beyond_best_lr5e-5_2epoch (best of table B2 on dev, 2 epochs)" in rows
     assert f"beyond_best_2epoch (best on dev with {B.BEST_MODEL_SEEDS} seeds, 2 epochs)" in rows
     fake("beyond_best_lr5e-5_2epoch", seeds[-1], 0.75)  # its last seed: now it is the best model
-    assert B.best_model(S) == "beyond_best_lr5e-5_2epoch"
-    assert "beyond_best_lr5e-5_2epoch (best on dev, 2 epochs)" in list(B.targets_table(S)["row"])
+    assert B.best_model(ResultSet.load(S)) == "beyond_best_lr5e-5_2epoch"
+    assert "beyond_best_lr5e-5_2epoch (best on dev, 2 epochs)" in list(B.targets_table(ResultSet.load(S))["row"])
 
 
 def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(settings_for, tmp_path):
@@ -487,11 +488,11 @@ def test_dev_curves_list_every_epoch_of_the_stored_runs_and_the_kept_one(setting
             "config": cfg.to_dict(), "best_epoch": 2, "dev": dev[1], "test": dev[1],
             "history": [{"epoch": i + 1, "dev": d, "seconds": 600.4 + i, **({"threads": 2} if i else {})}
                         for i, d in enumerate(dev)]})  # epoch 1 as stored before epochs recorded their threads
-    c = B.dev_curves(S, table="B2")
+    c = B.dev_curves(ResultSet.load(S), table="B2")
     assert list(c["seed"]) == [DEFAULT_SEED, DEFAULT_SEED, 1, 1]  # the default seed first, as in the tables
     c = c[c["seed"] == 1]
     assert list(c["epoch"]) == [1, 2] and set(c["configuration"]) == {"beyond_best_2epoch"}
     assert list(c["dev sts"]) == [0.80, 0.84] and list(c["kept"]) == ["", "best"]
     assert list(c["epoch s (train + dev)"]) == [600, 601]
     assert c["threads"].isna().tolist() == [True, False] and c["threads"].iloc[1] == 2
-    assert B.dev_curves(S, table="B1").empty
+    assert B.dev_curves(ResultSet.load(S), table="B1").empty

@@ -26,6 +26,7 @@ from mtbert.model.heads import MultitaskBert
 from mtbert.core.metrics import overall_score, pearson
 from mtbert.errors import UsageError
 from mtbert.settings import Settings
+from mtbert.results.result_set import ResultSet
 
 PROFILE = "smoke"
 
@@ -180,7 +181,7 @@ def test_interrupted_run_resumes_and_matches(smoke_runs, S):
     part = store.read_json(S.results_dir / "partial" / f"{cfg.run_id}.json")
     assert part["epochs_done"] == 1 and part["history"] == st["history"] and part["config_hash"] == cfg.hash()
     from mtbert.report.build import _partial_line
-    assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(S)
+    assert f"`{cfg.run_id}` (1 of the epochs)" in _partial_line(ResultSet.load(S))
 
     resumed = []
     r = engine.run(name, S, on_step=lambda e, s: resumed.append(e), **o)

@@ -28,6 +28,7 @@ from mtbert.training import engine
 from mtbert.training import scheduler
 from mtbert.training import search as X
 from mtbert.errors import UsageError
+from mtbert.results.result_set import ResultSet
 
 TINY = dict(n_train={"sst": 8}, n_dev=8, n_test=8, n_predict=4)
 RUNS = [("t1_sst_pretrain", DEFAULT_SEED), ("t1_sst_finetune", DEFAULT_SEED)]
@@ -191,7 +192,7 @@ def test_stored_search_points_import_as_completed_trials():
     """The 32 stored points of the factorial grid become completed trials that GridSampler counts as visited;
     the search table still lists all 34 stored points."""
     S = X.search_settings()
-    study = B.search_study(S)
+    study = B.search_study(ResultSet.load(S))
     stored_grid = [p for p in X.grid()[2:] if X.stored_point(p, S)]
     assert len(study.trials) == len(stored_grid) > 0
     assert {t.user_attrs["point"] for t in study.trials} == {X.point_id(p) for p in stored_grid}
@@ -200,18 +201,18 @@ def test_stored_search_points_import_as_completed_trials():
         assert sampler.is_exhausted(study)  # nothing of the grid would be trained again
     best = max(X.results(S), key=lambda r: r["dev"]["overall"])
     assert study.best_value == best["dev"]["overall"]
-    assert len(B.search_table(S)) == len(X.results(S))
+    assert len(B.search_table(ResultSet.load(S))) == len(X.results(S))
 
 
 def test_search_figures_with_few_trials_do_not_fail():
     import optuna
     S = X.search_settings()
-    full = B.search_study(S)
+    full = B.search_study(ResultSet.load(S))
     for n in (0, 1, 2):
         study = optuna.create_study(direction="maximize")
         for t in full.trials[:n]:
             study.add_trial(t)
-        figs = B.search_figures(S, study)
+        figs = B.search_figures(ResultSet.load(S), study)
         assert figs and all(hasattr(f, "savefig") for f in figs.values())
 
 
@@ -221,7 +222,7 @@ def test_tied_search_importances_are_drawn_in_name_order(monkeypatch):
     import optuna
     monkeypatch.setattr(optuna.importance.PedAnovaImportanceEvaluator, "evaluate",
                         lambda self, study, params=None, *, target=None: {"warmup": 0.4, "lr": 0.4, "head_lr": 0.2})
-    fig = B.search_figures(X.search_settings())["search_importances"]
+    fig = B.search_figures(ResultSet.load(X.search_settings()))["search_importances"]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["head_lr", "warmup", "lr"]  # bottom to top
 
 

@@ -1,15 +1,15 @@
 """Beyond the paper: the table-B rows against the paper's recipe, a seed ensemble, and the search.
 
-* `beyond_table(S)`: submission 2 (the paper's recipe), each one-change row of table B, the row with all
+* `beyond_table(R)`: submission 2 (the paper's recipe), each one-change row of table B, the row with all
   changes, and -- where the per-example test outputs of at least two seeds are stored -- the ensemble of a
   configuration's seeds; per task (held-out test) mean ± std over the stored seeds, and n.
-* `beyond_table_with_missing(S)`, `differences_table_with_missing(S)`: the table, and the rows left out of it
+* `beyond_table_with_missing(R)`, `differences_table_with_missing(R)`: the table, and the rows left out of it
   because they are not stored (tables.MissingRun: the command that trains each, and its hardware).
-* `beyond_figure(S)`: the same numbers as a seaborn point plot (one dot per seed, mean ± std, ensemble marked).
-* `ensemble(name, S)`: averages the seeds' held-out test outputs of one configuration (SST class
+* `beyond_figure(R)`: the same numbers as a seaborn point plot (one dot per seed, mean ± std, ensemble marked).
+* `ensemble(name, R)`: averages the seeds' held-out test outputs of one configuration (SST class
   probabilities, Quora probabilities, STS scores) and scores the average.
-* `search_table(S)`: the stored points of the CPU-scale search (mtbert.training.search) with their dev scores;
-  `search_figures(S)`: Optuna's figures of its study (history, parameter importances, parallel coordinates).
+* `search_table(R)`: the stored points of the CPU-scale search (mtbert.training.search) with their dev scores;
+  `search_figures(R)`: Optuna's figures of its study (history, parameter importances, parallel coordinates).
 
 Per-example held-out test outputs are read from predictions/<profile>/<run_id>/<prefix>-test-scores.csv, the
 format of the *-dev-scores.csv files that training writes (mtbert.results.predictions): columns id, gold, pred, and `logit_0..k` (SST:
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,8 +31,8 @@ from mtbert.analysis.tables import MissingRun, missing_runs, paper_tables
 from mtbert.core.tasks import CFIMDB, OVERALL_TASKS, get_task
 from mtbert.errors import MtbertError
 from mtbert.inference.ensemble import average_seeds
-from mtbert.results import store
-from mtbert.settings import Settings, default_seed_first
+from mtbert.results.result_set import ResultSet
+from mtbert.settings import default_seed_first
 from mtbert.core.experiments import BEYOND_TABLES, REGISTRY, epochs_suffix, experiments_for, run_config
 from mtbert.results.predictions import PREFIX
 from mtbert.training.search import grid, point_id, stored_point
@@ -49,33 +48,23 @@ class MissingTestScores(MtbertError):
 
 # -- ensemble -------------------------------------------------------------------------------------------
 
-def test_scores_file(run_id: str, task: str, S: Settings, split: str = "test"):
-    """The stored per-example outputs of a run on `split` (test, dev, test-student); None when not stored."""
-    d = S.predictions_dir / run_id
-    for name in (f"{PREFIX[task]}-{split}-scores.csv", f"{task}-{split}-scores.csv"):
-        if (d / name).exists():
-            return d / name
-    return None
-
-
-def ensemble(name: str, S: Settings, seeds=None, tasks=OVERALL_TASKS) -> dict:
+def ensemble(name: str, R: ResultSet, seeds=None, tasks=OVERALL_TASKS) -> dict:
     """Held-out test metrics of the average of `name`'s seeds (default: every stored seed with test outputs).
 
     Returns {"sst": acc, "quora": acc, "sts": r, "overall": ..., "seeds": [...], "n": rows per task}."""
-    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
+    seeds = R.seeds(name) if seeds is None else list(seeds)
     frames = {t: [] for t in tasks}
     used = []
     for s in seeds:
-        rid = run_config(name, S.profile, s, S.encoder).run_id
-        files = {t: test_scores_file(rid, t, S) for t in tasks}
-        if any(f is None for f in files.values()):
+        found = {t: R.outputs(name, s, t) for t in tasks}
+        if any(f is None for f in found.values()):
             continue
         used.append(s)
-        for t, f in files.items():
-            frames[t].append(pd.read_csv(f))
+        for t, f in found.items():
+            frames[t].append(f)
     if not used:
         raise MissingTestScores(f"no stored per-example test outputs of {name} (seeds {seeds}) under "
-                                f"{S.predictions_dir}")
+                                f"{R.S.predictions_dir}")
     out = {"seeds": used, "n": {}}
     for t in tasks:
         c = average_seeds(t, frames[t])
@@ -102,20 +91,20 @@ def rows(table: str = "B") -> list[str]:
     return [recipe(table)] + [n for n in b if not n.startswith(BEST_ROWS_PREFIX)] + [n for n in b if n.startswith(BEST_ROWS_PREFIX)]
 
 
-def long_scores(S: Settings, split: str = "test", with_ensemble: bool = True, table: str = "B") -> pd.DataFrame:
+def long_scores(R: ResultSet, split: str = "test", with_ensemble: bool = True, table: str = "B") -> pd.DataFrame:
     """One row per (configuration, seed, task) with the stored score; ensembles (seed = 'ensemble') of the
     configurations whose test outputs of two or more seeds are stored."""
     recs = []
     for name in rows(table):
-        seeds = store.stored_seeds(name, S)
+        seeds = R.seeds(name)
         for s in seeds:
-            r = store.load_result(name, S, s)
+            r = R.result(name, s)
             for t in TASK_KEYS:
                 if t in r.get(split, {}):
                     recs.append({"configuration": name, "seed": str(s), "task": t, "score": r[split][t]})
         if with_ensemble and split == "test" and len(seeds) >= 2:
             try:
-                e = ensemble(name, S, seeds)
+                e = ensemble(name, R, seeds)
             except MissingTestScores:
                 continue
             if len(e["seeds"]) >= 2:
@@ -131,10 +120,10 @@ def _pm(v: pd.Series) -> str:
     return f"{v.mean():.3f}" if math.isnan(std) else f"{v.mean():.3f} ± {std:.3f}"
 
 
-def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataFrame:
+def beyond_table(R: ResultSet, split: str = "test", table: str = "B") -> pd.DataFrame:
     """Per stored configuration (and its ensemble): each task's mean ± std over stored seeds, and n seeds; the
     configurations not stored are left out (beyond_table_with_missing names them)."""
-    df = long_scores(S, split, table=table)
+    df = long_scores(R, split, table=table)
     out = []
     for name in rows(table):
         for kind in ("seeds", "ensemble"):
@@ -143,21 +132,21 @@ def beyond_table(S: Settings, split: str = "test", table: str = "B") -> pd.DataF
                 continue
             row = {"configuration": name + (" (ensemble)" if kind == "ensemble" else ""),
                    "n": int(d["seed"].nunique()) if kind == "seeds" else
-                   len(ensemble(name, S)["seeds"])}
+                   len(ensemble(name, R)["seeds"])}
             for t in TASK_KEYS:
                 row[t] = _pm(d[d["task"] == t]["score"])
             out.append(row)
     return pd.DataFrame(out, columns=["configuration", "n", *TASK_KEYS])
 
 
-def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
+def dev_curves(R: ResultSet, table: str = "B2") -> pd.DataFrame:
     """Each stored run of a table, epoch by epoch: its dev scores, seconds (training + dev evaluation), the CPU
     threads it trained on (blank for runs stored before epochs recorded them), and the epoch whose checkpoint the
     run kept (its best_epoch); what says whether more epochs would help."""
     recs = []
     for name in rows(table):
-        for s in default_seed_first(store.stored_seeds(name, S)):
-            r = store.load_result(name, S, s)
+        for s in default_seed_first(R.seeds(name)):
+            r = R.result(name, s)
             for h in r["history"]:
                 recs.append({"configuration": name, "seed": s, "epoch": h["epoch"],
                              **{f"dev {t}": h["dev"][t] for t in TASK_KEYS if t in h["dev"]},
@@ -167,27 +156,27 @@ def dev_curves(S: Settings, table: str = "B2") -> pd.DataFrame:
                                        "epoch s (train + dev)", "threads", "kept"])
 
 
-def table_seeds(S: Settings, table: str = "B") -> list[int]:
+def table_seeds(R: ResultSet, table: str = "B") -> list[int]:
     """The seeds a missing row of `table` is asked for: the settings' seeds and those of the table's paper recipe,
     so that the row compares with the recipe seed for seed."""
-    return default_seed_first(set(S.seeds) | set(store.stored_seeds(recipe(table), S)))
+    return default_seed_first(set(R.S.seeds) | set(R.seeds(recipe(table))))
 
 
-def beyond_table_with_missing(S: Settings, split: str = "test", table: str = "B") -> tuple[pd.DataFrame, list[MissingRun]]:
+def beyond_table_with_missing(R: ResultSet, split: str = "test", table: str = "B") -> tuple[pd.DataFrame, list[MissingRun]]:
     """beyond_table, and its rows that are not stored, each with the command that trains it and its hardware."""
-    return beyond_table(S, split, table), missing_runs(rows(table), S, table_seeds(S, table))
+    return beyond_table(R, split, table), missing_runs(rows(table), R, table_seeds(R, table))
 
 
-def differences_table_with_missing(S: Settings, table: str = "B1", split: str = "test") -> tuple[pd.DataFrame, list[MissingRun]]:
+def differences_table_with_missing(R: ResultSet, table: str = "B1", split: str = "test") -> tuple[pd.DataFrame, list[MissingRun]]:
     """differences_table, and the rows it cannot compare because they (or the paper recipe) are not stored."""
-    return differences_table(S, table, split), missing_runs(rows(table), S, table_seeds(S, table))
+    return differences_table(R, table, split), missing_runs(rows(table), R, table_seeds(R, table))
 
 
-def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B"):
+def beyond_figure(R: ResultSet, split: str = "test", path=None, table: str = "B"):
     """Seaborn point plot, one panel per task: a dot per seed, the mean ± std, the ensemble as a star."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-    df = long_scores(S, split, table=table)
+    df = long_scores(R, split, table=table)
     order = rows(table)
     fig, axes = plt.subplots(1, len(TASK_KEYS), figsize=(4 * len(TASK_KEYS), 0.35 * len(order) + 1.5),
                              sharey=True)
@@ -219,11 +208,11 @@ def beyond_figure(S: Settings, split: str = "test", path=None, table: str = "B")
     return fig
 
 
-def search_table(S: Settings) -> pd.DataFrame:
+def search_table(R: ResultSet) -> pd.DataFrame:
     """The stored points of the CPU-scale search: their fields, dev (and held-out test) scores, wall time."""
     out = []
     for p in grid():
-        r = stored_point(p, S)
+        r = stored_point(p, R.S)
         if r is None:
             continue
         steps = sum(h["steps"] for h in r["history"])
@@ -234,7 +223,7 @@ def search_table(S: Settings) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def search_study(S: Settings):
+def search_study(R: ResultSet):
     """The stored points of the search's factorial grid as an in-memory Optuna study (one completed trial per
     results/search/<point>.json), for the figures: it neither reads nor writes the SQLite study of a running
     search, and it is the same for everyone who has the JSON files."""
@@ -242,7 +231,7 @@ def search_study(S: Settings):
     from mtbert.training import search as X
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", study_name="recipe (stored points)")
-    X.import_stored(study, S, X.scale_for())
+    X.import_stored(study, R.S, X.scale_for())
     return study
 
 
@@ -258,7 +247,7 @@ def _ties_by_name():
     return TiesByName()
 
 
-def search_figures(S: Settings, study=None) -> dict:
+def search_figures(R: ResultSet, study=None) -> dict:
     """Optuna's matplotlib figures of the search: optimisation history, parameter importances (PED-ANOVA) and
     parallel coordinates; {name: figure}. With too few trials (or all values equal) importances are undefined:
     that panel then says so instead of failing."""
@@ -266,7 +255,7 @@ def search_figures(S: Settings, study=None) -> dict:
     import matplotlib.pyplot as plt
     import optuna
     from optuna.visualization import matplotlib as ovm
-    study = search_study(S) if study is None else study
+    study = search_study(R) if study is None else study
     n = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
     figs = {}
     # optuna's plots switch matplotlib to its own style; rc_context keeps that to these figures
@@ -302,25 +291,20 @@ def search_figures(S: Settings, study=None) -> dict:
 TARGETS = {"sst": 0.52, "quora": 0.83, "sts": 0.84, "overall": 0.76}
 
 
-def ensembles(S: Settings) -> dict:
+def ensembles(R: ResultSet) -> dict:
     """{configuration: ENSEMBLE.json} of the seed ensembles written by `python -m mtbert predict --ensemble`."""
-    out = {}
-    if S.predictions_dir.is_dir():
-        for p in sorted(S.predictions_dir.glob("*__ensemble/ENSEMBLE.json")):
-            m = store.read_json(p)
-            out[m["ensemble_of"]] = m
-    return out
+    return R.ensembles()
 
 
 # The best model is a mean of this many seeds (the targets'): a row with fewer cannot displace one that has them.
 BEST_MODEL_SEEDS = 3
 
 
-def best_configuration(S: Settings, tables=BEYOND_TABLES, seeds_needed: int = 1) -> str | None:
+def best_configuration(R: ResultSet, tables=BEYOND_TABLES, seeds_needed: int = 1) -> str | None:
     """The stored beyond-the-paper row (of `tables`: B, B1, B2 by default) with the highest mean dev overall score;
     selected on dev, never on the held-out test split. With `seeds_needed`, only the rows with at least that many
     stored seeds compete, as long as one has them: the maximum of noisy means favours the rows with fewest seeds."""
-    devs = {name: [store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)]
+    devs = {name: [R.result(name, s)["dev"]["overall"] for s in R.seeds(name)]
             for table in tables for name in rows(table)[1:]}
     devs = {name: d for name, d in devs.items() if d}
     if any(len(d) >= seeds_needed for d in devs.values()):
@@ -328,12 +312,12 @@ def best_configuration(S: Settings, tables=BEYOND_TABLES, seeds_needed: int = 1)
     return max(devs, key=lambda name: np.mean(devs[name]), default=None)
 
 
-def best_model(S: Settings) -> str | None:
+def best_model(R: ResultSet) -> str | None:
     """The best model: the best configuration on dev of all tables among those with BEST_MODEL_SEEDS seeds."""
-    return best_configuration(S, seeds_needed=BEST_MODEL_SEEDS)
+    return best_configuration(R, seeds_needed=BEST_MODEL_SEEDS)
 
 
-def targets_table(S: Settings) -> pd.DataFrame:
+def targets_table(R: ResultSet) -> pd.DataFrame:
     """The paper's bert-base test scores (submission 2, leaderboard test), the targets set for the
     beyond-the-paper work, then per table (B, B1, B2) the paper's recipe as we ran it and the table's best row
     (selected on dev), with its seed ensemble where stored; the best of all is marked "best on dev". Held-out
@@ -344,21 +328,21 @@ def targets_table(S: Settings) -> pd.DataFrame:
     recs = [{"row": "paper, submission 2 (bert-base, leaderboard test)", "n": "",
              **{key[d]: f"{v:.3f}" for d, v in zip(pt["dataset"], pt["score"])}},
             {"row": "target (beyond-the-paper work)", "n": "", **{t: f"≥ {v:.2f}" for t, v in TARGETS.items()}}]
-    best = best_model(S)
+    best = best_model(R)
     listed = []  # (name, label): per table (the profile's epochs, then B1, B2), its recipe and its best row on dev
     for table in BEYOND_TABLES:
         listed.append((recipe(table), "paper recipe, ours"))
-        top = best_configuration(S, (table,))
+        top = best_configuration(R, (table,))
         if top is not None:
             listed.append((top, "best on dev" if top == best else f"best of table {table} on dev"))
         if best != top and best in rows(table):  # a row with fewer seeds leads the table on dev
             listed.append((best, f"best on dev with {BEST_MODEL_SEEDS} seeds"))
-    ens_all = ensembles(S)
+    ens_all = ensembles(R)
     for name, what in listed:
-        seeds = store.stored_seeds(name, S)
+        seeds = R.seeds(name)
         if not seeds:
             continue
-        results = [store.load_result(name, S, s) for s in seeds]
+        results = [R.result(name, s) for s in seeds]
         tests = pd.DataFrame([r["test"] for r in results])
         ep = results[0]["config"]["epochs"]
         recs.append({"row": f"{name} ({what}, {ep} epoch{'s' * (ep > 1)})", "n": len(seeds),
@@ -370,36 +354,36 @@ def targets_table(S: Settings) -> pd.DataFrame:
     return pd.DataFrame(recs, columns=["row", "n", *TASK_KEYS])
 
 
-def cfimdb_transfer_table(S: Settings) -> pd.DataFrame:
+def cfimdb_transfer_table(R: ResultSet) -> pd.DataFrame:
     """CFIMDB predicted by the SST head of the ensembled runs (no CFIMDB training) against the paper's
     CFIMDB fine-tuning (t1_cfimdb_finetune), held-out test and dev accuracy."""
     recs = []
     t = CFIMDB.name
-    r = store.load_result(f"t1_{t}_finetune", S)
+    r = R.result(f"t1_{t}_finetune")
     if r is not None:
         recs.append({"model": f"t1_{t}_finetune (trained on CFIMDB)", "dev": r["dev"][t], "test": r["test"][t]})
-    for name, m in ensembles(S).items():
+    for name, m in ensembles(R).items():
         if t in m["test"]:
             recs.append({"model": f"{name}, SST head, ensemble of {len(m['seeds'])} seeds (no CFIMDB training)",
                          "dev": m["dev"][t], "test": m["test"][t]})
     return pd.DataFrame(recs, columns=["model", "dev", "test"])
 
 
-def differences_table(S: Settings, table: str = "B1", split: str = "test") -> pd.DataFrame:
+def differences_table(R: ResultSet, table: str = "B1", split: str = "test") -> pd.DataFrame:
     """Each stored row of a table against the table's paper recipe, per task: the difference with its 95%
     interval, p and verdict, computed as the claims of the paper are (claims.evaluate: paired bootstrap and
     permutation test over the same examples where per-example outputs are stored, the overall score with its
     three tasks resampled independently)."""
     base = recipe(table)
-    if not store.stored_seeds(base, S):
+    if not R.seeds(base):
         return pd.DataFrame(columns=["configuration", "task", "n", "ours", "difference [95% CI]", "p", "verdict"])
     recs = []
     for name in rows(table)[1:]:
-        if not store.stored_seeds(name, S):
+        if not R.seeds(name):
             continue
         for t in TASK_KEYS:
             c = Claim(f"{name}:{t}", f"table {table}", f"{name} beats {base}", "better", t, split, name, base)
-            r = evaluate(c, S)
+            r = evaluate(c, R)
             recs.append({"configuration": name, "task": r["task"], "n": r["seeds"], "ours": r["ours"],
                          "difference [95% CI]": r["difference [95% CI]"], "p": r["p"], "verdict": r["verdict"],
                          "method": r["method"]})
@@ -451,20 +435,20 @@ def sentence_twin(name: str, profile: str) -> str | None:
     return sentence_twins(profile).get(name)
 
 
-def phrase_pairs(S: Settings) -> list[tuple[str, str]]:
+def phrase_pairs(R: ResultSet) -> list[tuple[str, str]]:
     """(sentence twin, phrase row) of every phrase row that has a twin."""
-    return [(twin, n) for n, twin in sentence_twins(S.profile).items() if twin is not None]
+    return [(twin, n) for n, twin in sentence_twins(R.S.profile).items() if twin is not None]
 
 
-def phrase_table(S: Settings, split: str = "test") -> pd.DataFrame:
+def phrase_table(R: ResultSet, split: str = "test") -> pd.DataFrame:
     """Each stored phrase row and its sentence twin: what SST trained on, seeds, each task's mean ± std."""
     out = []
-    for pair in phrase_pairs(S):
+    for pair in phrase_pairs(R):
         for name in pair:
-            seeds = store.stored_seeds(name, S)
+            seeds = R.seeds(name)
             if not seeds:
                 continue
-            rs = [store.load_result(name, S, s) for s in seeds]
+            rs = [R.result(name, s) for s in seeds]
             units = rs[0]["data"].get("train_units", {}).get("sst")
             trained = "sentences" if units is None else (
                 f"{units['phrases']:,} phrases of {units['rows']:,} rows: "
@@ -478,60 +462,59 @@ def phrase_table(S: Settings, split: str = "test") -> pd.DataFrame:
                         columns=["configuration", "SST trained on", "n", *TASK_KEYS])
 
 
-def phrase_differences_table(S: Settings, split: str = "test") -> pd.DataFrame:
+def phrase_differences_table(R: ResultSet, split: str = "test") -> pd.DataFrame:
     """Each stored phrase row against its sentence twin, per task it evaluates: the difference with its 95%
     interval, p and verdict (claims.evaluate: paired over the same examples and seeds where outputs are stored)."""
     recs = []
-    for twin, name in phrase_pairs(S):
-        if not (store.stored_seeds(name, S) and store.stored_seeds(twin, S)):
+    for twin, name in phrase_pairs(R):
+        if not (R.seeds(name) and R.seeds(twin)):
             continue
-        tasks = [t for t in OVERALL_TASKS if t in run_config(name, S.profile).eval_tasks]
+        tasks = [t for t in OVERALL_TASKS if t in run_config(name, R.S.profile).eval_tasks]
         for t in tasks + (["overall"] if len(tasks) == len(OVERALL_TASKS) else []):
             c = Claim(f"{name}:{t}", "SST phrases", f"{name} beats {twin}", "better", t, split, name, twin)
-            r = evaluate(c, S)
+            r = evaluate(c, R)
             recs.append({"configuration": name, "against": twin, "task": r["task"], "n": r["seeds"],
                          "ours": r["ours"], "difference [95% CI]": r["difference [95% CI]"], "p": r["p"],
                          "verdict": r["verdict"], "method": r["method"]})
     return pd.DataFrame(recs)
 
 
-def phrase_table_with_missing(S: Settings, split: str = "test") -> tuple[pd.DataFrame, list[MissingRun]]:
+def phrase_table_with_missing(R: ResultSet, split: str = "test") -> tuple[pd.DataFrame, list[MissingRun]]:
     """phrase_table, and the phrase rows and twins not stored, each with the command that trains it."""
-    names = [n for pair in phrase_pairs(S) for n in pair]
-    return phrase_table(S, split), missing_runs(names, S, default_seed_first(set(S.seeds)))
+    names = [n for pair in phrase_pairs(R) for n in pair]
+    return phrase_table(R, split), missing_runs(names, R, default_seed_first(set(R.S.seeds)))
 
 
 # -- the phrase budget screened at CPU scale (scripts/screen_phrases.sh) -------------------------------------
 
 SCREEN_REFERENCE = "sentences"
+SCREEN_FOLDER = "screen_phrases"  # <store>/results/screen_phrases/<point>.json
 
 
-def screen_points(S: Settings) -> dict[str, dict]:
+def screen_points(R: ResultSet) -> dict[str, dict]:
     """{point: stored result} of the phrase screen (<store>/results/screen_phrases/<point>.json) trained in the
     settings' profile, the sentence reference first."""
-    folder = Path(S.store_root) / "results" / "screen_phrases"
-    found = {p.stem: store.read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
-    found = {k: r for k, r in found.items() if r.get("profile") == S.profile}
+    found = {k: r for k, r in R.folder_records(SCREEN_FOLDER).items() if r.get("profile") == R.S.profile}
     return dict(sorted(found.items(), key=lambda kv: kv[0] != SCREEN_REFERENCE))
 
 
-def _screen_arm(S: Settings, point: str, task: str, split: str):
-    f = Path(S.store_root) / "results" / "screen_phrases" / point / f"{PREFIX[task]}-{split}-scores.csv"
-    return st.arm_from_frames(task, {0: pd.read_csv(f, dtype={"id": str})}) if f.exists() else None
+def _screen_arm(R: ResultSet, point: str, task: str, split: str):
+    f = R.folder_frame(SCREEN_FOLDER, point, f"{PREFIX[task]}-{split}-scores.csv")
+    return st.arm_from_frames(task, {0: f}) if f is not None else None
 
 
-def phrase_screen_table(S: Settings, split: str = "dev") -> pd.DataFrame:
+def phrase_screen_table(R: ResultSet, split: str = "dev") -> pd.DataFrame:
     """Each point of the phrase screen: what SST trained on, steps and wall time, the `split` score per task, and
     each task's and the overall score's paired difference from the sentence reference [95% CI] on the same
     examples (dev chooses; test is recorded)."""
-    points = screen_points(S)
-    ref = {t: _screen_arm(S, SCREEN_REFERENCE, t, split) for t in OVERALL_TASKS} if SCREEN_REFERENCE in points else {}
+    points = screen_points(R)
+    ref = {t: _screen_arm(R, SCREEN_REFERENCE, t, split) for t in OVERALL_TASKS} if SCREEN_REFERENCE in points else {}
     recs = []
     for point, r in points.items():
         units = r["data"].get("train_units", {}).get("sst")
         row = {"point": point, "SST examples per epoch": _examples_per_epoch(r, units),
                "steps": sum(h["steps"] for h in r["history"]), "wall s": round(r["wall_time_s"])}
-        arms = {t: _screen_arm(S, point, t, split) for t in OVERALL_TASKS}
+        arms = {t: _screen_arm(R, point, t, split) for t in OVERALL_TASKS}
         for t in TASK_KEYS:
             row[t] = f"{r[split][t]:.3f}"
         if point != SCREEN_REFERENCE and ref and all(a is not None for a in [*arms.values(), *ref.values()]):

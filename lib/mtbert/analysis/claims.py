@@ -18,8 +18,7 @@ from scipy import stats as sps
 from mtbert.analysis import stats as st
 from mtbert.data import datasets as D
 from mtbert.core.tasks import OVERALL_TASKS, get_task
-from mtbert.results import store
-from mtbert.settings import Settings
+from mtbert.results.result_set import ResultSet
 
 
 def task_name(key: str) -> str:
@@ -74,24 +73,17 @@ CLAIMS = [
 
 # -- loading arms -----------------------------------------------------------------------------------------
 
-def _results(name: str, S: Settings) -> list[dict]:
-    return [r for s in store.stored_seeds(name, S) if (r := store.load_result(name, S, s)) is not None]
-
-
-def _frame(r: dict, task: str, split: str, S: Settings):
+def _frame(r: dict, task: str, split: str, R: ResultSet):
     p = (r.get("predictions") or {}).get(task, {}).get(f"{split}_scores")
-    if not p:
-        return None
-    f = store.stored_file(p, S)
-    return pd.read_csv(f, dtype={"id": str}) if f.exists() else None
+    return R.recorded_frame(p, text_ids=True) if p else None
 
 
-def arm(name: str, task: str, split: str, S: Settings):
+def arm(name: str, task: str, split: str, R: ResultSet):
     """An st.Arm (per-example outputs of every stored seed) or, when any seed lacks them, an st.Summary."""
-    rs = _results(name, S)
+    rs = R.results(name)
     if not rs:
         return None
-    frames = {r["seed"]: _frame(r, task, split, S) for r in rs}
+    frames = {r["seed"]: _frame(r, task, split, R) for r in rs}
     if all(f is not None for f in frames.values()):
         return st.arm_from_frames(task, frames)
     n = rs[0]["data"]["sizes"][split][task]
@@ -128,8 +120,8 @@ def _p_from_boot(dist: np.ndarray) -> float:
     return float(min(1.0, 2 * min(np.mean(dist <= 0), np.mean(dist >= 0))))
 
 
-def _overall_arms(name: str, split: str, S: Settings):
-    arms = {t: arm(name, t, split, S) for t in OVERALL_TASKS}
+def _overall_arms(name: str, split: str, R: ResultSet):
+    arms = {t: arm(name, t, split, R) for t in OVERALL_TASKS}
     if any(a is None for a in arms.values()):
         return None
     return arms
@@ -181,11 +173,11 @@ def _fmt(ci: dict) -> str:
     return st.fmt_ci(ci["value"], ci["low"], ci["high"])
 
 
-def evaluate(c: Claim, S: Settings) -> dict:
+def evaluate(c: Claim, R: ResultSet) -> dict:
     if c.kind == "better" and c.task == "overall":
-        return _better_overall(c, S)
+        return _better_overall(c, R)
     if c.kind == "better":
-        A, B = arm(c.a, c.task, c.split, S), arm(c.b, c.task, c.split, S)
+        A, B = arm(c.a, c.task, c.split, R), arm(c.b, c.task, c.split, R)
         if A is None or B is None:
             return _row(c, note="not run")
         if isinstance(A, st.Arm) and isinstance(B, st.Arm) and np.array_equal(A.ids, B.ids):
@@ -195,10 +187,10 @@ def evaluate(c: Claim, S: Settings) -> dict:
         return _row(c, _fmt(_ci(A)), _fmt(_ci(B)), d, st.verdict_better(d["low"], d["high"]),
                     n_seeds=f"{_nseeds(A)} / {_nseeds(B)}")
     if c.kind == "near_chance":
-        A = arm(c.a, c.task, c.split, S)
+        A = arm(c.a, c.task, c.split, R)
         if A is None:
             return _row(c, note="not run")
-        chance = _chance(A, c, S)
+        chance = _chance(A, c, R)
         if isinstance(A, st.Arm):
             d = st.difference_to_constant(A, chance)
         else:
@@ -209,9 +201,9 @@ def evaluate(c: Claim, S: Settings) -> dict:
                    n_seeds=str(_nseeds(A)))
         return row
     if c.kind == "dominates":
-        return _dominates(c, S)
+        return _dominates(c, R)
     if c.kind == "curves":
-        return _curves(c, S)
+        return _curves(c, R)
     raise ValueError(f"unknown claim kind {c.kind!r}")
 
 
@@ -219,12 +211,12 @@ def _nseeds(a) -> int:
     return len(a.preds) if isinstance(a, st.Arm) else len(a.values)
 
 
-def _chance(A, c: Claim, S: Settings) -> float:
+def _chance(A, c: Claim, R: ResultSet) -> float:
     """The task spec's chance level on the arm's gold labels (without per-example outputs: the split's file)."""
     spec = get_task(c.task)
     if spec.chance == "zero":
         return spec.chance_level(None)
-    g = np.asarray(A.gold) if isinstance(A, st.Arm) else D.load(c.task, c.split, S.data_dir).labels
+    g = np.asarray(A.gold) if isinstance(A, st.Arm) else D.load(c.task, c.split, R.S.data_dir).labels
     return spec.chance_level(g)
 
 
@@ -243,8 +235,8 @@ def paired_overall_difference(A: dict, B: dict, what: str = "overall") -> dict:
             "b": vb, "b_ci": (lb, hb), "method": "paired bootstrap (tasks resampled independently)"}
 
 
-def _better_overall(c: Claim, S: Settings) -> dict:
-    A, B = _overall_arms(c.a, c.split, S), _overall_arms(c.b, c.split, S)
+def _better_overall(c: Claim, R: ResultSet) -> dict:
+    A, B = _overall_arms(c.a, c.split, R), _overall_arms(c.b, c.split, R)
     if A is None or B is None:
         return _row(c, note="not run")
     first = OVERALL_TASKS[0]
@@ -268,8 +260,8 @@ def _terms(m: dict) -> dict:
             for t in OVERALL_TASKS}
 
 
-def _dominates(c: Claim, S: Settings) -> dict:
-    A = _overall_arms(c.a, c.split, S)
+def _dominates(c: Claim, R: ResultSet) -> dict:
+    A = _overall_arms(c.a, c.split, R)
     if A is None:
         return _row(c, note="not run")
 
@@ -307,12 +299,12 @@ def roughness(history: list, task: str) -> float:
     return float(sum(max(0.0, a - b) for a, b in zip(v, v[1:])))
 
 
-def _curves(c: Claim, S: Settings) -> dict:
-    ra = [roughness(r["history"], c.task) for r in _results(c.a, S)]
-    rb = [roughness(r["history"], c.task) for r in _results(c.b, S)]
+def _curves(c: Claim, R: ResultSet) -> dict:
+    ra = [roughness(r["history"], c.task) for r in R.results(c.a)]
+    rb = [roughness(r["history"], c.task) for r in R.results(c.b)]
     if not ra or not rb:
         return _row(c, note="not run")
-    epochs = min(len(r["history"]) for r in _results(c.a, S) + _results(c.b, S))
+    epochs = min(len(r["history"]) for r in R.results(c.a) + R.results(c.b))
     ours_a, ours_b = f"total drop {np.mean(ra):.3f} (n={len(ra)})", f"total drop {np.mean(rb):.3f} (n={len(rb)})"
     if epochs < 3:
         return _row(c, ours_a, ours_b, verdict="cannot be decided",
@@ -334,9 +326,9 @@ def _curves(c: Claim, S: Settings) -> dict:
                 "cannot be decided", n_seeds=f"{len(ra)} / {len(rb)}")
 
 
-def claims_table(S: Settings) -> pd.DataFrame:
+def claims_table(R: ResultSet) -> pd.DataFrame:
     """One row per claim of the paper (see CLAIMS), with our verdict."""
-    return pd.DataFrame([evaluate(c, S) for c in CLAIMS])
+    return pd.DataFrame([evaluate(c, R) for c in CLAIMS])
 
 
 def display_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -344,12 +336,12 @@ def display_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[cols]
 
 
-def metric_interval(name: str, key: str, split: str, S: Settings) -> dict:
+def metric_interval(name: str, key: str, split: str, R: ResultSet) -> dict:
     """Our number for one table cell (mean over every stored seed) with its 95% interval: bootstrap over
     examples when per-example outputs are stored, else from the metric and n (see `stats`)."""
     nan = float("nan")
     if key == "overall":
-        A = _overall_arms(name, split, S)
+        A = _overall_arms(name, split, R)
         if A is None:
             return {"value": nan, "low": nan, "high": nan, "method": "not run"}
         if all(isinstance(x, st.Arm) for x in A.values()):
@@ -358,7 +350,7 @@ def metric_interval(name: str, key: str, split: str, S: Settings) -> dict:
         v, se = _overall_summary(A)
         q = sps.norm.ppf(0.5 + st.CONFIDENCE / 2)
         return {"value": v, "low": v - q * se, "high": v + q * se, "method": "normal approximation (no per-example outputs stored)"}
-    a = arm(name, key, split, S)
+    a = arm(name, key, split, R)
     if a is None:
         return {"value": nan, "low": nan, "high": nan, "method": "not run"}
     return _ci(a)

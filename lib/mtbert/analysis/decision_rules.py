@@ -31,7 +31,8 @@ from mtbert.analysis.stats import Arm, fmt_ci, paired_difference
 from mtbert.core.tasks import OVERALL_TASKS, get_task
 from mtbert.errors import MtbertError
 from mtbert.results import store
-from mtbert.settings import Settings, default_seed_first
+from mtbert.results.result_set import ResultSet
+from mtbert.settings import default_seed_first
 from mtbert.core.experiments import BEYOND_TABLES, run_config
 from mtbert.results.predictions import leaderboard_text
 
@@ -44,11 +45,11 @@ RULE_TASK = {"quora threshold": "quora", "sst class offsets": "sst", "sts combin
 
 # -- per-example outputs ----------------------------------------------------------------------------------
 
-def scores(name: str, S: Settings, seed: int, task: str, split: str) -> pd.DataFrame | None:
+def scores(name: str, R: ResultSet, seed: int, task: str, split: str) -> pd.DataFrame | None:
     """The stored per-example outputs of one run on `split` (dev, test, test-student), sorted by id; None when
     not stored."""
-    p = ablations.test_scores_file(run_config(name, S.profile, seed, S.encoder).run_id, task, S, split)
-    return None if p is None else pd.read_csv(p).sort_values("id").reset_index(drop=True)
+    f = R.outputs(name, seed, task, split)
+    return None if f is None else f.sort_values("id").reset_index(drop=True)
 
 
 def _logits(f: pd.DataFrame) -> np.ndarray:
@@ -176,9 +177,9 @@ def _with_ensemble(frames_dev, frames_test, task):
     return out
 
 
-def _frames(name: str, S: Settings, seeds, task: str):
-    dev = {s: scores(name, S, s, task, "dev") for s in seeds}
-    test = {s: scores(name, S, s, task, "test") for s in seeds}
+def _frames(name: str, R: ResultSet, seeds, task: str):
+    dev = {s: scores(name, R, s, task, "dev") for s in seeds}
+    test = {s: scores(name, R, s, task, "test") for s in seeds}
     if any(f is None for f in (*dev.values(), *test.values())):
         return None, None
     for fr in (dev, test):
@@ -191,18 +192,18 @@ def _frames(name: str, S: Settings, seeds, task: str):
     return dev, test
 
 
-def sts_partner(name: str, S: Settings, candidates, seeds=None) -> str | None:
+def sts_partner(name: str, R: ResultSet, candidates, seeds=None) -> str | None:
     """Among `candidates` with stored STS outputs for every seed of `name`, the one whose standardised average
     with `name` has the best mean dev Pearson r over those seeds; None when none qualifies."""
-    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
-    dev, test = _frames(name, S, seeds, "sts")
+    seeds = R.seeds(name) if seeds is None else list(seeds)
+    dev, test = _frames(name, R, seeds, "sts")
     if dev is None:
         return None
     best, score = None, -np.inf
     for c in candidates:
         if c == name:
             continue
-        pdev, ptest = _frames(c, S, seeds, "sts")
+        pdev, ptest = _frames(c, R, seeds, "sts")
         if pdev is None:
             continue
         r = np.mean([v["dev rule"] for k, v in _sts(dev, test, pdev, ptest).items()
@@ -212,12 +213,12 @@ def sts_partner(name: str, S: Settings, candidates, seeds=None) -> str | None:
     return best
 
 
-def rule_outputs(name: str, S: Settings, partner: str | None, seeds=None) -> dict:
+def rule_outputs(name: str, R: ResultSet, partner: str | None, seeds=None) -> dict:
     """{rule: {seed or "ensemble": outputs}} for every rule whose inputs are stored, for the seeds of `name`."""
-    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
+    seeds = R.seeds(name) if seeds is None else list(seeds)
     out = {}
     for rule, task in RULE_TASK.items():
-        dev, test = _frames(name, S, seeds, task)
+        dev, test = _frames(name, R, seeds, task)
         if dev is None:
             continue
         if rule == "quora threshold":
@@ -225,7 +226,7 @@ def rule_outputs(name: str, S: Settings, partner: str | None, seeds=None) -> dic
         elif rule == "sst class offsets":
             out[rule] = _sst(dev, test)
         elif partner is not None:
-            pdev, ptest = _frames(partner, S, seeds, task)
+            pdev, ptest = _frames(partner, R, seeds, task)
             if pdev is not None:
                 out[rule] = _sts(dev, test, pdev, ptest)
     return out
@@ -238,12 +239,12 @@ def _arm(task, v, which, seed_keys):
     return arm
 
 
-def rules_table(name: str, S: Settings, partner: str | None, seeds=None, outputs=None) -> pd.DataFrame:
+def rules_table(name: str, R: ResultSet, partner: str | None, seeds=None, outputs=None) -> pd.DataFrame:
     """Per rule: each seed, the mean over seeds (with the paired test difference against the default rule and its
     95% interval) and the ensemble; dev default vs cross-validated dev with the rule, test default vs with it.
-    `outputs`: rule_outputs(name, S, partner, seeds), when already computed."""
+    `outputs`: rule_outputs(name, R, partner, seeds), when already computed."""
     recs = []
-    outputs = rule_outputs(name, S, partner, seeds) if outputs is None else outputs
+    outputs = rule_outputs(name, R, partner, seeds) if outputs is None else outputs
     for rule, by_key in outputs.items():
         task = RULE_TASK[rule]
         seed_keys = [k for k in by_key if k != "ensemble"]
@@ -274,13 +275,13 @@ def adopted_rules(table: pd.DataFrame) -> list[str]:
     return [r for r, a in zip(means["rule"], means["adopted"]) if a == "yes"]
 
 
-def targets_rows(name: str, S: Settings, partner: str | None, seeds=None, table=None, outputs=None) -> pd.DataFrame:
+def targets_rows(name: str, R: ResultSet, partner: str | None, seeds=None, table=None, outputs=None) -> pd.DataFrame:
     """Held-out test scores of `name` with its adopted rules (per task: the rule's test predictions where adopted,
     else the stored score): each seed, and the ensemble. `table`, `outputs`: rules_table's and rule_outputs'
     answers, when already computed."""
-    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
-    outs = rule_outputs(name, S, partner, seeds) if outputs is None else outputs
-    table = rules_table(name, S, partner, seeds, outs) if table is None else table
+    seeds = R.seeds(name) if seeds is None else list(seeds)
+    outs = rule_outputs(name, R, partner, seeds) if outputs is None else outputs
+    table = rules_table(name, R, partner, seeds, outs) if table is None else table
     if table.empty:
         return pd.DataFrame(columns=["key", "rules", *OVERALL_TASKS, "overall"])
     adopted = adopted_rules(table)
@@ -293,9 +294,9 @@ def targets_rows(name: str, S: Settings, partner: str | None, seeds=None, table=
             if rule is not None:
                 row[t] = task_metric(t, outs[rule][k]["test rule"], outs[rule][k]["gold"])
             elif k == "ensemble":
-                row[t] = ablations.ensemble(name, S, seeds)[t]
+                row[t] = ablations.ensemble(name, R, seeds)[t]
             else:
-                row[t] = store.load_result(name, S, k)["test"][t]
+                row[t] = R.result(name, k)["test"][t]
         row["overall"] = overall_of(row)
         recs.append(row)
     return pd.DataFrame(recs, columns=["key", "rules", *OVERALL_TASKS, "overall"])
@@ -303,26 +304,26 @@ def targets_rows(name: str, S: Settings, partner: str | None, seeds=None, table=
 
 # -- the best model ---------------------------------------------------------------------------------------
 
-def best_model_rules(S: Settings) -> dict:
+def best_model_rules(R: ResultSet) -> dict:
     """The rules for the best model on dev (ablations.best_model) over its stored seeds:
     {"name", "partner", "table" (rules_table), "targets" (the targets next to the model with and without its
     adopted rules, held-out test), "message" (why a part is empty)}."""
-    name = ablations.best_model(S)
+    name = ablations.best_model(R)
     empty = {"name": name, "partner": None, "table": pd.DataFrame(), "targets": pd.DataFrame()}
     if name is None:
         return {**empty, "message": "No beyond-the-paper row is stored for this profile."}
-    seeds = store.stored_seeds(name, S)
-    if scores(name, S, seeds[0], "quora", "dev") is None:
+    seeds = R.seeds(name)
+    if scores(name, R, seeds[0], "quora", "dev") is None:
         return {**empty, "message": f"The per-example dev outputs of {name} are not stored (they are written by "
                                     f"`python -m mtbert predict {name}`)."}
     candidates = [n for table in BEYOND_TABLES for n in ablations.rows(table)]
-    partner = sts_partner(name, S, candidates, seeds)
-    outputs = rule_outputs(name, S, partner, seeds)
-    table = rules_table(name, S, partner, seeds, outputs)
-    rows = targets_rows(name, S, partner, seeds, table, outputs)
+    partner = sts_partner(name, R, candidates, seeds)
+    outputs = rule_outputs(name, R, partner, seeds)
+    table = rules_table(name, R, partner, seeds, outputs)
+    rows = targets_rows(name, R, partner, seeds, table, outputs)
     seed_rows = rows[rows["key"] != "ensemble"]
     recs = [{"row": "target (beyond-the-paper work)", "n": "", **{t: f"≥ {v:.2f}" for t, v in ablations.TARGETS.items()}}]
-    stored = pd.DataFrame([store.load_result(name, S, s)["test"] for s in seeds])
+    stored = pd.DataFrame([R.result(name, s)["test"] for s in seeds])
     recs.append({"row": f"{name}, default rules", "n": len(seeds), **{t: ablations._pm(stored[t]) for t in ablations.TASK_KEYS}})
     rules = rows["rules"].iloc[0] or "none adopted"
     recs.append({"row": f"{name}, rules chosen on dev ({rules})", "n": len(seed_rows),
@@ -340,22 +341,23 @@ def best_model_rules(S: Settings) -> dict:
 
 # -- leaderboard files of the system ----------------------------------------------------------------------
 
-def write_rules_predictions(name: str, S: Settings, seeds=None) -> dict:
+def write_rules_predictions(name: str, R: ResultSet, seeds=None) -> dict:
     """The STS leaderboard files (dev and test-student) of `name`'s seeds combined with its STS partner's (chosen
     on dev, `sts_partner`), in predictions/<profile>/<name>__with_rules/ with a manifest RULES.json. Every member's
     score is standardised by its own dev mean and standard deviation, the members averaged, and the average mapped
     to the 0-5 label range by the least-squares line fitted on dev (clipped to 0-5; Pearson's r does not depend on
     the line). Quora has no test-student file in the data mirror, so its threshold has no leaderboard file."""
-    seeds = store.stored_seeds(name, S) if seeds is None else list(seeds)
+    S = R.S
+    seeds = R.seeds(name) if seeds is None else list(seeds)
     if not seeds:
         raise MtbertError(f"{name} has no stored seed for profile {S.profile}: train it with "
                           f"`python -m mtbert run {name} --profile {S.profile}`")
     for s in seeds:
-        if store.load_result(name, S, s) is None:
+        if R.result(name, s) is None:
             raise MtbertError(f"seed {s} of {name} is not stored for profile {S.profile}: train it with "
                               f"`python -m mtbert run {name} --profile {S.profile} --seeds {s} --seeds-all`")
     candidates = [n for table in BEYOND_TABLES for n in ablations.rows(table)]
-    partner = sts_partner(name, S, candidates, seeds)
+    partner = sts_partner(name, R, candidates, seeds)
     if partner is None:
         raise MtbertError(f"no configuration other than {name} has stored STS dev and test outputs for seeds "
                           f"{', '.join(map(str, seeds))} (profile {S.profile}): train one with "
@@ -364,7 +366,7 @@ def write_rules_predictions(name: str, S: Settings, seeds=None) -> dict:
     gold = ids = None
     for n in (name, partner):
         for s in seeds:
-            dev, student = scores(n, S, s, "sts", "dev"), scores(n, S, s, "sts", "test-student")
+            dev, student = scores(n, R, s, "sts", "dev"), scores(n, R, s, "sts", "test-student")
             if student is None:
                 raise MtbertError(f"sts-test-student-scores.csv of {n} seed {s} is not stored under "
                                   f"{S.predictions_dir}: write it with `python -m mtbert predict {n} --seeds {s}`")
@@ -386,14 +388,14 @@ def write_rules_predictions(name: str, S: Settings, seeds=None) -> dict:
         p = out / stem
         store.write_text(p, leaderboard_text("sts", ids[split], pred))
         files.append(store.recorded_path(p, S))
-    result = store.load_result(name, S, seeds[0])
+    result = R.result(name, seeds[0])
     manifest = {"rules_of": name, "profile": S.profile, "seeds": seeds, "sts_partner": partner,
                 "how": "STS: mean of the standardised scores of every seed of both configurations (each by its "
                        "own dev mean and standard deviation), mapped to 0-5 by the least-squares line fitted on "
                        f"dev (slope {slope:.4f}, intercept {intercept:.4f}), clipped",
                 "dev": {"sts": task_metric("sts", combined["dev"], gold)}, "files": files,
                 "encoder": result["encoder"], "data": result["data"]["files"],
-                "config_hashes": {n: [store.load_result(n, S, s)["config_hash"] for s in seeds]
+                "config_hashes": {n: [R.result(n, s)["config_hash"] for s in seeds]
                                   for n in (name, partner)}}
     store.write_json(out / "RULES.json", manifest)
     return manifest

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mtbert.results import store
-from mtbert.settings import Settings
+from mtbert.results.result_set import ResultSet
 
 GROUP_COLUMNS = ("device", "hardware", "torch", "Python", "numpy")
 
 
-def stored_results(S: Settings) -> list[dict]:
-    """Every finished run's result of the profile (results/<profile>/*.json; not partial/), by file name."""
-    d = S.results_dir
-    return [store.read_result(p) for p in sorted(d.glob("*.json"))] if d.is_dir() else []
-
-
-def run_groups(S: Settings) -> pd.DataFrame:
+def run_groups(R: ResultSet) -> pd.DataFrame:
     """One row per recorded environment: device, hardware, torch, Python, numpy, runs, summed wall time (s)."""
     rows = []
-    for r in stored_results(S):
+    for r in R.every_record():
         env = r.get("environment") if isinstance(r.get("environment"), dict) else {}
         rows.append({"device": str(env.get("device", "-")), "hardware": str(env.get("gpu") or env.get("cpu") or "-"),
                      "torch": str(env.get("torch", "-")), "Python": str(env.get("python", "-")),

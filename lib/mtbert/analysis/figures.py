@@ -11,7 +11,7 @@ import seaborn as sns
 
 from mtbert.core.probability import sigmoid
 from mtbert.core.tasks import TASKS, get_task
-from mtbert.results import store
+from mtbert.results.result_set import ResultSet
 from mtbert.settings import Settings
 from mtbert.analysis.tables import curves as curves_df
 
@@ -130,14 +130,15 @@ def curves_overlay(groups: dict, S: Settings, name: str = "curves_submissions", 
     return fig, df
 
 
-def _scores(result: dict, task: str, S: Settings, split: str = "dev") -> pd.DataFrame:
+def _scores(result: dict, task: str, R: ResultSet, split: str = "dev") -> pd.DataFrame:
     p = result.get("predictions", {}).get(task, {}).get(f"{split}_scores")
-    if not p:
+    d = R.recorded_frame(p) if p else None
+    if d is None:
         raise FileNotFoundError(f"{result['run_id']} has no {split} outputs for {task} (predictions not written)")
-    return pd.read_csv(store.stored_file(p, S))
+    return d
 
 
-def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
+def error_analysis(result: dict, R: ResultSet, name: str | None = None, bins=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0)):
     """One dev-set panel per evaluated task, by its spec's head kind: a classifier's confusion matrix (heatmap), a
     binary task's accuracy by the model's confidence, a regression's predictions vs gold (submissions: SST, Quora,
     STS). Saved as errors_<run_id>. Returns (fig, {task: confusion | by_bin | scatter})."""
@@ -145,7 +146,7 @@ def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5
     fig, axes = plt.subplots(1, len(tasks), figsize=(16 * len(tasks) / 3, 4.6), squeeze=False)
     data, described = {}, []
     for ax, t in zip(axes[0], tasks):
-        spec, d = get_task(t), _scores(result, t, S)
+        spec, d = get_task(t), _scores(result, t, R)
         if spec.head == "classifier":
             data[t] = _confusion_panel(ax, spec, d)
             described.append(f"{spec.display} confusion matrix")
@@ -158,7 +159,7 @@ def error_analysis(result: dict, S: Settings, name: str | None = None, bins=(0.5
     fig.suptitle(f"Error analysis: {result['run_id']} ({result['profile']} profile, dev set)")
     fig.tight_layout()
     what = described[0] if len(described) == 1 else ", ".join(described[:-1]) + " and " + described[-1]
-    save_figure(fig, name or f"errors_{result['run_id']}", S, alt=f"{what}, {result['run_id']}")
+    save_figure(fig, name or f"errors_{result['run_id']}", R.S, alt=f"{what}, {result['run_id']}")
     return fig, data
 
 

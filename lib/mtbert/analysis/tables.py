@@ -1,6 +1,7 @@
 """Results -> pandas DataFrames: every paper table with our number next to the paper's.
 
-Pure functions over the results store (``mtbert.results.store``): nothing here trains. A table holds stored runs
+Pure functions of one loaded set of results (``mtbert.results.result_set.ResultSet``): nothing here trains or
+opens the store. A table holds stored runs
 only: a row whose run is not stored is left out (never a blank row with n = 0), and `missing_runs` names it, with
 the command that trains it and the hardware it needs, for a line below the table (`missing_markdown`). The
 paper's numbers are read from ``paper_tables.csv`` beside this module (a copy of ``shared/paper/paper_tables.csv``).
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,8 @@ import pandas as pd
 
 from mtbert.analysis.claims import metric_interval
 from mtbert.core.tasks import OVERALL_TASKS, get_task
-from mtbert.results import store
+from mtbert.core.atomic import write_text
+from mtbert.results.result_set import MissingRun, ResultSet  # noqa: F401 (MissingRun: the tables' missing rows)
 from mtbert.core.experiments import (CORE, FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS,
                                          experiments_for, hardware, run_command)
 from mtbert.settings import DEFAULT_SEED, Settings
@@ -54,23 +55,9 @@ def paper_rows(table: str) -> pd.DataFrame:
 
 # -- results -------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class MissingRun:
-    """A row a table leaves out because its run is not stored: what trains it, and on what."""
-    name: str
-    command: str
-    hardware: str
-
-    def markdown(self) -> str:
-        return f"* `{self.name}`: `{self.command}` ({self.hardware})"
-
-
-def missing_runs(names, S: Settings, seeds=None) -> list[MissingRun]:
-    """The runs among `names` with no stored seed, each with the command that trains it for `seeds` (default: the
-    settings' seeds) and the hardware that needs."""
-    seeds = S.seeds if seeds is None else seeds
-    return [MissingRun(n, run_command(n, S.profile, seeds), hardware(n, S.profile))
-            for n in dict.fromkeys(names) if not store.stored_seeds(n, S)]
+def missing_runs(names, R: ResultSet, seeds=None) -> list[MissingRun]:
+    """The runs among `names` with no stored seed, each with the command that trains it (ResultSet.missing)."""
+    return R.missing(names, seeds)
 
 
 def missing_markdown(missing: list[MissingRun]) -> str:
@@ -82,10 +69,10 @@ def missing_markdown(missing: list[MissingRun]) -> str:
             + "\n".join(m.markdown() for m in missing))
 
 
-def submission_seeds(S: Settings) -> list[int]:
+def submission_seeds(R: ResultSet) -> list[int]:
     """The seeds of the settings plus every seed both submissions have stored results for."""
-    found = set.intersection(*(set(store.stored_seeds(n, S)) for n in SUBMISSIONS))
-    return sorted(set(S.seeds) | found)
+    found = set.intersection(*(set(R.seeds(n)) for n in SUBMISSIONS))
+    return sorted(set(R.S.seeds) | found)
 
 
 def _value(result, split, key):
@@ -95,7 +82,7 @@ def _value(result, split, key):
     return float("nan") if v is None else float(v)
 
 
-def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame:
+def paper_table(table: str, R: ResultSet, intervals: bool = True) -> pd.DataFrame:
     """One paper table ("1".."5"): each paper row whose run is stored, with our number (the mean over every stored
     seed of the experiment, and the settings' seeds for the submissions), its standard deviation over seeds and the
     number of seeds, the difference to the paper, and (intervals=True) a 95% interval of our number
@@ -104,9 +91,9 @@ def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame
     out = []
     for _, row in paper_rows(table).iterrows():
         name, key = PAPER_ROWS[(row["table"], row["dataset"], row["variant"])]
-        run_seeds = sorted({DEFAULT_SEED} | set(store.stored_seeds(name, S))
-                           | (set(S.seeds) if name in SUBMISSIONS else set()))
-        vals = [_value(store.load_result(name, S, s), row["split"], key) for s in run_seeds]
+        run_seeds = sorted({DEFAULT_SEED} | set(R.seeds(name))
+                           | (set(R.S.seeds) if name in SUBMISSIONS else set()))
+        vals = [_value(R.result(name, s), row["split"], key) for s in run_seeds]
         got = [v for v in vals if not math.isnan(v)]
         if not got:
             continue  # not stored: named by paper_table_with_missing
@@ -117,7 +104,7 @@ def paper_table(table: str, S: Settings, intervals: bool = True) -> pd.DataFrame
                "paper": float(row["score"]), "ours": mean, "diff": mean - float(row["score"]),
                "std": std, "n_seeds": len(got), "ours (mean ± std, n)": _pm(mean, std, len(got))}
         if intervals:
-            ci = metric_interval(name, key, row["split"], S)
+            ci = metric_interval(name, key, row["split"], R)
             rec.update({"ci_low": ci.get("low", float("nan")), "ci_high": ci.get("high", float("nan")),
                         "95% CI": f"[{ci['low']:.3f}, {ci['high']:.3f}]", "CI method": ci.get("method", "-")})
         out.append(rec)
@@ -129,10 +116,10 @@ PAPER_TABLE_COLUMNS = ["table", "dataset", "metric", "split", "variant", "experi
 INTERVAL_COLUMNS = ["ci_low", "ci_high", "95% CI", "CI method"]
 
 
-def paper_table_with_missing(table: str, S: Settings, intervals: bool = True) -> tuple[pd.DataFrame, list[MissingRun]]:
+def paper_table_with_missing(table: str, R: ResultSet, intervals: bool = True) -> tuple[pd.DataFrame, list[MissingRun]]:
     """paper_table, and the experiments of its rows that are not stored (MissingRun)."""
     names = [PAPER_ROWS[(r["table"], r["dataset"], r["variant"])][0] for _, r in paper_rows(table).iterrows()]
-    return paper_table(table, S, intervals), missing_runs(names, S)
+    return paper_table(table, R, intervals), missing_runs(names, R)
 
 
 SHOW_COLUMNS = ["dataset", "split", "variant", "paper", "ours (mean ± std, n)", "95% CI", "diff"]
@@ -145,33 +132,33 @@ def _pm(mean, std, n) -> str:
     return f"{mean:.3f} (1 seed)" if n == 1 or math.isnan(std) else f"{mean:.3f} ± {std:.3f} (n={n})"
 
 
-def paper_comparison(S: Settings) -> pd.DataFrame:
+def paper_comparison(R: ResultSet) -> pd.DataFrame:
     """EVERY row of paper_tables.csv with our number, its interval, and the difference."""
-    df = pd.concat([paper_table(t, S) for t in "12345"], ignore_index=True)
+    df = pd.concat([paper_table(t, R) for t in "12345"], ignore_index=True)
     cols = ["table", "dataset", "metric", "split", "variant", "experiment", "paper", "ours", "diff", "std",
             "n_seeds", "ci_low", "ci_high", "CI method"]
     return df[cols]
 
 
-def finetune_table(S: Settings) -> pd.DataFrame:
+def finetune_table(R: ResultSet) -> pd.DataFrame:
     """The "+ train data" rows of tables 3 and 4 (notebook 03), next to the paper's numbers."""
-    df = pd.concat([paper_table("3", S), paper_table("4", S)], ignore_index=True)
+    df = pd.concat([paper_table("3", R), paper_table("4", R)], ignore_index=True)
     return df[df["experiment"].isin(FINETUNE_EXPERIMENTS)].reset_index(drop=True)
 
 
-def seeds_of(name: str, S: Settings) -> list[int]:
+def seeds_of(name: str, R: ResultSet) -> list[int]:
     """Every seed an experiment has (or should have) a result for: the default seed, every stored seed, and the
     settings' seeds for the submissions (the default seed first)."""
-    others = set(store.stored_seeds(name, S)) | (set(S.seeds) if name in SUBMISSIONS else set())
+    others = set(R.seeds(name)) | (set(R.S.seeds) if name in SUBMISSIONS else set())
     return [DEFAULT_SEED] + sorted(others - {DEFAULT_SEED})  # the default seed first
 
 
-def scores_table(names, S: Settings, split: str = "dev") -> pd.DataFrame:
+def scores_table(names, R: ResultSet, split: str = "dev") -> pd.DataFrame:
     """One row per stored experiment: its `split` scores on every task it evaluates (mean over stored seeds; the std
     over seeds in `<task> sd`), the number of seeds, and the mean training wall time."""
     rows = []
     for n in names:
-        rs = [r for s in seeds_of(n, S) if (r := store.load_result(n, S, s)) is not None]
+        rs = [r for s in seeds_of(n, R) if (r := R.result(n, s)) is not None]
         if not rs:
             continue  # not stored: see missing_runs
         row = {"experiment": n, "description": REGISTRY[n].description, "n_seeds": len(rs)}
@@ -186,14 +173,14 @@ def scores_table(names, S: Settings, split: str = "dev") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def extension_table(S: Settings) -> pd.DataFrame:
+def extension_table(R: ResultSet) -> pd.DataFrame:
     """Beyond the paper: submission 2 next to its variants (table "X" of the registry: mean pooling,
     layer-wise learning-rate decay), dev and held-out test (no paper numbers)."""
     rows = []
     variants = [("submission2", "submission 2 ([CLS] pooling, no lr decay)")]
     variants += [(n, REGISTRY[n].description) for n in experiments_for("X")]
     for n, label in variants:
-        rs = [r for s in seeds_of(n, S) if (r := store.load_result(n, S, s)) is not None]
+        rs = [r for s in seeds_of(n, R) if (r := R.result(n, s)) is not None]
         if not rs:
             continue  # not stored: see missing_runs
         for split in ("dev", "test"):
@@ -221,12 +208,12 @@ def curves(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "task", "kind", "metric", "loss"])
 
 
-def runs_table(S: Settings) -> pd.DataFrame:
+def runs_table(R: ResultSet) -> pd.DataFrame:
     """Every stored run of the profile (one row per seed): device, epochs, best epoch, wall time."""
     rows = []
     for n in REGISTRY:
-        for s in seeds_of(n, S):
-            r = store.load_result(n, S, s)
+        for s in seeds_of(n, R):
+            r = R.result(n, s)
             if r is None:
                 continue  # not stored: see runs_table_with_missing
             env = r.get("environment", {})
@@ -237,9 +224,9 @@ def runs_table(S: Settings) -> pd.DataFrame:
                                        "wall_time_s"])
 
 
-def runs_table_with_missing(S: Settings) -> tuple[pd.DataFrame, list[MissingRun]]:
+def runs_table_with_missing(R: ResultSet) -> tuple[pd.DataFrame, list[MissingRun]]:
     """runs_table, and the experiments the report trains (the paper's and the X rows) that are not stored."""
-    return runs_table(S), missing_runs(CORE, S)
+    return runs_table(R), missing_runs(CORE, R)
 
 
 # -- checks and output ----------------------------------------------------------------------------------
@@ -282,8 +269,8 @@ def markdown_table(df: pd.DataFrame) -> str:
 def save_table(df: pd.DataFrame, name: str, S: Settings) -> dict:
     """Write report/<profile>/tables/<name>.csv and .md (atomically); returns the two paths."""
     csv_p, md_p = S.tables_dir / f"{name}.csv", S.tables_dir / f"{name}.md"
-    store.write_text(csv_p, df.to_csv(index=False))
-    store.write_text(md_p, markdown_table(df) + "\n")
+    write_text(csv_p, df.to_csv(index=False))
+    write_text(md_p, markdown_table(df) + "\n")
     return {"csv": csv_p, "md": md_p}
 
 

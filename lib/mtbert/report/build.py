@@ -37,7 +37,8 @@ from mtbert.analysis.environments import run_groups
 from mtbert.analysis.tables import markdown_table, missing_markdown, paper_table, runs_table_with_missing
 from mtbert.core.durations import format_duration
 from mtbert.data import datasets as D
-from mtbert.results import store
+from mtbert.core.atomic import write_text
+from mtbert.results.result_set import ResultSet
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 from mtbert.training.engine import run
 from mtbert.core.experiments import CHOICES, CORE, PROFILES, REGISTRY, SUBMISSIONS
@@ -85,12 +86,8 @@ def text(name: str, **values) -> str:
 
 # -- markdown --------------------------------------------------------------------------------------------
 
-def _any_result(S: Settings):
-    for n in REGISTRY:
-        r = store.load_result(n, S)
-        if r is not None:
-            return r
-    return None
+def _any_result(R: ResultSet):
+    return next((R.result(n) for n in REGISTRY if R.result(n) is not None), None)
 
 
 def _quora_line(data_dir=None) -> str:
@@ -103,10 +100,10 @@ def _quora_line(data_dir=None) -> str:
             f"{q['heldout_pairs']:,} are held out as the labelled test split and {q['train_pairs']:,} train")
 
 
-def _encoder_line(S: Settings) -> str:
-    r = _any_result(S)
+def _encoder_line(R: ResultSet) -> str:
+    r = _any_result(R)
     if r is None:
-        return f"Encoder: `{S.encoder}` (all-MiniLM-L6-v2 by default; no stored result yet to describe it)"
+        return f"Encoder: `{R.S.encoder}` (all-MiniLM-L6-v2 by default; no stored result yet to describe it)"
     e = r["encoder"]
     name = "all-MiniLM-L6-v2" if e["name"] == "default" else md_text(e["name"])
     params = f"{e['params']:,}" if isinstance(e.get("params"), int) else md_text(e.get("params"))
@@ -118,18 +115,18 @@ def _encoder_line(S: Settings) -> str:
     return line
 
 
-def seeds_prose(S: Settings, names=None) -> str:
+def seeds_prose(R: ResultSet, names=None) -> str:
     """'<code>run</code>: 11711, 1, 2; ...' for the experiments `names` (default: every experiment with a stored
     result, and the paper's experiments)."""
-    seeds = {n: store.stored_seeds(n, S) for n in (REGISTRY if names is None else names)}
+    seeds = {n: R.seeds(n) for n in (REGISTRY if names is None else names)}
     shown = [n for n, ss in seeds.items() if ss or n in CORE] if names is None else list(seeds)
     return "; ".join(f"{md_code(n)}: {', '.join(map(str, seeds[n])) or 'none'}" for n in shown)
 
 
-def seeds_table_markdown(names, S: Settings) -> str:
+def seeds_table_markdown(names, R: ResultSet) -> str:
     """A Markdown table: each experiment of `names` and the seeds it has stored results for."""
     rows = ["| experiment | seeds with stored results |", "|---|---|"]
-    rows += [f"| {md_code(n)} | {', '.join(map(str, store.stored_seeds(n, S))) or 'none'} |" for n in names]
+    rows += [f"| {md_code(n)} | {', '.join(map(str, R.seeds(n))) or 'none'} |" for n in names]
     return "\n".join(rows)
 
 
@@ -151,19 +148,21 @@ def batch_size_prose(results: dict, S: Settings) -> str:
         S.profile, "; ".join(f"{md_text(b)} for {', '.join(map(md_code, ns))}" for b, ns in sizes.items()))
 
 
-def setup_markdown(S: Settings) -> str:
+def setup_markdown(R: ResultSet) -> str:
     """The short setup block at the top of each notebook."""
+    S = R.S
     p = PROFILES[S.profile]
     return "\n".join([
         f"**Profile `{S.profile}`**: {p.description} ({p.epochs} epoch{'s' if p.epochs > 1 else ''}).  ",
-        _encoder_line(S) + ".  ",
+        _encoder_line(R) + ".  ",
         _quora_line(S.data_dir) + ".",
     ])
 
 
 def preamble_markdown(S: Settings) -> str:
-    """What every notebook opens with: its setup and how our setup differs from the paper (written once)."""
-    return text("notebook_preamble.md", setup=setup_markdown(S), differences=text("differences.md"))
+    """What every notebook opens with: its setup (from the profile's results, loaded here: a notebook's first
+    cell has not trained yet) and how our setup differs from the paper (written once)."""
+    return text("notebook_preamble.md", setup=setup_markdown(ResultSet.load(S)), differences=text("differences.md"))
 
 
 def _caps(v) -> str:
@@ -172,27 +171,24 @@ def _caps(v) -> str:
     return ", ".join(f"{t} {n}" for t, n in v.items()) if isinstance(v, dict) else str(v)
 
 
-def _partial_line(S: Settings) -> str:
+def _partial_line(R: ResultSet) -> str:
     """Runs cut off by a time budget keep their per-epoch history under results/<profile>/partial/."""
-    profile = S.profile
-    d = S.results_dir / "partial"
-    parts = sorted(d.glob("*.json")) if d.is_dir() else []
+    profile = R.S.profile
+    parts = R.partial_runs()
     if not parts:
         return ""
-    def done(p):
-        try:
-            return f"{md_text(store.read_json(p)['epochs_done'])} of the epochs"
-        except (ValueError, KeyError, TypeError):  # a stray or damaged file must not stop the report
-            return "unreadable: not a partial-result file with `epochs_done`"
-    desc = ", ".join(f"{md_code(p.stem)} ({done(p)})" for p in parts)
+    def done(epochs):  # None: a stray or damaged file, which must not stop the report
+        return "unreadable: not a partial-result file with `epochs_done`" if epochs is None else \
+            f"{md_text(epochs)} of the epochs"
+    desc = ", ".join(f"{md_code(stem)} ({done(epochs)})" for stem, epochs in parts.items())
     return (f" (not finished within the GPU lease, so in no table: {desc}; their per-epoch history is "
             f"kept in `results/{profile}/partial/`)")
 
 
-def _run_notes(S: Settings) -> str:
+def _run_notes(R: ResultSet) -> str:
     """results/<profile>/RUN_NOTES.md, written by whoever ran the profile (e.g. on a lent GPU), if any."""
-    p = S.results_dir / "RUN_NOTES.md"
-    return f"### How these results were produced\n\n{md_block(p.read_text())}\n" if p.exists() else ""
+    notes = R.run_notes()
+    return f"### How these results were produced\n\n{md_block(notes)}\n" if notes is not None else ""
 
 
 def choices(profile: str) -> dict:
@@ -214,8 +210,8 @@ def _md_table(df) -> str:
     return markdown_table(df)
 
 
-def headline_markdown(S: Settings) -> str:
-    t5 = paper_table("5", S)
+def headline_markdown(R: ResultSet) -> str:
+    t5 = paper_table("5", R)
     t5 = t5.assign(submission=t5["variant"].str.extract(r"^(submission \d)")[0])
     view = t5[["submission", "dataset", "paper", "ours (mean ± std, n)", "95% CI", "diff"]]
     return _md_table(view.round(3))
@@ -240,14 +236,14 @@ def reading_markdown(cl) -> str:
     return "\n".join(out)
 
 
-def beyond_markdown(S: Settings) -> str:
+def beyond_markdown(R: ResultSet) -> str:
     """The beyond-the-paper rows stored for this profile (section 6): tables B1 and B2 (one and two epochs),
     table B, the targets; below each table the count of its rows not stored (section 6 names each once, with the
     command that trains it and its hardware)."""
     out = []
     for table, what in (("B1", "one epoch at full data"), ("B2", "two epochs"),
                         ("B", "the profile's epochs")):
-        df, missing = B.beyond_table_with_missing(S, table=table)
+        df, missing = B.beyond_table_with_missing(R, table=table)
         n = len(B.rows(table))
         if len(df):
             out.append(f"{n - len(missing)} of {n} rows of table {table} ({what}) are stored; held-out test "
@@ -260,13 +256,13 @@ def beyond_markdown(S: Settings) -> str:
                        "that trains it.")
     out.append("Against the paper's bert-base test scores and the targets set for the beyond-the-paper work (best "
                "row chosen on dev):\n\n"
-               + _md_table(B.targets_table(S)))
+               + _md_table(B.targets_table(R)))
     return "\n\n".join(x for x in out if x)
 
 
-def devices_line(S: Settings) -> str:
+def devices_line(R: ResultSet) -> str:
     """The devices, torch, Python and numpy of the stored runs, by group of runs, as each result records them."""
-    groups = run_groups(S).to_dict("records")
+    groups = run_groups(R).to_dict("records")
     if not groups:
         return "no run is stored for this profile yet"
     return "by group of runs, as each result records them: " + "; ".join(
@@ -284,21 +280,22 @@ def _scale_note(S: Settings) -> str:
             "`report/full/report.html`); the claims table says what this small run can and cannot resolve.")
 
 
-def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) -> str:
+def summary_markdown(R: ResultSet, notebook_times=None, total_s=None, cl=None) -> str:
     """The report's opening: findings (headline numbers, the claims table, our reading), then the setup of the
     run (profile, encoder, data, device, seeds, wall times, differences, choices)."""
-    runs, not_run = runs_table_with_missing(S)
-    cl = C.claims_table(S) if cl is None else cl
+    S = R.S
+    runs, not_run = runs_table_with_missing(R)
+    cl = C.claims_table(R) if cl is None else cl
     p = PROFILES[S.profile]
     setup = [
         f"* **Profile:** `{S.profile}`: {p.description}; {p.epochs} epoch(s), training rows per task "
         + ", ".join(f"{t} {'all' if n is None else n}" for t, n in p.n_train.items())
         + f", Quora pairs per epoch {p.quora_per_epoch:,}, dev rows {_caps(p.n_dev)}, test rows {_caps(p.n_test)}.",
-        f"* **Encoder:** {_encoder_line(S).removeprefix('Encoder: ')}.",
+        f"* **Encoder:** {_encoder_line(R).removeprefix('Encoder: ')}.",
         f"* **Data:** {_quora_line(S.data_dir)}. SST, CFIMDB and STS from the CS224N starter files "
         f"(sha256-verified, see `data/README.md`).",
-        f"* **Device:** {devices_line(S)}.",
-        f"* **Seeds with stored results:** {seeds_prose(S)}" + _partial_line(S) + ".",
+        f"* **Device:** {devices_line(R)}.",
+        f"* **Seeds with stored results:** {seeds_prose(R)}" + _partial_line(R) + ".",
         f"* **Training wall time:** {format_duration(runs['wall_time_s'].sum())} in total over {len(runs)} "
         f"stored runs (per run below)."
         + (f" Report build (training + notebooks + export): {format_duration(total_s)}." if total_s else ""),
@@ -316,10 +313,10 @@ def summary_markdown(S: Settings, notebook_times=None, total_s=None, cl=None) ->
     if notebook_times:
         table += ["", "Notebook execution: " + ", ".join(f"{n} {format_duration(s)}" for n, s in notebook_times.items())
                   + "."]
-    return text("report_intro.md", profile=S.profile, scale_note=_scale_note(S), headline=headline_markdown(S),
+    return text("report_intro.md", profile=S.profile, scale_note=_scale_note(S), headline=headline_markdown(R),
                 verdict_rule=st.VERDICT_RULE.format(margin=st.NEAR_MARGIN),
-                claims=_md_table(C.display_columns(cl)), reading=reading_markdown(cl), beyond=beyond_markdown(S),
-                setup="\n".join(setup), run_notes=_run_notes(S), differences=text("differences.md"),
+                claims=_md_table(C.display_columns(cl)), reading=reading_markdown(cl), beyond=beyond_markdown(R),
+                setup="\n".join(setup), run_notes=_run_notes(R), differences=text("differences.md"),
                 choices="\n".join(f"* **{k}:** {v}" for k, v in choices(S.profile).items()),
                 runs="\n".join(table))
 
@@ -475,7 +472,7 @@ def export_html(nb, path: Path, title: str) -> Path:
     exp.exclude_output_prompt = True
     page, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title},
                                                     "content_security_policy": CONTENT_SECURITY_POLICY})
-    store.write_text(path, page)
+    write_text(path, page)
     return path
 
 
@@ -489,8 +486,9 @@ def build(S: Settings, jobs: int | None = None) -> Path:
     print(f"== executing notebooks into {S.report_dir}", flush=True)
     times = execute(S)
     title = f"Multitask BERT reproduction report (profile {S.profile})"
-    cl = C.claims_table(S)
-    intro = summary_markdown(S, times, time.time() - t0, cl)
+    R = ResultSet.load(S)  # every stored run, read once: the summary's tables and the claims read it
+    cl = C.claims_table(R)
+    intro = summary_markdown(R, times, time.time() - t0, cl)
     nb = merge_notebooks([S.report_dir / n for n in NOTEBOOKS], intro, title, conclusion_markdown(S, cl))
     html = export_html(nb, S.report_dir / "report.html", title)
     print(f"== wrote {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.time() - t0:.1f}s", flush=True)

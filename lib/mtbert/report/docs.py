@@ -114,8 +114,9 @@ def headline_table(root: Path) -> pd.DataFrame:
     over its seeds), with and without the decision rules chosen on dev; held-out test (the paper: leaderboard test)."""
     from mtbert.analysis import ablations as B
     from mtbert.analysis import decision_rules
-    S = _settings("full", root)
-    tt, rules = B.targets_table(S), decision_rules.best_model_rules(S)["targets"]
+    from mtbert.results.result_set import ResultSet
+    R = ResultSet.load(_settings("full", root))
+    tt, rules = B.targets_table(R), decision_rules.best_model_rules(R)["targets"]
     keep = {"paper, submission 2": "the paper: submission 2 (bert-base; leaderboard test)",
             "submission2 (paper recipe, ours, 10 epochs)": "our re-run of the paper's submission 2 (10 epochs)",
             "(best on dev": "**our best model**: {row} (chosen on dev; mean ± sd over seeds)",
@@ -151,7 +152,8 @@ def pinned_versions(root: Path) -> dict[str, str]:
 
 def runs_table(profile: str, root: Path) -> pd.DataFrame:
     from mtbert.analysis.environments import run_groups
-    g = run_groups(_settings(profile, root))
+    from mtbert.results.result_set import ResultSet
+    g = run_groups(ResultSet.load(_settings(profile, root)))
     pins = pinned_versions(root)
     g["torch and numpy as pinned"] = ["yes" if t.split("+")[0] == pins.get("torch") and n == pins.get("numpy")
                                       else "no" for t, n in zip(g["torch"], g["numpy"])]
@@ -161,7 +163,8 @@ def runs_table(profile: str, root: Path) -> pd.DataFrame:
 
 def runs_total(profile: str, root: Path) -> str:
     from mtbert.analysis.environments import run_groups
-    g = run_groups(_settings(profile, root))
+    from mtbert.results.result_set import ResultSet
+    g = run_groups(ResultSet.load(_settings(profile, root)))
     return f"{int(g['runs'].sum())} runs, {minutes(float(g['summed wall time (s)'].sum()))} of training summed"
 
 
