@@ -165,8 +165,6 @@ OVER_THE_LIMITS = {
     "mtbert.model.heads.MultitaskBert.__init__": "keyword-only architecture choices, one per RunConfig field",
     "mtbert.analysis.claims._row": "one table row's optional cells",
     "mtbert.training.scheduler.run_experiments": "the command line's run options",
-    "mtbert.training.search.search": "the search's options (the command line's)",
-    "mtbert.training.search._search": "the search's options and its driver loop",
     "mtbert.training.scheduler.train_jobs": "the run options, the cluster and the callbacks",
     "mtbert.training.batches.prepare": "the hashable key of a cached, tokenised split (lru_cache)",
 }

@@ -464,7 +464,7 @@ def test_search_command_errors_are_one_line(argv, said, search_S, capsys):
 
 def test_a_second_search_on_the_same_storage_is_refused_naming_the_first(search_S):
     from mtbert.training import search
-    url = search.default_storage(search_S)
+    url = search.default_study_url(search_S)
     search.search_dir(search_S).mkdir(parents=True)
     with search.search_lock(search_S, url):
         with pytest.raises(search.StudyUnavailable, match=rf"another search is using .* \(pid {os.getpid()} on "):
@@ -520,6 +520,39 @@ def test_a_tpe_search_that_asks_for_stored_points_moves_on_to_new_ones(search_S,
     out = search.search(search_S, sampler="tpe", n_trials=1)
     assert len(_FailingDriver.submitted) == 1 and _FailingDriver.submitted[0] in new  # a new point, once
     assert [k for k, _ in out["failed"]] == _FailingDriver.submitted
+
+
+class _EpochDriver(_FailingDriver):
+    """Sends each job's first epoch score (0.1) to the search's on_epoch: a job it prunes ends pruned after
+    that epoch, any other as failed."""
+
+    def __init__(self, client, progress=None, on_epoch=None, **kw):
+        super().__init__(client)
+        self.on_epoch = on_epoch
+
+    def collect(self, timeout=1.0):
+        from types import SimpleNamespace
+        out = [(j, SimpleNamespace(pruned_after=1, output=None), None, 1) if self.on_epoch(j.key, 1, 0.1)
+               else (j, None, RuntimeError("not pruned"), 1) for j in self.jobs]
+        self.jobs = []
+        return out
+
+
+def test_a_trial_below_the_median_of_the_stored_points_is_pruned(search_S, monkeypatch):
+    """A two-epoch search: each trial reports its first epoch's dev score, and one below the stored points'
+    median at that epoch is pruned (its score kept as its intermediate value)."""
+    from mtbert.training import search
+    new = {search.point_id(search.point_of(params)) for params in search.factorial()[-2:]}
+    fake = {"dev": {"overall": 0.5}, "test": {"overall": 0.5}, "wall_time_s": 1.0,
+            "history": [{"epoch": 1, "dev": {"overall": 0.5}}, {"epoch": 2, "dev": {"overall": 0.5}}]}
+    monkeypatch.setattr(search, "stored_point", lambda p, S, scale=None: None if search.point_id(p) in new else fake)
+    monkeypatch.setattr(search.scheduler, "Cluster", _Cluster)
+    monkeypatch.setattr(search.scheduler, "Driver", _EpochDriver)
+    out = search.search(search_S, n_trials=2, scale=search.scale_for(epochs=2))
+    assert set(out["pruned"]) == new and out["failed"] == [] and out["trained"] == []
+    pruned = [t for t in out["study"].trials if t.state.name == "PRUNED"]
+    assert {t.user_attrs["point"] for t in pruned} == new
+    assert all(t.intermediate_values == {1: 0.1} and t.value == 0.1 for t in pruned)
 
 
 # -- the worker's logger stays quiet: the driver's one line is what the user sees ------------------------------

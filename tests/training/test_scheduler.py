@@ -189,16 +189,16 @@ def test_scheduler_setting_comes_from_the_environment():
 
 
 def test_stored_search_points_import_as_completed_trials():
-    """The 32 stored points of the factorial grid become completed trials that GridSampler counts as visited;
+    """The 32 stored points of the factorial grid become completed trials that the grid counts as visited;
     the search table still lists all 34 stored points."""
     S = X.search_settings()
     study = B.search_study(ResultSet.load(S))
     stored_grid = [p for p in X.grid()[2:] if X.stored_point(p, S)]
     assert len(study.trials) == len(stored_grid) > 0
     assert {t.user_attrs["point"] for t in study.trials} == {X.point_id(p) for p in stored_grid}
-    sampler = X.make_sampler("grid")
+    assert len(X.unvisited(study)) == 2 ** len(X.AXES) - len(stored_grid)
     if len(stored_grid) == 2 ** len(X.AXES):
-        assert sampler.is_exhausted(study)  # nothing of the grid would be trained again
+        assert X.unvisited(study) == []  # nothing of the grid would be trained again
     best = max(X.results(S), key=lambda r: r["dev"]["overall"])
     assert study.best_value == best["dev"]["overall"]
     assert len(B.search_table(ResultSet.load(S))) == len(X.results(S))
@@ -374,7 +374,8 @@ if __name__ == "__main__":
 @pytest.mark.training
 def test_search_killed_and_resumed_trains_no_trial_twice(tmp_path):
     """An Optuna search of 3 trials on two workers, its driver killed once the first point is stored, then
-    resumed: the trials left running are taken up again, no point is trained twice, every trial completes."""
+    resumed: the trials left running are taken up again (each told FAIL and resumed by a completed trial of its
+    point), no point is trained twice, every other trial completes."""
     script = tmp_path / "drive.py"
     script.write_text(SEARCH_DRIVER)
     root = tmp_path / "store"
@@ -391,8 +392,12 @@ def test_search_killed_and_resumed_trains_no_trial_twice(tmp_path):
     S = X.search_settings(root)
     out = X.search(S, "grid", n_trials=0, n_workers=2, scale=SEARCH_SCALE)
     study = out["study"]
-    points = [t.user_attrs["point"] for t in study.trials]
-    assert all(t.state.name == "COMPLETE" for t in study.trials), [t.state for t in study.trials]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    taker = {n: t.user_attrs["point"] for t in done for n in t.user_attrs.get("resumes", [])}
+    left = [t for t in study.trials if t not in done]
+    assert all(t.number in taker and t.user_attrs.get("point", taker[t.number]) == taker[t.number]
+               for t in left), [(t.number, t.state, t.user_attrs) for t in study.trials]
+    points = [t.user_attrs["point"] for t in done]
     assert len(points) == len(set(points)) >= 2
     after = {f.name: store.read_json(f)["finished_at"] for f in (root / "results" / "search").glob("*.json")}
     assert {k: after[k] for k in before} == before  # a stored point was not trained again

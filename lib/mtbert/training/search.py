@@ -7,16 +7,17 @@ Dask tasks (mtbert.training.scheduler).
 Every point is submission 2 (the paper's recipe) with some RunConfig fields changed, trained on a subsample
 (SCALE: Quora 3,000 / STS 1,500 / SST 1,500 training rows, one epoch, dev and held-out test capped at 800 and
 400 rows per task, no leaderboard files). The space is the factorial grid AXES (mean pooling); `--sampler grid`
-(the default) visits every point once (Optuna's GridSampler), `--sampler tpe` searches the same space with TPE.
-The objective is dev overall.
+(the default) visits every point once, in a seeded order (grid_order), `--sampler tpe` searches the same space
+with TPE. The objective is dev overall.
 
 The study lives in SQLite, `results/search/study.db` (or `--storage URL`, e.g. a database a cluster shares);
 only this driver process writes it (ask/tell), the workers train. Each finished point is also one JSON under
-results/search/ (`<point id>.json`: the run's result plus `search_point`, as before Optuna), and a point whose
-JSON has the same config hash is never trained again: stored points are imported into the study as completed
-trials. A trial left running by a killed driver is taken up again by the next call (resuming from its
-checkpoint), not started afresh. The two references (`paper`: submission 2 itself; `mean`: with mean pooling)
-lie outside the grid; they are plain runs stored beside the study.
+results/search/ (`<point id>.json`: the run's result plus `search_point`), and a point whose JSON has the same
+config hash is never trained again: stored points are imported into the study as completed trials. A trial left
+running by a killed driver is told FAIL by the next call and its point taken up by a new trial (user attribute
+`resumes`), which trains on from the point's checkpoint rather than afresh. The two references (`paper`:
+submission 2 itself; `mean`: with mean pooling) lie outside the grid; they are plain runs stored beside the
+study.
 
 Pruning: with `--epochs E > 1` each trial reports its dev overall score at every epoch's end and Optuna's
 median pruner stops trials below the median of earlier ones at the same epoch. A one-epoch search (the default
@@ -26,13 +27,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import os
+import random
 import socket
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import TqdmWarning
 
@@ -163,15 +168,11 @@ def results(S: Settings, scale: dict | None = None) -> list[dict]:
 
 # -- the study -------------------------------------------------------------------------------------------------
 
-def space() -> dict:
-    return {k: list(v) for k, v in AXES.items()}
-
-
 def distributions() -> dict:
     return {k: CategoricalDistribution(list(v)) for k, v in AXES.items()}
 
 
-def default_storage(S: Settings) -> str:
+def default_study_url(S: Settings) -> str:
     return f"sqlite:///{search_dir(S) / 'study.db'}"
 
 
@@ -180,19 +181,26 @@ def study_name(scale: dict) -> str:
 
 
 def make_sampler(kind: str) -> optuna.samplers.BaseSampler:
+    """The study's sampler: TPE for `tpe`; for `grid` the driver enqueues every trial with its point
+    (grid_order), so the sampler (a seeded RandomSampler) chooses nothing."""
     if kind == "grid":
-        return optuna.samplers.GridSampler(space(), seed=SEED)
+        return optuna.samplers.RandomSampler(seed=SEED)
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=SEED)
     raise scheduler.UsageError(f"--sampler must be grid or tpe, got {kind!r}")
 
 
-def _grid_attrs(params: dict) -> dict:
-    """The system attributes GridSampler gives a trial of `params`, so that an imported point counts as
-    visited (the sampler numbers its seeded, shuffled grid; we ask a sampler of the same seed)."""
-    s = optuna.samplers.GridSampler(space(), seed=SEED)
-    key = tuple(params[k] for k in s._param_names)
-    return {"search_space": s._search_space, "grid_id": s._all_grids.index(key)}
+def factorial() -> list[dict]:
+    """The parameters (values of AXES) of every point of the factorial grid, in the order of AXES."""
+    return [dict(zip(AXES, combo)) for combo in itertools.product(*AXES.values())]
+
+
+def grid_order() -> list[dict]:
+    """The factorial grid in the order `--sampler grid` visits it: shuffled with SEED, the same at each call
+    (a partial search spreads over the grid rather than varying the last axes only)."""
+    order = factorial()
+    random.Random(SEED).shuffle(order)
+    return order
 
 
 def _user_attrs(p: dict, r: dict) -> dict:
@@ -200,20 +208,33 @@ def _user_attrs(p: dict, r: dict) -> dict:
             **{f"dev_{t}": v for t, v in r["dev"].items()}, **{f"test_{t}": v for t, v in r["test"].items()}}
 
 
+def _points(study: optuna.Study, states) -> set:
+    """The point ids of the study's trials in `states`."""
+    return {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False, states=states)}
+
+
+VISITED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+
+
+def unvisited(study: optuna.Study, busy=()) -> list[dict]:
+    """The parameters of the factorial points that no trial of the study has, nor `busy` (point ids), in
+    grid order: a point is visited once a trial of it is finished (failed included), running or enqueued."""
+    seen = _points(study, VISITED) | set(busy)
+    return [params for params in grid_order() if point_id(point_of(params)) not in seen]
+
+
 def import_stored(study: optuna.Study, S: Settings, scale: dict) -> int:
     """Add every stored factorial point that the study lacks as a completed trial; returns how many."""
     # a point whose trial a killed driver left running is that trial's (it is answered when taken up again)
-    have = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)
-            if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)}
+    have = _points(study, (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))
     n = 0
-    for combo in itertools.product(*AXES.values()):
-        params = dict(zip(AXES, combo))
+    for params in factorial():
         p = point_of(params)
         if point_id(p) in have or (r := stored_point(p, S, scale)) is None:
             continue
         study.add_trial(optuna.trial.create_trial(
             value=r["dev"][OBJECTIVE], params=params, distributions=distributions(),
-            user_attrs={**_user_attrs(p, r), "imported": True}, system_attrs=_grid_attrs(params),
+            user_attrs={**_user_attrs(p, r), "imported": True},
             intermediate_values={int(h["epoch"]): h["dev"][OBJECTIVE] for h in r["history"]}))
         n += 1
     return n
@@ -266,7 +287,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(u.database)
 
 
-def check_storage(url: str) -> None:
+def check_study_file(url: str) -> None:
     """Before Optuna opens it: an sqlite database must be a file that is empty or an SQLite database."""
     db = sqlite_file(url)
     if db is None:
@@ -310,8 +331,8 @@ def open_study(S: Settings, storage: str | None = None, sampler: str = "grid", s
     import sqlalchemy.exc
     scale = scale_for(scale=scale)
     search_dir(S).mkdir(parents=True, exist_ok=True)
-    url = storage or default_storage(S)
-    check_storage(url)
+    url = storage or default_study_url(S)
+    check_study_file(url)
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=0)
               if scale["epochs"] > 1 else optuna.pruners.NopPruner())
     try:
@@ -323,20 +344,32 @@ def open_study(S: Settings, storage: str | None = None, sampler: str = "grid", s
     return study
 
 
-def _remaining_grid(study: optuna.Study, in_flight: set) -> int:
-    done = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)
-            if t.state.is_finished() or t.state == TrialState.RUNNING}
-    return sum(point_id(point_of(dict(zip(AXES, c)))) not in done | in_flight
-               for c in itertools.product(*AXES.values()))
+@dataclass(frozen=True)
+class SearchOptions:
+    """What a search runs (the command line's options): the sampler (grid or tpe); at most n_trials new
+    points trained, none started after budget_s seconds; n_workers trials at once on a local cluster, or on
+    the cluster at `address`; the study's storage URL (default: results/search/study.db); the scale of every
+    point (default SCALE); where progress lines go (default stderr)."""
+    sampler: str = "grid"
+    n_trials: int | None = None
+    budget_s: float | None = None
+    n_workers: int = 1
+    address: str | None = None
+    storage: str | None = None
+    scale: dict | None = None
+    stream: Any = None
 
 
-def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budget_s: float | None = None,
-           n_workers: int = 1, address: str | None = None, storage: str | None = None,
-           scale: dict | None = None, stream=None) -> dict:
+def search(S: Settings, sampler: str = "grid", **options) -> dict:
+    """run_search with the options as keywords (the fields of SearchOptions after `sampler`)."""
+    return run_search(S, SearchOptions(sampler, **options))
+
+
+def run_search(S: Settings, opts: SearchOptions) -> dict:
     """Run the study: up to n_workers trials at once on the cluster; stored points answer without training.
     Returns {"trained": [...], "stored": [...], "pruned": [...], "failed": [(point, error)], "study": study}.
     A second search on the same storage while this one runs is refused (StudyUnavailable naming this one)."""
-    url = storage or default_storage(S)
+    url = opts.storage or default_study_url(S)
     sqlite_file(url)  # a bad URL is refused before anything is created
     search_dir(S).mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -344,107 +377,165 @@ def search(S: Settings, sampler: str = "grid", n_trials: int | None = None, budg
             stack.enter_context(search_lock(S, url))
         except OSError as e:  # the lock cannot be created beside the database
             raise _study_failed(url, e) from e
-        return _search(S, sampler, n_trials, budget_s, n_workers, address, url, scale, stream)
+        opts = dataclasses.replace(opts, storage=url, scale=scale_for(scale=opts.scale))
+        study = open_study(S, url, opts.sampler, opts.scale)
+        return _SearchDriver(S, opts, study).run()
 
 
-def _search(S: Settings, sampler: str, n_trials: int | None, budget_s: float | None, n_workers: int,
-            address: str | None, storage: str, scale: dict | None, stream) -> dict:
-    scale = scale_for(scale=scale)
-    study = open_study(S, storage, sampler, scale)
-    t0 = time.time()
-    out = {"trained": [], "stored": [], "pruned": [], "failed": [], "study": study}
-    # trials a killed driver left running: the same trial (number, parameters) is trained again, resuming
-    todo = [(t.number, t.params) for t in orphaned_trials(study)]
-    for number, _ in todo:
-        study._storage.set_trial_user_attr(study._storage.get_trial_id_from_study_id_trial_number(
-            study._study_id, number), "driver", _driver_id())
-    # a driver killed between asking for a trial and naming its point left the trial unnamed: name it
-    for t in study.get_trials(deepcopy=False):
-        if "point" not in t.user_attrs and set(AXES) <= set(t.params):
-            study._storage.set_trial_user_attr(t._trial_id, "point", point_id(point_of(t.params)))
-    asked = 0     # trials that train a new point: what --n-trials counts
-    answered = 0  # trials a stored or training point answered (a seeded TPE asks for stored points first)
+class _SearchDriver:
+    """The driver loop of one search: asks the study for trials, answers those of stored points, trains the
+    others as Dask tasks (scheduler.Driver) and tells the study how each ended. `asked` counts the trials that
+    train a new point (what n_trials limits), `answered` those a stored or training point answered."""
 
-    def budget_left() -> bool:
-        return ((n_trials is None or asked < n_trials) and (budget_s is None or time.time() - t0 < budget_s)
-                and _remaining_grid(study, set(in_flight)) > 0 and answered < MAX_ANSWERED_ASKS)
+    def __init__(self, S: Settings, opts: SearchOptions, study: optuna.Study):
+        self.S, self.opts, self.study = S, opts, study
+        self.t0 = time.time()
+        self.out = {"trained": [], "stored": [], "pruned": [], "failed": [], "study": study}
+        self.asked = self.answered = 0
+        self.in_flight: dict[str, list] = {}  # point id -> the trials it answers; the first reports its epochs
+        self.progress = scheduler.Progress(0, opts.stream)
+        self.stack = contextlib.ExitStack()  # the cluster starts with the first point that needs training
+        self.driver: scheduler.Driver | None = None
 
-    def next_trial():
-        if todo:
-            return todo.pop(0)
-        if not budget_left():
-            return None
-        trial = study.ask(distributions())
+    def run(self) -> dict:
+        """Take up the trials a killed driver left running, then keep n_workers trials training until the
+        budget is spent or the grid is done; the summary of search()."""
+        self.resume_orphans()
+        with self.stack:
+            try:
+                self.fill()
+                while self.driver is not None and self.driver.pending:
+                    self.collect()
+                    self.fill()
+            finally:
+                self.progress.close()
+        return self.out
+
+    def resume_orphans(self) -> None:
+        """Each trial a killed driver left running is told FAIL, and its point enqueued again (user attr
+        `resumes`: the numbers of the trials it takes up), so that it is asked before any new point and trains
+        on from its checkpoint. A point already enqueued again is not enqueued twice."""
+        orphans = orphaned_trials(self.study)
+        by_point: dict[str, tuple[dict, list[int]]] = {}
+        for t in orphans:
+            params = _params_of(t)
+            if params is not None:
+                by_point.setdefault(point_id(point_of(params)), (params, []))[1].append(t.number)
+        waiting = _points(self.study, (TrialState.WAITING,))
+        for pid, (params, numbers) in by_point.items():
+            if pid not in waiting:
+                self.study.enqueue_trial(params, user_attrs={"point": pid, "driver": _driver_id(),
+                                                             "resumes": numbers})
+        for t in orphans:
+            self.study.tell(t.number, state=TrialState.FAIL)
+
+    def budget_left(self) -> bool:
+        """Whether a new point may be asked for: n_trials and budget_s not reached, a point of the grid left."""
+        o = self.opts
+        return ((o.n_trials is None or self.asked < o.n_trials)
+                and (o.budget_s is None or time.time() - self.t0 < o.budget_s)
+                and bool(unvisited(self.study, self.in_flight)) and self.answered < MAX_ANSWERED_ASKS)
+
+    def next_trial(self) -> optuna.trial.Trial | None:
+        """The next trial: an enqueued one first (whatever the budget), then a new one while the budget lasts
+        (grid: the first unvisited point of grid_order, enqueued; tpe: the sampler's choice)."""
+        if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if not self.budget_left():
+                return None
+            if self.opts.sampler == "grid":
+                params = unvisited(self.study, self.in_flight)[0]
+                self.study.enqueue_trial(params, user_attrs={"point": point_id(point_of(params)),
+                                                             "driver": _driver_id()})
+        trial = self.study.ask(distributions())
         trial.set_user_attr("driver", _driver_id())
         trial.set_user_attr("point", point_id(point_of(trial.params)))
-        return trial.number, trial.params
+        return trial
 
-    in_flight: dict[str, list[int]] = {}    # point id -> trial numbers waiting for it
-    trial_of: dict[str, int] = {}           # point id -> the trial that reports its epochs
+    def fill(self) -> None:
+        """Start trials until n_workers train or no trial is left to ask for."""
+        while (self.driver.pending if self.driver else 0) < self.opts.n_workers:
+            trial = self.next_trial()
+            if trial is None:
+                return
+            self.start(trial)
 
-    def on_epoch(key, epoch, value) -> bool:
-        number = trial_of[key]
-        tid = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-        study._storage.set_trial_intermediate_value(tid, epoch, value)
-        return study.pruner.prune(study, study._storage.get_trial(tid))
+    def start(self, trial: optuna.trial.Trial) -> None:
+        """A stored point answers its trial at once (never trained twice); a point training now answers it
+        when done (TPE may ask for it again); any other point is submitted."""
+        p = point_of(trial.params)
+        pid = point_id(p)
+        if (r := stored_point(p, self.S, self.opts.scale)) is not None:
+            self.tell_result(trial, p, r)
+            self.out["stored"].append(pid)
+            self.answered += 1
+        elif pid in self.in_flight:
+            self.in_flight[pid].append(trial)
+            self.answered += 1
+        else:
+            self.submit(trial, p)
 
-    progress = scheduler.Progress(0, stream)
-    stack = contextlib.ExitStack()  # the cluster starts with the first point that needs training
-    driver = None
-    with stack:
-        try:
-            while True:
-                while (driver.pending if driver else 0) < n_workers and (nxt := next_trial()) is not None:
-                    number, params = nxt
-                    p = point_of(params)
-                    pid = point_id(p)
-                    r = stored_point(p, S, scale)
-                    if r is not None:  # never trained twice: the stored result answers
-                        study.tell(number, r["dev"][OBJECTIVE])
-                        out["stored"].append(pid)
-                        answered += 1
-                        continue
-                    if pid in in_flight:  # TPE asked for a point that is training now: it answers both
-                        in_flight[pid].append(number)
-                        answered += 1
-                        continue
-                    asked += 1
-                    if driver is None:
-                        driver = scheduler.Driver(stack.enter_context(scheduler.Cluster(n_workers, address)), progress,
-                                              on_epoch=on_epoch)
-                        stack.callback(driver.cancel)
-                    in_flight[pid], trial_of[pid] = [number], number
-                    progress.total += 1
-                    driver.submit(scheduler.Job(pid, config_of(p, scale), point_settings(p, S),
-                                            report_epochs=scale["epochs"] > 1))
-                if driver is None or not driver.pending:
-                    break
-                for job, result, exc, attempt in driver.collect():
-                    numbers = in_flight.pop(job.key)
-                    p = point_of(study.trials[numbers[0]].params)
-                    if exc is not None:
-                        for n in numbers:
-                            study.tell(n, state=TrialState.FAIL)
-                        out["failed"].append((job.key, scheduler.describe(exc)))
-                        progress.finished(job.key, False, f"failed: {scheduler.describe(exc)}")
-                    elif result.pruned_after is not None:
-                        for n in numbers:
-                            study.tell(n, state=TrialState.PRUNED)
-                        out["pruned"].append(job.key)
-                        progress.finished(job.key, True, f"pruned after epoch {result.pruned_after}")
-                    else:
-                        r = store_point(p, S, result.output)
-                        for n in numbers:
-                            tid = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, n)
-                            for k, v in _user_attrs(p, r).items():
-                                study._storage.set_trial_user_attr(tid, k, v)
-                            study.tell(n, r["dev"][OBJECTIVE])
-                        out["trained"].append(job.key)
-                        progress.finished(job.key, True, f"dev overall {r['dev']['overall']:.3f} in "
-                                                         f"{format_duration(result.seconds)}")
-        finally:
-            progress.close()
-    return out
+    def submit(self, trial: optuna.trial.Trial, p: dict) -> None:
+        """Train the point of `trial` on the cluster (started with the first point that needs it)."""
+        if self.driver is None:
+            client = self.stack.enter_context(scheduler.Cluster(self.opts.n_workers, self.opts.address))
+            self.driver = scheduler.Driver(client, self.progress, on_epoch=self.on_epoch)
+            self.stack.callback(self.driver.cancel)
+        self.asked += 1
+        self.in_flight[point_id(p)] = [trial]
+        self.progress.total += 1
+        scale = self.opts.scale
+        self.driver.submit(scheduler.Job(point_id(p), config_of(p, scale), point_settings(p, self.S),
+                                         report_epochs=scale["epochs"] > 1))
+
+    def on_epoch(self, key: str, epoch: int, value: float) -> bool:
+        """A training point's dev score after `epoch`: reported to its trial; whether the pruner stops it."""
+        if key not in self.in_flight:  # a late report of a job that has ended
+            return False
+        trial = self.in_flight[key][0]
+        trial.report(value, epoch)
+        return trial.should_prune()
+
+    def collect(self) -> None:
+        """Wait for finished jobs and tell the study how each ended (failed, pruned or trained)."""
+        for job, result, exc, _attempt in self.driver.collect():
+            trials = self.in_flight.pop(job.key)
+            if exc is not None:
+                self.tell_all(trials, TrialState.FAIL)
+                self.out["failed"].append((job.key, scheduler.describe(exc)))
+                self.progress.finished(job.key, False, f"failed: {scheduler.describe(exc)}")
+            elif result.pruned_after is not None:
+                self.tell_all(trials, TrialState.PRUNED)
+                self.out["pruned"].append(job.key)
+                self.progress.finished(job.key, True, f"pruned after epoch {result.pruned_after}")
+            else:
+                p = point_of(trials[0].params)
+                r = store_point(p, self.S, result.output)
+                for trial in trials:
+                    self.tell_result(trial, p, r)
+                self.out["trained"].append(job.key)
+                self.progress.finished(job.key, True, f"dev overall {r['dev']['overall']:.3f} in "
+                                                      f"{format_duration(result.seconds)}")
+
+    def tell_all(self, trials: list, state: TrialState) -> None:
+        """End every trial of a point with `state` (failed or pruned)."""
+        for trial in trials:
+            self.study.tell(trial, state=state)
+
+    def tell_result(self, trial: optuna.trial.Trial, p: dict, r: dict) -> None:
+        """Complete `trial` with the stored result `r` of its point: its dev objective, and its scores as user
+        attributes."""
+        for k, v in _user_attrs(p, r).items():
+            trial.set_user_attr(k, v)
+        self.study.tell(trial, r["dev"][OBJECTIVE])
+
+
+def _params_of(t: optuna.trial.FrozenTrial) -> dict | None:
+    """The parameters of a trial's point: its own when it has all of them, else those of its `point` user
+    attr (a driver killed while Optuna set them); None for a trial of neither."""
+    if set(AXES) <= set(t.params):
+        return {k: t.params[k] for k in AXES}
+    return next((params for params in factorial() if point_id(point_of(params)) == t.user_attrs.get("point")),
+                None)
 
 
 def run_references(S: Settings, n_workers: int = 1, address: str | None = None, scale: dict | None = None,
@@ -500,7 +591,7 @@ def _main(a) -> int:
         for o in run_references(S, a.jobs, a.scheduler, scale):
             print(f"{o.job.key:45s} {o.status}" + (f": {o.error}" if o.error else ""), flush=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    out = search(S, a.sampler, a.n_trials, a.budget_s, a.jobs, a.scheduler, a.storage, scale)
+    out = run_search(S, SearchOptions(a.sampler, a.n_trials, a.budget_s, a.jobs, a.scheduler, a.storage, scale))
     study = out["study"]
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     print(f"study {study.study_name}: {len(done)} completed trials ({len(out['trained'])} trained now, "
