@@ -198,6 +198,39 @@ def test_no_new_function_over_the_limits():
     assert set(OVER_THE_LIMITS) <= set(over), f"no longer over the limits, drop from the list: {set(OVER_THE_LIMITS) - set(over)}"
 
 
+# -- the read side: the report, its tables and figures read results through one loaded ResultSet ------------
+
+STORE_READERS = {"load_result", "stored_seeds", "stored", "read_result", "read_json", "stored_file", "result_path"}
+# the report's docs blocks read committed files that are not a profile's runs (benchmarks, the SST lever screen)
+READS_OTHER_FILES = {"mtbert.report.docs"}
+
+
+def store_reads(path: Path) -> list[str]:
+    """`store.<reader>` uses and `from mtbert.results.store import <reader>` imports in one file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "store" \
+                and node.attr in STORE_READERS:
+            out.append(f"line {node.lineno}: store.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "mtbert.results.store":
+            out += [f"line {node.lineno}: imports {a.name}" for a in node.names if a.name in STORE_READERS]
+    return out
+
+
+def test_analysis_and_report_read_results_only_through_a_result_set():
+    reads = {name: r for name, path in module_files().items()
+             if name.startswith(("mtbert.analysis", "mtbert.report")) and name not in READS_OTHER_FILES
+             and (r := store_reads(path))}
+    assert reads == {}, f"read the store themselves instead of a ResultSet: {reads}"
+
+
+def test_a_store_read_is_found(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from mtbert.results import store\nfrom mtbert.results.store import load_result\n"
+                 "def f(S):\n    return store.stored_seeds('x', S)\n")
+    assert store_reads(f) == ["line 2: imports load_result", "line 4: store.stored_seeds"]
+
+
 # Each module is imported first in a process of its own: one interpreter loads the third-party libraries once,
 # then forks a child per module, which imports that module before any other module of mtbert is loaded.
 IMPORT_EACH = r"""
