@@ -57,7 +57,7 @@ from mtbert.training import runner  # noqa: E402
 from mtbert.training import engine  # noqa: E402
 from mtbert.model.checkpoint import load_encoder  # noqa: E402
 from mtbert.core.experiments import run_config  # noqa: E402
-from mtbert.model.heads import MultitaskBert  # noqa: E402
+from mtbert.model.heads import Architecture, MultitaskBert  # noqa: E402
 from mtbert.model.tokenizer import Tokenizer  # noqa: E402
 
 transformers.logging.set_verbosity_error()
@@ -137,7 +137,7 @@ def build(bench: Bench, ckpt_dir: Path):
     torch.manual_seed(0)
     enc, _ = load_encoder(ckpt_dir)
     enc.unpad = not bench.cuda  # as the training engine runs it (Runner: on CPU only)
-    ours = MultitaskBert(encoder=enc, pooling="cls", dropout=cfg.dropout, tasks=("sst",)).to(dev)
+    ours = MultitaskBert(enc, Architecture(tasks=("sst",), pooling="cls", dropout=cfg.dropout)).to(dev)
     opt_ours = optim.make_optimizer(ours, cfg)
     hf = transformers.BertModel.from_pretrained(str(ckpt_dir), attn_implementation="sdpa",
                                             dtype=torch.float32).to(dev)  # fp32 weights, as ours
@@ -335,7 +335,8 @@ def section_epoch(bench, cfg, ckpt_dir, hf, head, opt_ref, n_sst, rounds):
 
     def ours_epoch():
         _clear_data_caches()
-        td = batches.prepare.__wrapped__("sst", "train", str(R.ckpt_dir), cfg.max_length, n_sst, args.data_dir)
+        td = batches.prepare.__wrapped__(batches.SplitKey("sst", "train", str(R.ckpt_dir), cfg.max_length, n_sst,
+                                                          args.data_dir))
         _, _, n_steps = engine.train_epoch(engine.Training(R, {"sst": td}, opt), state["epoch"])
         state["ours_tokens"] = int(td.lengths.sum())
         state["ours_padded_tokens"] = int(sum(len(i) * td.lengths[i].max()

@@ -2,7 +2,6 @@
 JupyterLab writes, and a tagged papermill `parameters` cell whose names the notebook edge accepts. The checks
 hold for any edited notebook, not for one fixed list of cells (see the edited-notebook test)."""
 import ast
-import inspect
 import json
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 from nbstripout import strip_output
 
 from mtbert import notebook
+from mtbert.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -50,9 +50,12 @@ def check_parameters(path: Path) -> None:
     assert len(tagged) == 1 and tagged[0] is code[0], f"{path.name}: the first code cell must be tagged parameters"
     assigned = {t.id for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign)
                 for t in node.targets if isinstance(t, ast.Name)}
-    accepted = set(inspect.signature(notebook.setup).parameters) - {"show"}
+    accepted = set(notebook.PARAMETERS)
     assert accepted <= assigned, f"{path.name}: parameters cell lacks {accepted - assigned}"
     assert "notebook.setup(" in code[1].source, f"{path.name}: the cell after the parameters must call notebook.setup"
+    passed = {k.arg for node in ast.walk(ast.parse(code[1].source)) if isinstance(node, ast.Call)
+              and ast.unparse(node.func) == "notebook.setup" for k in node.keywords}
+    assert accepted <= passed, f"{path.name}: notebook.setup is not given {accepted - passed} (as keywords)"
 
 
 def test_all_notebooks_present():
@@ -98,3 +101,10 @@ def test_an_edited_notebook_passes_once_stripped(tmp_path):
     check_clean(path)
     check_parameters(path)
     assert "## My note" in path.read_text() and "t1.describe()" in path.read_text()
+
+
+def test_setup_takes_the_parameters_by_name_and_refuses_an_unknown_one(tmp_path):
+    S = notebook.setup(show=False, profile="smoke", store_dir=str(tmp_path), output_dir=None, train=False)
+    assert (S.profile, S.store_root, S.train) == ("smoke", tmp_path, False)
+    with pytest.raises(UsageError, match=r"unknown notebook parameter\(s\) \['store_root'\]; valid: profile, "):
+        notebook.setup(show=False, profile="smoke", store_root=str(tmp_path))

@@ -249,7 +249,7 @@ def test_result_records_data_hashes_and_is_current_only_for_them(S, data):
 
 def _prepare(task, split, data_dir):
     batches.prepare.cache_clear()
-    return batches.prepare(task, split, str(resolve_encoder(None)), 64, None, str(data_dir))
+    return batches.prepare(batches.SplitKey(task, split, str(resolve_encoder(None)), 64, None, str(data_dir)))
 
 
 @needs_data

@@ -66,8 +66,8 @@ def test_force_against_an_unreachable_cluster_keeps_the_stored_result(S):
     before = stored_bytes(S)
     t0 = time.monotonic()
     with pytest.raises(scheduler.ClusterUnavailable, match="connection refused"):
-        scheduler.run_experiments([(NAME, 11711)], S.replace(scheduler="tcp://127.0.0.1:1"), force=True,
-                              overrides=TINY)
+        scheduler.run_experiments([(NAME, 11711)], S.replace(scheduler="tcp://127.0.0.1:1"),
+                                  scheduler.RunOptions(force=True, overrides=TINY))
     assert time.monotonic() - t0 < 10
     assert stored_bytes(S) == before
     assert store.stored(run_config(NAME, "smoke", **TINY), S) is not None  # still current: nothing re-trains
@@ -87,7 +87,7 @@ def test_force_against_a_read_only_store_keeps_the_stored_result(S, monkeypatch,
         if path == "engine":
             engine.run(NAME, S, force=True, **TINY)
         else:
-            scheduler.run_experiments([(NAME, 11711)], S, force=True, overrides=TINY)
+            scheduler.run_experiments([(NAME, 11711)], S, scheduler.RunOptions(force=True, overrides=TINY))
     monkeypatch.undo()
     assert stored_bytes(S) == before
 
@@ -279,7 +279,7 @@ def test_set_keys_that_are_settings_are_refused_or_checked(kv, said, capsys):
 def test_set_device_is_the_device_setting(monkeypatch):
     seen = {}
 
-    def fake_run_experiments(runs, S, **kw):
+    def fake_run_experiments(runs, S, options):
         seen["device"] = S.device
         return []
     monkeypatch.setattr(scheduler, "run_experiments", fake_run_experiments)

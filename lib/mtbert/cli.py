@@ -156,8 +156,8 @@ def cmd_run(args, S: Settings) -> int:
         dev = ", ".join(f"{k} {v:.3f}" for k, v in r["dev"].items())
         how = "stored" if o.status == "stored" else f"trained {r['wall_time_s']:.1f}s on {o.worker}"
         print(f"[{time.time() - t0:7.1f}s] {r['run_id']} ({how}): dev {dev}", flush=True)
-    outcomes = scheduler.run_experiments(runs, S, force=args.force, n_workers=args.jobs, overrides=overrides,
-                                         on_done=done)
+    options = scheduler.RunOptions(force=args.force, n_workers=args.jobs, overrides=overrides, on_done=done)
+    outcomes = scheduler.run_experiments(runs, S, options)
     trained = [o for o in outcomes if o.status != "stored"]
     if trained:
         print(scheduler.summary_table(outcomes), flush=True)

@@ -1,22 +1,30 @@
 """The notebooks' edge: turn a notebook's papermill parameters into Settings, once, at the top of the notebook.
 
-Every notebook calls `setup(...)` with its parameters right after its parameters cell. Parameters left at None
-fall back to the environment variables of `mtbert.settings.SPEC` (e.g. MTBERT_PROFILE=smoke under nbval),
-then to the defaults. `setup` also shows the preamble every notebook shares (setup + differences from the
-paper), written once in lib/mtbert/report/text/.
+Every notebook calls `setup(...)` with its parameters, as keywords, right after its parameters cell. The
+parameters are the notebook column of `mtbert.settings.SPEC` (`PARAMETERS`). Parameters left at None fall back
+to the environment variables of SPEC (e.g. MTBERT_PROFILE=smoke under nbval), then to the defaults. `setup` also
+shows the preamble every notebook shares (setup + differences from the paper), written once in
+lib/mtbert/report/text/.
 """
 from __future__ import annotations
 
 import os
 
+from mtbert.errors import UsageError
 from mtbert.report.build import preamble_markdown
-from mtbert.settings import Settings
+from mtbert.settings import SPEC, Settings
+
+# notebook parameter -> setting (the notebook column of the README's settings table)
+PARAMETERS = {param: name for name, (_, param, *_) in SPEC.items() if param != "-"}
 
 
-def setup(profile=None, encoder=None, seeds=None, data_dir=None, device=None, store_dir=None, output_dir=None,
-          train=True, show=True) -> Settings:
-    S = Settings.resolve(environ=os.environ, profile=profile, encoder=encoder, seeds=seeds, data_dir=data_dir,
-                         device=device, store_root=store_dir, output_root=output_dir, train=train)
+def setup(*, show: bool = True, **parameters) -> Settings:
+    """Settings from the notebook's parameters (keywords named in PARAMETERS; None: not given); `show` displays
+    the shared preamble. An unknown parameter is a UsageError naming it and the valid ones."""
+    unknown = sorted(set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise UsageError(f"unknown notebook parameter(s) {unknown}; valid: {', '.join(PARAMETERS)}")
+    S = Settings.resolve(environ=os.environ, **{PARAMETERS[k]: v for k, v in parameters.items()})
     theme()
     if show:
         from IPython.display import Markdown, display  # only inside a notebook kernel

@@ -25,7 +25,7 @@ from mtbert.model.checkpoint import load_encoder
 from mtbert.errors import UsageError
 from mtbert.inference.ensemble import average_seeds
 from mtbert.core.experiments import CORE, REGISTRY, experiments_for, run_config
-from mtbert.model.heads import MultitaskBert
+from mtbert.model.heads import Architecture, MultitaskBert
 from mtbert.core.metrics import accuracy, overall_score, pearson
 from mtbert.settings import DEFAULT_SEED
 from mtbert.results.result_set import ResultSet
@@ -185,16 +185,16 @@ def test_cross_sequences_are_berts_pair_encoding(settings_for, tmp_path):
 def test_cross_heads_shapes():
     enc, _ = load_encoder()
     H = enc.config.hidden_size
-    m = MultitaskBert(encoder=enc, pooling="mean", dropout=0.0, para_head="baseline+cos", sts_head="cos_relu",
-                      para_encoding="cross", sts_encoding="cross")
+    m = MultitaskBert(enc, Architecture(pooling="mean", dropout=0.0, para_head="baseline+cos", sts_head="cos_relu",
+                                        para_encoding="cross", sts_encoding="cross"))
     assert m.paraphrase.in_features == H and m.similarity.in_features == H
     z = torch.randn(5, H)
     logit, pred = m.task_outputs("quora", z)
     score, sts_pred = m.task_outputs("sts", z)
     assert logit.shape == (5,) and set(pred.tolist()) <= {0, 1}
     assert ((score > 0) & (score < 1)).all() and torch.allclose(sts_pred, 5 * score)
-    mixed = MultitaskBert(encoder=enc, pooling="mean", dropout=0.0, para_head="baseline+cos", sts_head="cos_relu",
-                          para_encoding="cross")
+    mixed = MultitaskBert(enc, Architecture(pooling="mean", dropout=0.0, para_head="baseline+cos",
+                                            sts_head="cos_relu", para_encoding="cross"))
     u, v = torch.randn(5, H), torch.randn(5, H)
     assert mixed.similarity is None  # STS stays the bi-encoder cosine
     assert torch.allclose(mixed.task_outputs("sts", u, v)[0], torch.relu(torch.cosine_similarity(u, v)))
@@ -228,8 +228,8 @@ def test_cross_encoder_trains_and_predicts(settings_for, tmp_path, name, extra):
 
 def test_head_lr_goes_to_the_heads_only():
     enc, _ = load_encoder()
-    m = MultitaskBert(encoder=enc, pooling="mean", dropout=0.3, para_head="baseline+cos", sts_head="cos_relu",
-                      para_encoding="cross")
+    m = MultitaskBert(enc, Architecture(pooling="mean", dropout=0.3, para_head="baseline+cos", sts_head="cos_relu",
+                                        para_encoding="cross"))
     cfg = run_config("beyond_best_cross", PROFILE)
     opt = optim.make_optimizer(m, cfg)
     lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}

@@ -22,7 +22,7 @@ from mtbert.training import runner
 from mtbert.training import engine
 from mtbert.model.checkpoint import load_encoder
 from mtbert.core.experiments import OVERRIDABLE, REGISTRY, run_config
-from mtbert.model.heads import MultitaskBert
+from mtbert.model.heads import Architecture, MultitaskBert
 from mtbert.core.metrics import overall_score, pearson
 from mtbert.errors import UsageError
 from mtbert.settings import Settings
@@ -250,8 +250,8 @@ def encoder():
 def test_head_shapes_and_ranges(encoder, para_head, sts_head):
     torch.manual_seed(0)
     H, B = encoder.config.hidden_size, 7
-    m = MultitaskBert(encoder=encoder, pooling="cls", dropout=0.3, para_head=para_head, sts_head=sts_head,
-                      tasks=("sst", "cfimdb")).eval()
+    arch = Architecture(tasks=("sst", "cfimdb"), pooling="cls", dropout=0.3, para_head=para_head, sts_head=sts_head)
+    m = MultitaskBert(encoder, arch).eval()
     u, v = torch.randn(B, H) * 3, torch.randn(B, H) * 3
     u[0] = v[0]          # cos = 1
     u[1] = -v[1]         # cos = -1
@@ -291,7 +291,7 @@ def test_head_shapes_and_ranges(encoder, para_head, sts_head):
 
 def test_paraphrase_with_cos_feature_is_linear_on_2h_plus_1(encoder):
     H = encoder.config.hidden_size
-    m = MultitaskBert(encoder=encoder, para_head="baseline+cos", sts_head="cos_relu")
+    m = MultitaskBert(encoder, Architecture(para_head="baseline+cos", sts_head="cos_relu"))
     assert tuple(m.paraphrase.weight.shape) == (1, 2 * H + 1)
     u, v = torch.randn(3, H), torch.randn(3, H)
     f = m.features(u, v, True)
@@ -333,7 +333,7 @@ def test_pretrain_mode_keeps_encoder_frozen(smoke_runs):
 # -- 8. layer-wise learning-rate decay ---------------------------------------------------------------
 
 def test_layerwise_lr_decay(encoder):
-    m = MultitaskBert(encoder=encoder, sts_head="baseline")
+    m = MultitaskBert(encoder, Architecture(sts_head="baseline"))
     L = encoder.config.num_hidden_layers
     lrs = optim.layerwise_lrs(m, 1e-5, 0.9)
     assert set(lrs) == {n for n, _ in m.named_parameters()}

@@ -239,7 +239,7 @@ def test_runs_on_a_loopback_cluster_equal_in_process_runs(settings_for, loopback
         rid = engine.run(name, S_here, seed=seed, **TINY)["run_id"]
         expected[rid] = store.read_json(here / "results" / "smoke" / f"{rid}.json")
     S_there = settings_for(there, scheduler=loopback_cluster["file"])
-    outcomes = scheduler.run_experiments(RUNS, S_there, overrides=TINY)
+    outcomes = scheduler.run_experiments(RUNS, S_there, scheduler.RunOptions(overrides=TINY))
     assert [o.status for o in outcomes] == ["trained", "trained"]
     assert len({o.worker for o in outcomes}) == 2  # side by side, one per worker
     addresses = listening(loopback_cluster["pids"])
@@ -300,7 +300,7 @@ def test_a_run_that_raises_is_named_and_the_others_finish(settings_for, tmp_path
     good = scheduler.Job("t1_sst_pretrain", run_config("t1_sst_pretrain", "smoke", **TINY), S)
     bad = scheduler.Job("t1_sst_finetune", run_config("t1_sst_finetune", "smoke", **TINY),
                     S.replace(data_dir=tmp_path / "no-data-here"))
-    outcomes = scheduler.train_jobs([good, bad], n_workers=2)
+    outcomes = scheduler.train_jobs([good, bad], scheduler.RunOptions(n_workers=2))
     assert [o.status for o in outcomes] == ["trained", "failed"]
     assert "no-data-here" in outcomes[1].error or "Error" in outcomes[1].error
     assert (tmp_path / "results" / "smoke" / "t1_sst_pretrain.json").exists()

@@ -147,7 +147,10 @@ def _unit_variance(s: st.Summary) -> float:
 
 # -- evaluating a claim ------------------------------------------------------------------------------------
 
-def _row(c: Claim, ours_a=None, ours_b=None, diff=None, verdict="cannot be decided", note="", n_seeds="") -> dict:
+def _row(c: Claim, ours=(None, None), diff=None, verdict="cannot be decided", note="", n_seeds="") -> dict:
+    """One row of the claims table: our two numbers (`ours`: the claim's arm and the other arm), the difference
+    with its interval and p, the verdict; "-" for what a claim cannot give."""
+    ours_a, ours_b = ours
     d = diff or {}
     return {
         "claim": c.text, "source": c.source, "task": task_name(c.task), "split": c.split,
@@ -184,7 +187,7 @@ def evaluate(c: Claim, R: ResultSet) -> dict:
             d = st.paired_difference(A, B)
         else:
             d = st.unpaired_difference(_summary(A), _summary(B))
-        return _row(c, _fmt(_ci(A)), _fmt(_ci(B)), d, st.verdict_better(d["low"], d["high"]),
+        return _row(c, (_fmt(_ci(A)), _fmt(_ci(B))), d, st.verdict_better(d["low"], d["high"]),
                     n_seeds=f"{_nseeds(A)} / {_nseeds(B)}")
     if c.kind == "near_chance":
         A = arm(c.a, c.task, c.split, R)
@@ -197,7 +200,7 @@ def evaluate(c: Claim, R: ResultSet) -> dict:
             ci = st.summary_ci(A)
             d = {"diff": ci["value"] - chance, "low": ci["low"] - chance, "high": ci["high"] - chance,
                  "p": float("nan"), "method": ci["method"]}
-        row = _row(c, _fmt(_ci(A)), f"chance {chance:.3f}", d, st.verdict_near(d["low"], d["high"]),
+        row = _row(c, (_fmt(_ci(A)), f"chance {chance:.3f}"), d, st.verdict_near(d["low"], d["high"]),
                    n_seeds=str(_nseeds(A)))
         return row
     if c.kind == "dominates":
@@ -243,14 +246,14 @@ def _better_overall(c: Claim, R: ResultSet) -> dict:
     seeds = f"{_nseeds(A[first])} / {_nseeds(B[first])}"
     if all(isinstance(x, st.Arm) for x in [*A.values(), *B.values()]):
         d = paired_overall_difference(A, B, c.key)
-        return _row(c, st.fmt_ci(d["a"], *d["a_ci"]), st.fmt_ci(d["b"], *d["b_ci"]), d,
+        return _row(c, (st.fmt_ci(d["a"], *d["a_ci"]), st.fmt_ci(d["b"], *d["b_ci"])), d,
                     st.verdict_better(d["low"], d["high"]), n_seeds=seeds)
     (va, sa), (vb, sb) = _overall_summary(A), _overall_summary(B)
     q = sps.norm.ppf(0.5 + st.CONFIDENCE / 2)
     se = math.hypot(sa, sb)
     d = {"diff": va - vb, "low": va - vb - q * se, "high": va - vb + q * se,
          "p": float(2 * sps.norm.sf(abs(va - vb) / se)), "method": "unpaired (no per-example outputs stored)"}
-    return _row(c, st.fmt_ci(va, va - q * sa, va + q * sa), st.fmt_ci(vb, vb - q * sb, vb + q * sb), d,
+    return _row(c, (st.fmt_ci(va, va - q * sa, va + q * sa), st.fmt_ci(vb, vb - q * sb, vb + q * sb)), d,
                 st.verdict_better(d["low"], d["high"]), n_seeds=seeds)
 
 
@@ -290,7 +293,7 @@ def _dominates(c: Claim, R: ResultSet) -> dict:
                  "p": float(2 * sps.norm.sf(abs(diff) / se)), "method": "unpaired (no per-example outputs stored)"}
     m = {t: float(A[t].metric_at()) if isinstance(A[t], st.Arm) else A[t].value for t in OVERALL_TASKS}
     terms = ", ".join(f"{k} {v:.3f}" for k, v in _terms(m).items())
-    return _row(c, terms, "-", d, st.verdict_better(d["low"], d["high"]), n_seeds=str(_nseeds(A[OVERALL_TASKS[0]])))
+    return _row(c, (terms, "-"), d, st.verdict_better(d["low"], d["high"]), n_seeds=str(_nseeds(A[OVERALL_TASKS[0]])))
 
 
 def roughness(history: list, task: str) -> float:
@@ -307,7 +310,7 @@ def _curves(c: Claim, R: ResultSet) -> dict:
     epochs = min(len(r["history"]) for r in R.results(c.a) + R.results(c.b))
     ours_a, ours_b = f"total drop {np.mean(ra):.3f} (n={len(ra)})", f"total drop {np.mean(rb):.3f} (n={len(rb)})"
     if epochs < 3:
-        return _row(c, ours_a, ours_b, verdict="cannot be decided",
+        return _row(c, (ours_a, ours_b), verdict="cannot be decided",
                     note=f"{epochs} epochs: too few points for a curve", n_seeds=f"{len(ra)} / {len(rb)}")
     diff = float(np.mean(rb) - np.mean(ra))  # positive: submission 2 drops less
     if len(ra) >= 2 and len(rb) >= 2:
@@ -320,8 +323,8 @@ def _curves(c: Claim, R: ResultSet) -> dict:
         d = {"diff": diff, "low": float(boot.confidence_interval.low), "high": float(boot.confidence_interval.high),
              "p": float(res.pvalue), "method": "over seeds: bootstrap + permutation test"}
         verdict = st.verdict_better(d["low"], d["high"]) if res.pvalue < 0.05 else "cannot be decided"
-        return _row(c, ours_a, ours_b, d, verdict, n_seeds=f"{len(ra)} / {len(rb)}")
-    return _row(c, ours_a, ours_b, {"diff": diff, "low": float("nan"), "high": float("nan"), "p": float("nan"),
+        return _row(c, (ours_a, ours_b), d, verdict, n_seeds=f"{len(ra)} / {len(rb)}")
+    return _row(c, (ours_a, ours_b), {"diff": diff, "low": float("nan"), "high": float("nan"), "p": float("nan"),
                                     "method": "an arm has one seed: no interval"},
                 "cannot be decided", n_seeds=f"{len(ra)} / {len(rb)}")
 

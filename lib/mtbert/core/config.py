@@ -97,10 +97,12 @@ class Knob:
 
 
 def knob(default: Any = REQUIRED, allowed: tuple[Callable, str] = ANY, choice: str | None = None, *,
-         label: str | None = None, since: str | None = None, overridable: bool = True, factory=None):
+         label: str | None = None, since: str | None = None, overridable: bool = True):
+    """A RunConfig field: its default (REQUIRED: none) and what `Knob` says about it. A dict default is copied
+    for each config (a dataclass field takes no mutable default)."""
     meta = {"knob": Knob(allowed, choice, label, since, overridable)}
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=meta)
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=default.copy, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -144,7 +146,7 @@ class RunConfig:
                                 choice="a fresh random sample of 14,150 pairs per epoch (1/10 of the official train "
                                        "split), capped by what the train file holds after the held-out split")
     # how much data
-    n_train: dict = knob(allowed=row_caps(per_task_only=True), factory=dict)
+    n_train: dict = knob({}, row_caps(per_task_only=True))
     n_dev: int | dict | None = knob(None, row_caps())
     n_test: int | dict | None = knob(None, row_caps())
     n_predict: int | dict | None = knob(None, row_caps())
@@ -174,7 +176,7 @@ class RunConfig:
         choice="MSE of the similarity score against label/5 (paper); 'cosent' ranks every pair of the batch's STS "
                "pairs by their scores (CoSENT, Su 2022), so only the order of the scores is trained")
     loss_weights: dict = knob(
-        allowed=task_weights(), factory=dict, since="task loss weights", label="task loss weights",
+        {}, task_weights(), since="task loss weights", label="task loss weights",
         choice="1 for every task (paper); loss_weights scales a task's loss before the backward pass (the logged "
                "loss stays unscaled), e.g. {'sts': 0.1}: CoSENT's loss is about 200 times the MSE's")
     max_grad_norm: float | None = knob(

@@ -25,11 +25,13 @@ Cross-encoding (beyond the paper, `para_encoding` / `sts_encoding` = "cross"): a
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mtbert.core.config import ENCODINGS, PARA_HEADS, POOLINGS, STS_HEADS, STS_LOSSES  # noqa: F401
+from mtbert.core.config import ENCODINGS, PARA_HEADS, POOLINGS, STS_HEADS, STS_LOSSES, RunConfig
 from mtbert.core.tasks import get_task
 from mtbert.model.encoder import BertModel, mean_pool
 
@@ -44,41 +46,58 @@ def cosent_loss(scores, labels, scale: float = 20.0):
     return torch.logsumexp(torch.cat([diff.new_zeros(1), diff]), dim=0)
 
 
-class MultitaskBert(nn.Module):
-    """The encoder and the heads of `tasks` (names of task specs). The binary and regression heads are built
-    whether or not a task of their kind is among `tasks` (their parameters are drawn from the seeded generator
-    in this order, so runs stay reproducible)."""
+@dataclass(frozen=True)
+class Architecture:
+    """The heads' choices of one model: the tasks it serves (names of task specs), the sentence embedding, the
+    dropout before each head, and the pair heads' shapes, encodings and STS loss. Checked when built."""
+    tasks: tuple = ("sst",)
+    pooling: str = "cls"
+    dropout: float = 0.3
+    para_head: str = "baseline"
+    sts_head: str = "baseline"
+    para_encoding: str = "bi"
+    sts_encoding: str = "bi"
+    sts_loss: str = "mse"
 
-    def __init__(self, *, encoder: BertModel, tasks=("sst",), pooling: str = "cls", dropout: float = 0.3,
-                 para_head: str = "baseline", sts_head: str = "baseline",
-                 para_encoding: str = "bi", sts_encoding: str = "bi", sts_loss: str = "mse"):
+    def __post_init__(self):
+        for name, allowed in (("pooling", POOLINGS), ("para_head", PARA_HEADS), ("sts_head", STS_HEADS),
+                              ("sts_loss", STS_LOSSES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for enc in (self.para_encoding, self.sts_encoding):
+            if enc not in ENCODINGS:
+                raise ValueError(f"pair encoding must be 'bi' or 'cross', got {enc!r}")
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> "Architecture":
+        """A run's architecture: the heads of its evaluated tasks, as its config chooses them."""
+        return cls(tasks=cfg.eval_tasks, pooling=cfg.pooling, dropout=cfg.dropout, para_head=cfg.para_head,
+                   sts_head=cfg.sts_head, para_encoding=cfg.para_encoding, sts_encoding=cfg.sts_encoding,
+                   sts_loss=cfg.sts_loss)
+
+
+class MultitaskBert(nn.Module):
+    """The encoder and the heads that `arch` chooses. The binary and regression heads are built whether or not
+    a task of their kind is among its tasks (their parameters are drawn from the seeded generator in this
+    order, so runs stay reproducible)."""
+
+    def __init__(self, encoder: BertModel, arch: Architecture = Architecture()):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if para_head not in PARA_HEADS:
-            raise ValueError(f"para_head must be one of {PARA_HEADS}, got {para_head!r}")
-        if sts_head not in STS_HEADS:
-            raise ValueError(f"sts_head must be one of {STS_HEADS}, got {sts_head!r}")
-        if sts_loss not in STS_LOSSES:
-            raise ValueError(f"sts_loss must be one of {STS_LOSSES}, got {sts_loss!r}")
-        self.sts_loss = sts_loss
+        self.sts_loss = arch.sts_loss
         H = encoder.config.hidden_size
-        self.encoder, self.pooling, self.para_head, self.sts_head = encoder, pooling, para_head, sts_head
-        self.drop = nn.Dropout(dropout)
-        specs = [get_task(t) for t in dict.fromkeys(tasks)]
+        self.encoder, self.pooling, self.para_head, self.sts_head = encoder, arch.pooling, arch.para_head, arch.sts_head
+        self.drop = nn.Dropout(arch.dropout)
+        specs = [get_task(t) for t in dict.fromkeys(arch.tasks)]
         for kind in ("binary", "regression"):
             of_kind = [s.name for s in specs if s.head == kind]
             if len(of_kind) > 1:
                 raise ValueError(f"one model has one {kind} head, but tasks {of_kind} all need it")
         self.sentiment = nn.ModuleDict({s.name: nn.Linear(H, s.n_classes) for s in specs
                                         if s.head == "classifier" and not s.is_pair})
-        for enc in (para_encoding, sts_encoding):
-            if enc not in ENCODINGS:
-                raise ValueError(f"pair encoding must be 'bi' or 'cross', got {enc!r}")
-        self.cross = {"binary": para_encoding == "cross", "regression": sts_encoding == "cross"}
-        self.paraphrase = nn.Linear(H if self.cross["binary"] else 2 * H + (para_head == "baseline+cos"), 1)
+        self.cross = {"binary": arch.para_encoding == "cross", "regression": arch.sts_encoding == "cross"}
+        self.paraphrase = nn.Linear(H if self.cross["binary"] else 2 * H + (arch.para_head == "baseline+cos"), 1)
         self.similarity = (nn.Linear(H, 1) if self.cross["regression"]
-                           else nn.Linear(2 * H, 1) if sts_head == "baseline" else None)
+                           else nn.Linear(2 * H, 1) if arch.sts_head == "baseline" else None)
         self.pair_classifier = nn.ModuleDict({s.name: nn.Linear(2 * H, s.n_classes) for s in specs
                                               if s.head == "classifier" and s.is_pair})
 

@@ -352,7 +352,7 @@ def train_all(S: Settings, force=False, jobs: int | None = None) -> list:
             how = (f"stored result loaded (trained in {o.record['wall_time_s']:.1f}s)" if o.status == "stored"
                    else f"trained in {o.record['wall_time_s']:.1f}s on {o.worker}")
             print(f"[{time.time() - t0:7.1f}s] {o.job.key}: {how}; dev {dev}", flush=True)
-    outcomes = scheduler.run_experiments(runs, S, force=force, n_workers=jobs, on_done=done)
+    outcomes = scheduler.run_experiments(runs, S, scheduler.RunOptions(force=force, n_workers=jobs, on_done=done))
     if any(o.status != "stored" for o in outcomes):
         print(scheduler.summary_table(outcomes), flush=True)
     scheduler.raise_for_failures(outcomes)

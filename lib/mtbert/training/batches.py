@@ -68,25 +68,39 @@ def phrases(d: D.SentenceData, task: str, data_dir: str | None, min_words: int =
     return out, {"units": "phrases", "file": trees_path.name, **ps.stats}
 
 
+@dataclass(frozen=True)
+class SplitKey:
+    """Which tokenised split `prepare` returns, and the key it is cached under: a task's split in `data_dir`
+    (None: the default folder), subsampled deterministically to `limit` rows (None: all of them), tokenised by
+    the checkpoint's tokenizer up to `max_length`; `units` ("phrases", budget, shortest phrase) swaps a train
+    split's rows for their phrases."""
+    task: str
+    split: str
+    ckpt_dir: str
+    max_length: int
+    limit: int | None = None
+    data_dir: str | None = None
+    units: tuple = ("sentences",)
+
+
 @lru_cache(maxsize=64)
-def prepare(task: str, split: str, ckpt_dir: str, max_length: int, limit: int | None, data_dir: str | None,
-            units: tuple = ("sentences",)):
-    """Load, subsample (deterministically) and tokenise a split once per process; `units` ("phrases", budget,
-    shortest phrase) swaps a train split's rows for their phrases."""
+def prepare(key: SplitKey) -> TaskData:
+    """Load, subsample (deterministically) and tokenise a split once per process (see SplitKey)."""
+    task, split, data_dir, units = key.task, key.split, key.data_dir, key.units
     d = D.load(task, split, data_dir)
     if len(d) == 0:
         why = ", ".join(f"{n} {r}" for r, n in sorted(d.skip_reasons.items())) or "the file has no data rows"
         raise D.DataError(
             f"{task} {split} split is empty: data file '{os.path.basename(d.source)}' ({d.source}) has no usable "
             f"row ({d.n_skipped} rows skipped: {why}). Fix: {repair_hint(os.path.basename(d.source), os.path.dirname(d.source))}.")
-    idx = subsample(len(d), limit, f"{task}/{split}")
+    idx = subsample(len(d), key.limit, f"{task}/{split}")
     if idx is not None:
         d = d.subset(idx)
     info = None
     if units[0] == "phrases":
         d, info = phrases(d, task, data_dir, min_words=units[2])
         info["budget"] = units[1]
-    tok = tokenizer(ckpt_dir, max_length)
+    tok = tokenizer(key.ckpt_dir, key.max_length)
     if get_task(task).is_pair:
         a, b = tok.encode(d.sents1), tok.encode(d.sents2)
         lengths = np.maximum([len(x) for x in a], [len(x) for x in b])

@@ -9,9 +9,9 @@ import torch
 
 from mtbert.model.checkpoint import load_encoder
 from mtbert.core.tasks import get_task
-from mtbert.model.heads import MultitaskBert
+from mtbert.model.heads import Architecture, MultitaskBert
 from mtbert.settings import Settings
-from mtbert.training.batches import TaskData, prepare, tokenizer
+from mtbert.training.batches import SplitKey, TaskData, prepare, tokenizer
 from mtbert.core.config import RunConfig
 
 
@@ -32,10 +32,7 @@ class Runner:
         # encoder is launch-bound and the extra gathers/syncs cost more than the padding (bench/README.md).
         encoder.unpad = device.type == "cpu" and S.unpad
         self.tok = tokenizer(str(self.ckpt_dir), cfg.max_length)
-        self.model = MultitaskBert(encoder=encoder, tasks=cfg.eval_tasks, pooling=cfg.pooling, dropout=cfg.dropout,
-                                   para_head=cfg.para_head, sts_head=cfg.sts_head,
-                                   para_encoding=cfg.para_encoding, sts_encoding=cfg.sts_encoding,
-                                   sts_loss=cfg.sts_loss).to(device)
+        self.model = MultitaskBert(encoder, Architecture.of(cfg)).to(device)
         if cfg.mode == "pretrain":
             self.model.encoder.requires_grad_(False)
         # bf16 autocast on CUDA; the amp setting forces it on or off (CPU rehearsals of the GPU path)
@@ -47,8 +44,8 @@ class Runner:
         units = ("sentences",)
         if split == "train" and self.cfg.train_units(task) == "phrases":
             units = ("phrases", *self.cfg.phrase_choice(task))
-        return prepare(task, split, str(self.ckpt_dir), self.cfg.max_length, limit,
-                       None if self.data_dir is None else str(self.data_dir), units)
+        data_dir = None if self.data_dir is None else str(self.data_dir)
+        return prepare(SplitKey(task, split, str(self.ckpt_dir), self.cfg.max_length, limit, data_dir, units))
 
     def autocast(self):
         if not self.amp:

@@ -26,7 +26,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TextIO
 
 import dask
 import distributed
@@ -100,6 +100,16 @@ class Outcome:
     error: str | None = None
     record: dict | None = None
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a command loads or trains its runs (`run_experiments`, `train_jobs`), built once by the command."""
+    force: bool = False                 # train again the runs whose result is stored
+    n_workers: int | None = None        # a local cluster's workers; None: default_jobs (train_jobs: 1)
+    overrides: dict = field(default_factory=dict)   # knob values for every run (--set)
+    on_done: Callable[[Outcome], None] | None = None  # called with each Outcome as its run ends or is loaded
+    stream: TextIO | None = None        # where the progress display writes; None: stderr
 
 
 # -- the worker side ----------------------------------------------------------------------------------------
@@ -538,14 +548,15 @@ def save_to_store(job: Job, output) -> dict:
     return record
 
 
-def train_jobs(jobs: list[Job], n_workers: int = 1, address: str | None = None, save: Callable = save_to_store,
-               on_done: Callable[[Outcome], None] | None = None, stream=None,
-               timeout: float = DEFAULT_CLUSTER_TIMEOUT_S) -> list[Outcome]:
-    """Train `jobs` on the cluster (see Cluster) and store each as it finishes; returns one Outcome per job,
-    in the order given. `on_done(outcome)` is called as each ends. Does not raise for a failed run."""
+def train_jobs(jobs: list[Job], options: RunOptions = RunOptions(), address: str | None = None,
+               save: Callable = save_to_store, timeout: float = DEFAULT_CLUSTER_TIMEOUT_S) -> list[Outcome]:
+    """Train `jobs` on the cluster at `address` (see Cluster; None: a local one of `options.n_workers`, default
+    1) and store each with `save(job, output) -> record` as it finishes; returns one Outcome per job, in the
+    order given. `options.on_done(outcome)` is called as each ends. Does not raise for a failed run."""
     if not jobs:
         return []
-    progress = Progress(len(jobs), stream)
+    n_workers = 1 if options.n_workers is None else options.n_workers
+    progress = Progress(len(jobs), options.stream)
     ended: dict[str, Outcome] = {}
     try:
         with Cluster(min(n_workers, len(jobs)), address, timeout) as client:
@@ -563,8 +574,8 @@ def train_jobs(jobs: list[Job], n_workers: int = 1, address: str | None = None, 
                         ended[job.key] = o
                         progress.finished(job.key, o.status == "trained",
                                           f"{o.status} in {format_duration(o.seconds)}" + (f": {o.error}" if o.error else ""))
-                        if on_done is not None:
-                            on_done(o)
+                        if options.on_done is not None:
+                            options.on_done(o)
             finally:
                 driver.cancel()
     finally:
@@ -583,23 +594,21 @@ def raise_for_failures(outcomes: list[Outcome]):
 
 # -- experiments ---------------------------------------------------------------------------------------------
 
-def run_experiments(runs: list[tuple[str, int]], S: Settings, force: bool = False, n_workers: int | None = None,
-                    overrides: dict | None = None, on_done: Callable[[Outcome], None] | None = None,
-                    stream=None) -> list[Outcome]:
-    """Load or train the (experiment, seed) runs under S: stored results are loaded here, the rest are trained
-    on the cluster (S.scheduler, else a local one of `n_workers`, default `default_jobs`) and stored by this
-    process. One Outcome per run, in the order given; failed runs are outcomes, not exceptions."""
-    overrides = overrides or {}
-    cfgs = [run_config(n, S.profile, s, S.encoder, **overrides) for n, s in runs]  # bad values fail here
+def run_experiments(runs: list[tuple[str, int]], S: Settings, options: RunOptions = RunOptions()) -> list[Outcome]:
+    """Load or train the (experiment, seed) runs under S: stored results are loaded here (unless
+    `options.force`), the rest are trained on the cluster (S.scheduler, else a local one of `options.n_workers`,
+    default `default_jobs`) and stored by this process. One Outcome per run, in the order given; failed runs are
+    outcomes, not exceptions."""
+    cfgs = [run_config(n, S.profile, s, S.encoder, **options.overrides) for n, s in runs]  # bad values fail here
     ended: dict[str, Outcome] = {}
     jobs = []
     S_worker = S.replace(progress=False)  # the driver's display replaces the per-run bars of parallel runs
     for cfg in cfgs:
-        r = None if force else store.stored(cfg, S)
+        r = None if options.force else store.stored(cfg, S)
         if r is not None:
             ended[cfg.run_id] = o = Outcome(Job(cfg.run_id, cfg, S), "stored", record=r)
-            if on_done is not None:
-                on_done(o)
+            if options.on_done is not None:
+                options.on_done(o)
             continue
         if not S.train:
             raise engine.MissingResult(
@@ -607,15 +616,16 @@ def run_experiments(runs: list[tuple[str, int]], S: Settings, force: bool = Fals
                 f"and training is off (`--no-train`). Train it with `python -m mtbert run {cfg.experiment} "
                 f"--profile {cfg.profile}` (full: on a GPU).")
         datahash.verify_full(cfg, S.data_dir)  # a changed data file fails here, before anything trains
-        jobs.append(Job(cfg.run_id, cfg, S_worker, force))
+        jobs.append(Job(cfg.run_id, cfg, S_worker, options.force))
     # the long multitask runs of the paper's rows first, single-task ones after, extra seeds last
     jobs.sort(key=lambda j: (j.cfg.seed != DEFAULT_SEED, j.cfg.experiment.startswith("t1_")))
-    n = n_workers if n_workers is not None else default_jobs(S, len(jobs))
+    n = options.n_workers if options.n_workers is not None else default_jobs(S, len(jobs))
     with contextlib.ExitStack() as locks:
         if jobs:  # a read-only or full store is found before anything trains
             store.check_writable(S)
         for job in jobs:  # the driver, which writes the store, holds each run id until it is stored
             locks.enter_context(store.run_lock(job.cfg, S))
-        for o in train_jobs(jobs, n, S.scheduler, on_done=on_done, stream=stream, timeout=S.cluster_timeout):
+        on_cluster = dataclasses.replace(options, n_workers=n)
+        for o in train_jobs(jobs, on_cluster, S.scheduler, timeout=S.cluster_timeout):
             ended[o.job.key] = o
     return [ended[c.run_id] for c in cfgs]

@@ -545,8 +545,8 @@ def run_references(S: Settings, n_workers: int = 1, address: str | None = None, 
     jobs = [scheduler.Job(point_id(p), config_of(p, scale), point_settings(p, S)) for p in REFERENCES
             if stored_point(p, S, scale) is None]
     by_id = {point_id(p): p for p in REFERENCES}
-    return scheduler.train_jobs(jobs, n_workers, address, save=lambda job, o: store_point(by_id[job.key], S, o),
-                            stream=stream)
+    return scheduler.train_jobs(jobs, scheduler.RunOptions(n_workers=n_workers, stream=stream), address,
+                                save=lambda job, o: store_point(by_id[job.key], S, o))
 
 
 def main(argv=None):
