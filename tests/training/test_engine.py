@@ -120,11 +120,13 @@ def test_every_experiment_runs_in_smoke_profile(settings_for, name, smoke_runs):
             assert 0.0 <= r[split]["overall"] <= 1.0
             assert r[split]["overall"] == pytest.approx(
                 overall_score(r[split]["sst"], r[split]["quora"], r[split]["sts"]))
-    assert len(r["history"]) == r["config"]["epochs"] == registry_overrides(name)["epochs"]
+    assert r["config"]["epochs"] == registry_overrides(name)["epochs"]
+    assert len(r["history"]) == r["config"]["epochs"] + r["config"].get("sst_phrase_stage", 0)  # a phrase stage's too
     for i, h in enumerate(r["history"]):
         assert h["epoch"] == i + 1
-        assert set(h["train_loss"]) == set(h["train"]) == set(e.train_tasks)
-        for t in e.train_tasks:
+        trained = run_config(name, PROFILE, **registry_overrides(name)).stage_tasks(i) or e.train_tasks
+        assert set(h["train_loss"]) == set(h["train"]) == set(trained)
+        for t in trained:
             assert math.isfinite(h["train_loss"][t]) and h["train_loss"][t] >= 0
             assert _in_range(t, h["train"][t])
         assert set(e.eval_tasks) <= set(h["dev"])

@@ -404,12 +404,14 @@ def differences_wide(df: pd.DataFrame) -> pd.DataFrame:
 
 # -- SST phrases: each phrase row against its twin trained on the sentences ----------------------------------
 
-PHRASE_KNOBS = ("sst_train_units", "sst_phrase_budget", "sst_phrase_min_words")
+PHRASE_KNOBS = ("sst_train_units", "sst_phrase_budget", "sst_phrase_min_words", "sst_phrase_stage")
 
 
 def phrase_rows() -> list[str]:
-    """Every experiment that trains SST on the treebank's phrases (tables P, B, B1, B2), in registry order."""
-    return [n for n, e in REGISTRY.items() if dict(e.beyond).get("sst_train_units") == "phrases"]
+    """Every experiment that trains SST on the treebank's phrases, every epoch or in a phrase stage before the
+    others (tables P, B, B1, B2), in registry order."""
+    return [n for n, e in REGISTRY.items()
+            if dict(e.beyond).get("sst_train_units") == "phrases" or dict(e.beyond).get("sst_phrase_stage", 0) > 0]
 
 
 def _config_key(name: str, profile: str) -> str:
@@ -449,17 +451,26 @@ def phrase_table(R: ResultSet, split: str = "test") -> pd.DataFrame:
             if not seeds:
                 continue
             rs = [R.result(name, s) for s in seeds]
-            units = rs[0]["data"].get("train_units", {}).get("sst")
-            trained = "sentences" if units is None else (
-                f"{units['phrases']:,} phrases of {units['rows']:,} rows: "
-                + ("all every epoch" if units["budget"] is None else
-                   f"per epoch its {units['sentences']:,} sentences + {units['sentences'] * units['budget']:,.0f} others"))
-            row = {"configuration": name, "SST trained on": trained, "n": len(seeds)}
+            row = {"configuration": name, "SST trained on": _sst_trained_on(rs[0]["data"]), "n": len(seeds)}
             for t in TASK_KEYS:
                 row[t] = _pm(pd.Series([r[split][t] for r in rs if t in r[split]], dtype=float))
             out.append(row)
     return pd.DataFrame(list({r["configuration"]: r for r in out}.values()),
                         columns=["configuration", "SST trained on", "n", *TASK_KEYS])
+
+
+def _sst_trained_on(data: dict) -> str:
+    """What SST trained on, from a result's data record: sentences, phrases (how many per epoch), a phrase stage."""
+    units = data.get("train_units", {}).get("sst")
+    trained = "sentences" if units is None else (
+        f"{units['phrases']:,} phrases of {units['rows']:,} rows: "
+        + ("all every epoch" if units["budget"] is None else
+           f"per epoch its {units['sentences']:,} sentences + {units['sentences'] * units['budget']:,.0f} others"))
+    stage = data.get("phrase_stage", {}).get("sst")
+    if stage is None:
+        return trained
+    epochs = f"{stage['epochs']} epoch{'s' * (stage['epochs'] > 1)}"
+    return f"first {epochs} of SST alone on all {stage['phrases']:,} phrases of {stage['rows']:,} rows, then {trained}"
 
 
 def phrase_differences_table(R: ResultSet, split: str = "test") -> pd.DataFrame:

@@ -195,6 +195,10 @@ class RunConfig:
     sst_phrase_min_words: int = knob(1, in_range(1, None, integer=True), since="SST phrases",
                                      label="SST shortest phrase",
                                      choice="every phrase (1 word); more drops shorter phrases (sentences stay)")
+    sst_phrase_stage: int = knob(
+        0, in_range(0, None, integer=True), since="SST phrase stage", label="SST phrase stage",
+        choice="none (paper); k: k epochs before the configured ones that train SST alone on every phrase of the "
+               "training trees (held-out rows' phrases held out), on the same learning-rate schedule")
 
     # Rules that tie two knobs together (each knob's own range is in its declaration).
     CROSS_RULES = (
@@ -202,8 +206,11 @@ class RunConfig:
          "cross-encoding needs mode 'finetune' (a frozen encoder's pair features are cached per sentence)"),
         (lambda c: set(c.predictions) <= set(c.eval_tasks),
          "predictions must be a tuple of evaluated tasks"),
-        (lambda c: c.sst_train_units == "phrases" or (c.sst_phrase_budget, c.sst_phrase_min_words) == (None, 1),
-         "sst_phrase_budget and sst_phrase_min_words need sst_train_units='phrases'"),
+        (lambda c: c.sst_train_units == "phrases" or c.sst_phrase_budget is None,
+         "sst_phrase_budget needs sst_train_units='phrases'"),
+        (lambda c: c.sst_train_units == "phrases" or c.sst_phrase_stage > 0 or c.sst_phrase_min_words == 1,
+         "sst_phrase_min_words needs sst_train_units='phrases' or a phrase stage"),
+        (lambda c: c.sst_phrase_stage == 0 or "sst" in c.train_tasks, "sst_phrase_stage needs SST among train_tasks"),
     )
 
     def validate(self) -> "RunConfig":
@@ -239,6 +246,19 @@ class RunConfig:
         """'phrases' or 'sentences': what a task trains on (its spec names the RunConfig field)."""
         option = TASKS[task].units_option if task in TASKS else None
         return getattr(self, option) if option is not None else "sentences"
+
+    def phrase_stage(self, task: str) -> int:
+        """Epochs before the configured ones that train `task` alone on every phrase (its spec names the field)."""
+        option = TASKS[task].phrase_stage_option if task in TASKS else None
+        return getattr(self, option) if option is not None else 0
+
+    def stage_tasks(self, epoch: int) -> tuple[str, ...]:
+        """The tasks epoch `epoch` (from 0) trains alone on every phrase, in a phrase stage; () after the stage."""
+        return tuple(t for t in self.train_tasks if self.phrase_stage(t) > epoch)
+
+    def total_epochs(self) -> int:
+        """Every epoch a run trains: its phrase stage (if any), then the configured `epochs`."""
+        return max((self.phrase_stage(t) for t in self.train_tasks), default=0) + self.epochs
 
     def phrase_choice(self, task: str) -> tuple[float | None, int]:
         """(phrases per epoch in multiples of the rows or None for all, the shortest phrase in words)."""

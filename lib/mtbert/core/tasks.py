@@ -49,6 +49,7 @@ class TaskSpec:
     units_option: str | None = None       # RunConfig field choosing the training units: sentences or phrases
     phrase_budget_option: str | None = None  # RunConfig field: phrases per epoch, in multiples of the rows
     min_words_option: str | None = None   # RunConfig field: the shortest phrase trained on, in words
+    phrase_stage_option: str | None = None  # RunConfig field: epochs before the others training it alone on phrases
     label_name: str = ""           # what the label measures, for axis titles ("similarity")
     class_names: tuple = ()        # a classification's class names, lowest label first (exported model cards)
 
@@ -64,7 +65,9 @@ class TaskSpec:
                     (self.head != "regression" or self.label_range[0] == 0,
                      "a regression label must range from 0 (the head's score in [0, 1] is scaled by the top)"),
                     ((self.trees_file is None) == (self.units_option is None),
-                     "trees_file and units_option go together (phrases need their trees)")]
+                     "trees_file and units_option go together (phrases need their trees)"),
+                    (self.phrase_stage_option is None or self.trees_file is not None,
+                     "a phrase stage needs the task's trees_file")]
         for ok, msg in problems:
             if not ok:
                 raise ValueError(f"task {self.name!r}: {msg}")
@@ -153,7 +156,7 @@ SST = TaskSpec("sst", "SST", "sentence", "sentiment", (0, 4), "classifier", "acc
                1000, "Predicted_Sentiment", "sst", label_name="sentiment",
                class_names=("negative", "somewhat negative", "neutral", "somewhat positive", "positive"),
                trees_file=SST_TRAIN_TREES, units_option="sst_train_units", phrase_budget_option="sst_phrase_budget",
-               min_words_option="sst_phrase_min_words")
+               min_words_option="sst_phrase_min_words", phrase_stage_option="sst_phrase_stage")
 CFIMDB = TaskSpec("cfimdb", "CFIMDB", "sentence", "sentiment", (0, 1), "classifier", "accuracy", "majority",
                   {"train": "ids-cfimdb-train.csv", "dev": "ids-cfimdb-dev.csv",
                    "test-student": "ids-cfimdb-test-student.csv"},

@@ -39,13 +39,13 @@ _memo: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256, in this proces
 
 def files_for(cfg, data_dir=None) -> list[Path]:
     """The data files a run of `cfg` reads: train (also the source of the held-out test split) and dev files of
-    every trained or evaluated task, the parse trees of a task trained on phrases, and the test-student files it
+    every trained or evaluated task, the parse trees of a task trained on phrases (or in a phrase stage), and the test-student files it
     writes predictions for (when present)."""
     out = []
     for t in dict.fromkeys((*cfg.train_tasks, *cfg.eval_tasks)):
         for split in ("train", "dev"):
             out.append(D.file_for(t, split, data_dir))
-        if t in cfg.train_tasks and cfg.train_units(t) == "phrases":
+        if t in cfg.train_tasks and (cfg.train_units(t) == "phrases" or cfg.phrase_stage(t) > 0):
             out.append(D.trees_file_for(t, data_dir))
     for t in cfg.predictions:
         try:

@@ -82,7 +82,7 @@ def run(name: str, S: Settings, seed: int | None = None, force=False, on_step=No
         try:
             record = store.save_run(S, out)
         except OSError as e:
-            raise StoreWriteFailed(_write_failed(e, f"the result of {cfg.run_id}", ck, cfg.epochs, cfg)) from e
+            raise StoreWriteFailed(_write_failed(e, f"the result of {cfg.run_id}", ck, cfg.total_epochs(), cfg)) from e
         ck.discard_resume_state()
     return record
 
@@ -92,8 +92,8 @@ def _kept(ck: RunCheckpoints, epochs_kept: int, cfg: RunConfig) -> str:
     if epochs_kept <= 0:
         return (f"no epoch of {cfg.run_id} had finished and been saved, so nothing was kept; running the same "
                 "command again starts it from its first epoch")
-    if epochs_kept >= cfg.epochs:
-        return (f"all {cfg.epochs} epochs of {cfg.run_id} are kept in {ck.last}; running the same command again "
+    if epochs_kept >= cfg.total_epochs():
+        return (f"all {cfg.total_epochs()} epochs of {cfg.run_id} are kept in {ck.last}; running the same command again "
                 "only evaluates the selected epoch and writes the result")
     done = "epoch 1 of" if epochs_kept == 1 else f"epochs 1-{epochs_kept} of"
     return (f"{done} {cfg.run_id} {'is' if epochs_kept == 1 else 'are'} kept in {ck.last}; running the same command "
@@ -123,11 +123,12 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
     t_start = time.time()
     R = Runner(cfg, S, resolve_device(S.device))
     train, dev = prepare_data(R, cfg)
+    stage = stage_data(R, cfg)
     opt = make_optimizer(R.model, cfg)
-    sched = make_scheduler(opt, cfg, cfg.epochs * len(epoch_plan(train, cfg, 0)))
+    sched = make_scheduler(opt, cfg, total_steps(cfg, train, stage))
     state = resume(ck, R, opt, sched, S.progress)
     run = Training(R, train, opt, sched, state, on_step=on_step, progress=S.progress, ck=ck, dev=dev, S=S,
-                   data_files=data_files, t_start=t_start)
+                   data_files=data_files, t_start=t_start, stage=stage)
     try:
         return _train_epochs_and_test(run)
     except KeyboardInterrupt:
@@ -140,7 +141,7 @@ def train_run(cfg: RunConfig, S: Settings, force=False, on_step=None, data_files
 
 def _train_epochs_and_test(run: Training) -> RunOutput:
     dev_out = {}
-    for epoch in range(run.state.start_epoch, run.cfg.epochs):
+    for epoch in range(run.state.start_epoch, run.cfg.total_epochs()):
         dev_out = _train_and_keep_epoch(run, epoch)
     return _test_selected_epoch(run, dev_out)
 
@@ -185,7 +186,7 @@ def _test_selected_epoch(run: Training, dev_out: dict) -> RunOutput:
                  f"selected epoch {state.best['epoch']}): run it again with --force, which trains it from its first "
                  "epoch")
     # the dev outputs of the last epoch trained here are those of the selected model when it is that epoch
-    trained_here = state.start_epoch < cfg.epochs
+    trained_here = state.start_epoch < cfg.total_epochs()
     outputs = dict(dev_out) if trained_here and state.best["epoch"] == state.history[-1]["epoch"] else {}
     test_sets = {t: R.data(t, "test", cfg.cap("n_test", t)) for t in cfg.eval_tasks}
     test, test_out = evaluate(R, test_sets)
@@ -204,6 +205,22 @@ def prepare_data(R: Runner, cfg: RunConfig) -> tuple[dict, dict]:
     for td in list(train.values()) + list(dev.values()):
         R.cache_features(td)
     return train, dev
+
+
+def stage_data(R: Runner, cfg: RunConfig) -> dict:
+    """{task: every phrase of its training rows} of the tasks with a phrase stage ({} for most runs)."""
+    stage = {t: R.stage_data(t, cfg.n_train.get(t)) for t in cfg.train_tasks if cfg.phrase_stage(t) > 0}
+    for td in stage.values():
+        R.cache_features(td)
+    return stage
+
+
+def total_steps(cfg: RunConfig, train: dict, stage: dict) -> int:
+    """The optimizer steps of every epoch (the schedule's length): the phrase stage's, then `cfg.epochs` of the
+    configured tasks (every epoch of one kind has the same number of batches)."""
+    stage_steps = sum(len(epoch_plan({t: stage[t] for t in cfg.stage_tasks(e)}, cfg, e))
+                      for e in range(cfg.total_epochs() - cfg.epochs))
+    return stage_steps + cfg.epochs * len(epoch_plan(train, cfg, 0))
 
 
 @dataclass
@@ -235,6 +252,7 @@ class Training:
     S: Settings | None = None
     data_files: dict = field(default_factory=dict)
     t_start: float = 0.0
+    stage: dict[str, TaskData] = field(default_factory=dict)  # a phrase stage's data (stage_data)
 
     def __post_init__(self):
         if self.guard is None:
@@ -243,6 +261,11 @@ class Training:
     @property
     def cfg(self) -> RunConfig:
         return self.R.cfg
+
+    def train_for(self, epoch: int) -> dict[str, TaskData]:
+        """What epoch `epoch` trains on: in a phrase stage its tasks' phrases alone, after it `train`."""
+        tasks = self.cfg.stage_tasks(epoch)
+        return {t: self.stage[t] for t in tasks} if tasks else self.train
 
 
 def resume(ck: RunCheckpoints, R: Runner, opt, sched, progress=False) -> TrainingState:
@@ -280,7 +303,8 @@ def train_epoch(run: Training, epoch: int):
 
     Returns (losses, seen, n_steps): per-task training losses, per-task (predictions, labels) lists, and the
     number of batches in the epoch."""
-    R, train, opt, sched, guard, on_step, cfg = run.R, run.train, run.opt, run.sched, run.guard, run.on_step, run.cfg
+    R, opt, sched, guard, on_step, cfg = run.R, run.opt, run.sched, run.guard, run.on_step, run.cfg
+    train = run.train_for(epoch)
     model, step = R.model, run.state.step
     plan = epoch_plan(train, cfg, epoch)
     model.train()
@@ -288,7 +312,7 @@ def train_epoch(run: Training, epoch: int):
         model.encoder.eval()
     losses = {t: [] for t in train}
     seen = {t: ([], []) for t in train}
-    bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.epochs}", disable=not run.progress,
+    bar = tqdm(plan, desc=f"{cfg.run_id} epoch {epoch + 1}/{cfg.total_epochs()}", disable=not run.progress,
                mininterval=2, leave=False)
     for t, idx in bar:
         td = train[t]
@@ -353,6 +377,9 @@ def result_record(run: Training, test_sets: dict, test: dict, preds: dict, wall_
             # a task trained on phrases: which phrases, from how many rows and words (mtbert.data.trees)
             **({"train_units": units} if (units := {t: td.units for t, td in sets["train"].items() if td.units})
                else {}),
+            # a phrase stage: its epochs, and which phrases
+            **({"phrase_stage": {t: {"epochs": cfg.phrase_stage(t), **td.units} for t, td in run.stage.items()}}
+               if run.stage else {}),
         },
         "history": state.history, "best_epoch": state.best["epoch"],
         "dev": state.history[state.best["epoch"] - 1]["dev"], "test": test,

@@ -47,6 +47,12 @@ class Runner:
         data_dir = None if self.data_dir is None else str(self.data_dir)
         return prepare(SplitKey(task, split, str(self.ckpt_dir), self.cfg.max_length, limit, data_dir, units))
 
+    def stage_data(self, task, limit):
+        """A task's training rows as every phrase of their trees, each epoch (its phrase stage's data)."""
+        units = ("phrases", None, self.cfg.phrase_choice(task)[1])
+        data_dir = None if self.data_dir is None else str(self.data_dir)
+        return prepare(SplitKey(task, "train", str(self.ckpt_dir), self.cfg.max_length, limit, data_dir, units))
+
     def autocast(self):
         if not self.amp:
             return contextlib.nullcontext()
