@@ -1,5 +1,5 @@
-"""Shared test fixtures: one intra-op thread, the settings of a test whose store is a tmp dir, and a private copy
-of the SST data files."""
+"""Shared test fixtures: one intra-op thread, the settings of a test whose store is a tmp dir, a private copy
+of the SST data files, and the tiny run that the tests of failures and their messages start, stop and damage."""
 import shutil
 
 import pytest
@@ -9,6 +9,9 @@ from mtbert.data import datasets as D
 from mtbert.settings import Settings
 
 SST_FILES = ("ids-sst-train.csv", "ids-sst-dev.csv")
+# the tiny run: frozen encoder, cached features, about a second (its tests name it NAME and its overrides TINY)
+TINY_RUN = "t1_sst_pretrain"
+TINY = dict(n_train={"sst": 6}, batch_size=2, n_dev=6, n_test=6, epochs=2)
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +51,41 @@ def data(tmp_path):
     for n in SST_FILES:
         shutil.copy(D.default_data_dir() / n, d / n)
     return d
+
+
+@pytest.fixture
+def settings(settings_for):
+    """settings(root, data_dir=None): the store under root/store, the report and figures under root/out."""
+    return lambda root, data_dir=None: settings_for(root / "store", output_root=root / "out", data_dir=data_dir)
+
+
+@pytest.fixture
+def sst(settings, tmp_path, data):
+    """Settings with the private copy of the SST files (`data`) as the data folder and a store in tmp."""
+    return settings(tmp_path, data)
+
+
+@pytest.fixture(scope="session")
+def run():
+    """run(S, data_dir, steps=None, **kw): the tiny run (TINY_RUN with TINY, `kw` on top) with `data_dir` as its
+    data folder; `steps`, a list, collects each (epoch, step)."""
+    from mtbert.training import engine
+
+    def run(S, data_dir, steps=None, **kw):
+        o = {**TINY, **kw}
+        return engine.run(TINY_RUN, S.replace(data_dir=data_dir),
+                          on_step=(lambda e, s: steps.append((e, s))) if steps is not None else None, **o)
+    return run
+
+
+@pytest.fixture(scope="session")
+def paths():
+    """paths(S, **kw): the tiny run's config (TINY with `kw` on top), its result file and its resume checkpoint."""
+    from mtbert.core.experiments import run_config
+    from mtbert.results import store
+    from mtbert.training.checkpoints import RunCheckpoints
+
+    def paths(S, **kw):
+        cfg = run_config(TINY_RUN, "smoke", **{**TINY, **kw})
+        return cfg, store.result_path(cfg, S), RunCheckpoints(cfg, S).last
+    return paths

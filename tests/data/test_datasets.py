@@ -1,4 +1,5 @@
-"""Tests for mtbert.data.datasets (fast: parse the real files once, plus small synthetic tmp dirs)."""
+"""Tests for mtbert.data.datasets and mtbert.data.fetch (fast: parse the real files once, plus small synthetic tmp
+dirs; fetches from a fake mirror, or from a silent server on 127.0.0.1 that must time out)."""
 from __future__ import annotations
 
 import hashlib
@@ -371,3 +372,31 @@ def test_a_spec_parses_labels_in_its_range_only(task):
     assert spec.parse_label(str(hi + 1)) is None and spec.parse_label("") is None and spec.parse_label("x") is None
     assert spec.parse_label("1.0") == 1  # Quora's is_duplicate is written as a float in some rows
     assert (spec.parse_label("1.5") is None) != spec.is_regression
+
+
+# -- a silent server times out; the repair hint names the folder -------------------------------------------------------
+
+def test_silent_data_server_times_out(tmp_path, monkeypatch):
+    import socket
+    import time
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    from mtbert.data import fetch
+    monkeypatch.setattr(fetch, "UPSTREAM", f"http://127.0.0.1:{srv.getsockname()[1]}/data/")
+    t0 = time.time()
+    try:
+        with pytest.raises(D.DataError) as ei:
+            fetch._fetch_one("ids-sst-dev.csv", tmp_path, None, 1.0)
+    finally:
+        srv.close()
+    assert time.time() - t0 < 10 and "timeout 1 s" in str(ei.value) and "--mirror" in str(ei.value)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_repair_hint_names_the_folder_and_what_cannot_be_fetched(tmp_path):
+    from mtbert.data.fetch import repair_hint
+    assert repair_hint("ids-sst-dev.csv", repo_root() / "data").startswith("run `python -m mtbert data` (or")
+    assert f"--dest {tmp_path}`" in repair_hint("ids-sst-dev.csv", tmp_path)
+    quora = repair_hint("quora-test-student.csv", tmp_path)
+    assert "cannot fetch it" in quora and "replace it with the official file or remove it" in quora

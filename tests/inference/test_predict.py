@@ -1,23 +1,31 @@
 """Re-predicting stored runs from their best checkpoints, CFIMDB from the SST head, and seed ensembles
-(lib/mtbert/inference/predict.py, `python -m mtbert predict`)."""
+(lib/mtbert/inference/predict.py, `python -m mtbert predict`); weights of another configuration, of other data
+or damaged are refused with one message."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mtbert.analysis import ablations as B
+from mtbert.data import datasets as D
 from mtbert.inference import ensemble, predict
 from mtbert.results import store
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.core.experiments import run_config
 from mtbert.cli import main as cli_main
 from mtbert.errors import MtbertError
+from mtbert.model.checkpoint import CheckpointError
 from mtbert.core.metrics import accuracy, pearson
+from mtbert.training import engine
 from mtbert.training.engine import run
 from mtbert.results.result_set import ResultSet
 
 SEEDS = (11711, 1)
+NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
+DATA = D.default_data_dir()
+needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(), reason="run `make data` first")
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +133,28 @@ def test_cfimdb_ensemble_refuses_other_rows():
         ensemble.average_seeds("cfimdb", [a, b])
     c = ensemble.average_seeds("cfimdb", [a, a.assign(score=[0.5, 0.6])])
     assert list(c["score"]) == pytest.approx([0.7, 0.4]) and list(c["pred"]) == [1, 0]
+
+
+# -- weights of another configuration or damaged -----------------------------------------------------------------------
+
+@needs_data
+@pytest.mark.training
+def test_predict_refuses_weights_of_another_configuration_or_damaged(settings, tmp_path, one_thread):
+    S = settings(tmp_path)
+    r = engine.run(NAME, S)
+    ck = RunCheckpoints(run_config(NAME, "smoke"), S, r["data"]["files"])
+    good = ck.best.read_bytes()
+    assert predict.load_run(NAME, S, 11711)[0].hash() == r["config_hash"]
+    st = torch.load(ck.best, weights_only=True)
+    for bad in ({**st, "config_hash": "0123456789abcdef"}, {**st, "data_files": {"ids-sst-train.csv": "0" * 64}},
+                b"truncated"):
+        if isinstance(bad, bytes):
+            ck.best.write_bytes(good[:300])
+        else:
+            torch.save(bad, ck.best)
+        with pytest.raises(CheckpointError) as ei:
+            predict.load_run(NAME, S, 11711)
+        assert str(ck.best) in str(ei.value) and "--force" in str(ei.value) and "nothing was predicted" in str(ei.value)
+    ck.best.unlink()
+    with pytest.raises(predict.MissingCheckpoint, match="--force"):
+        predict.load_run(NAME, S, 11711)

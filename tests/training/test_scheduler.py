@@ -1,6 +1,8 @@
 """Training runs as Dask tasks (mtbert.training.scheduler): a real cluster on loopback (`dask scheduler` and two
 `dask worker` processes), results equal to in-process runs byte for byte, faults (a run that raises, a worker
-killed mid-run, a killed driver), the Optuna search killed and resumed, and the search figures.
+killed mid-run, a killed driver), the Optuna search killed and resumed, and the search figures;
+bad scheduler addresses and files answered with one message, every wait on a cluster bounded and saying what it
+waits for, one line (not the worker's traceback) per failed run.
 
 Smoke profile with tiny overrides, every output in pytest's tmp dirs; one torch thread everywhere. Every
 server these tests start listens on 127.0.0.1 only (checked)."""
@@ -10,6 +12,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +25,8 @@ import psutil
 import pytest
 
 from mtbert.analysis import ablations as B
+from mtbert.core.experiments import run_config
+from mtbert.data import datasets as D
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 from mtbert.training import engine
@@ -33,6 +38,10 @@ from mtbert.results.result_set import ResultSet
 TINY = dict(n_train={"sst": 8}, n_dev=8, n_test=8, n_predict=4)
 RUNS = [("t1_sst_pretrain", DEFAULT_SEED), ("t1_sst_finetune", DEFAULT_SEED)]
 TIMING_FIELDS = ("wall_time_s", "environment", "finished_at")
+PY = sys.executable
+NAME = "t1_sst_pretrain"  # frozen encoder, cached features: a run takes about a second
+DATA = D.default_data_dir()
+needs_data = pytest.mark.skipif(not (DATA / "ids-sst-train.csv").exists(), reason="run `make data` first")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -404,3 +413,133 @@ def test_search_killed_and_resumed_trains_no_trial_twice(tmp_path):
     assert not set(out["trained"]) & {k[:-len(".json")] for k in before}
     again = X.search(S, "grid", n_trials=0, n_workers=1, scale=SEARCH_SCALE)
     assert again["trained"] == [] and len(again["study"].trials) == len(study.trials)
+
+
+# -- bad addresses and files get one message; every wait is bounded ----------------------------------------------------
+
+@pytest.mark.parametrize("address,said", [
+    ("garbage", "neither an address with a port"),
+    ("127.0.0.1", "neither an address with a port"),
+    ("udp://127.0.0.1:8786", "unknown transport 'udp'"),
+    ("tcp://127.0.0.1:1", "connection refused"),
+    ("tcp://nosuchhost.invalid:8786", "cannot reach the Dask scheduler"),
+])
+def test_bad_scheduler_addresses_fail_at_once_with_one_message(address, said):
+    t0 = time.monotonic()
+    with pytest.raises(scheduler.ClusterUnavailable, match=said) as ei:
+        with scheduler.Cluster(1, address, timeout=30):
+            pass
+    assert time.monotonic() - t0 < 10 and "--scheduler" in str(ei.value)
+
+
+@pytest.mark.parametrize("content,said", [
+    ("{not json", "is damaged"),
+    ('["tcp://127.0.0.1:1"]', "holds no scheduler address"),
+    ('{"address": 5}', "holds no scheduler address"),
+    ('{"address": "tcp://127.0.0.1:1"}', "connection refused"),
+])
+def test_bad_scheduler_files_are_named(tmp_path, content, said):
+    f = tmp_path / "scheduler.json"
+    f.write_text(content)
+    with pytest.raises(scheduler.ClusterUnavailable, match=said) as ei:
+        with scheduler.Cluster(1, str(f), timeout=30):
+            pass
+    assert str(f) in str(ei.value) or "127.0.0.1:1" in str(ei.value)
+
+
+def test_a_missing_scheduler_file_is_waited_for_within_the_timeout(tmp_path, capsys):
+    f = tmp_path / "never" / "scheduler.json"
+    t0 = time.monotonic()
+    with pytest.raises(scheduler.ClusterUnavailable, match=r"did not appear within 1 s \(--cluster-timeout"):
+        with scheduler.Cluster(1, str(f), timeout=1):
+            pass
+    assert 1 <= time.monotonic() - t0 < 10
+    assert f"waiting up to 1 s (--cluster-timeout / MTBERT_CLUSTER_TIMEOUT) for the scheduler file {f}" in \
+        capsys.readouterr().err
+
+
+@pytest.fixture
+def lone_scheduler(tmp_path):
+    """A `dask scheduler` on 127.0.0.1 with no worker; yields (scheduler file, env of its workers)."""
+    sfile = tmp_path / "scheduler.json"
+    env = child_env()
+    proc = subprocess.Popen([PY, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                             "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(sfile)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        while not sfile.exists():
+            assert time.monotonic() - t0 < 60, "the scheduler did not start"
+            time.sleep(0.2)
+        yield sfile, env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_refused_after_the_timeout(lone_scheduler, capsys):
+    sfile, _ = lone_scheduler
+    t0 = time.monotonic()
+    with pytest.raises(scheduler.ClusterUnavailable, match=r"has no worker after 2 s .*dask worker tcp://127.0.0.1:"):
+        with scheduler.Cluster(1, str(sfile), timeout=2):
+            pass
+    assert time.monotonic() - t0 < 30
+    assert "waiting up to 2 s (--cluster-timeout" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_fail_with_a_message_when_the_only_worker_dies(lone_scheduler):
+    """An external cluster whose only worker is killed mid-run: the pending run ends as failed (NoWorkers)
+    within the cluster timeout, instead of waiting for a worker forever."""
+    sfile, env = lone_scheduler
+    worker = subprocess.Popen([PY, "-m", "dask", "worker", "--scheduler-file", str(sfile), "--nworkers", "1",
+                               "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with scheduler.Cluster(1, str(sfile), timeout=120) as client:  # the worker takes seconds to start
+            driver = scheduler.Driver(client, worker_timeout=3)
+            job = scheduler.Job("sleeper", run_config(NAME, "smoke"), Settings())
+            driver.futures[client.submit(time.sleep, 600, pure=False, key="train-sleeper")] = (job, 1)
+            time.sleep(1)
+            worker.kill()
+            t0, ended = time.monotonic(), []
+            while not ended:
+                assert time.monotonic() - t0 < 60, "the driver waited past its bound"
+                ended = driver.collect(timeout=0.5)
+            (j, result, exc, attempt), = ended
+            assert j is job and result is None and isinstance(exc, scheduler.NoWorkers)
+            assert "no worker for 3 s (--cluster-timeout" in str(exc) and driver.pending == 0
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+# -- the worker's logger stays quiet: the driver's one line is what the user sees --------------------------------------
+
+def test_worker_log_of_a_failed_training_task_is_dropped():
+    import logging
+    f = scheduler._QuietTrainFailures()
+    rec = lambda msg, *args: logging.LogRecord("distributed.worker", logging.ERROR, "", 0, msg, args, None)
+    assert not f.filter(rec("Compute Failed\nKey:       %s\n", "train-t1_sst_pretrain-1-123"))
+    assert f.filter(rec("Compute Failed\nKey:       %s\n", "someone-elses-task"))
+    assert f.filter(rec("Worker stopped"))
+
+
+@needs_data
+@pytest.mark.slow
+def test_a_failed_run_is_reported_once_without_the_workers_traceback(tmp_path):
+    from mtbert.model.checkpoint import resolve_encoder
+    enc = tmp_path / "enc"
+    shutil.copytree(resolve_encoder("default"), enc)
+    cfg = (enc / "config.json").read_text().replace('"num_hidden_layers": 6', '"num_hidden_layers": 1000000000')
+    assert "1000000000" in cfg
+    (enc / "config.json").write_text(cfg)
+    p = subprocess.run([PY, "-m", "mtbert", "run", NAME, "--profile", "smoke", "--device", "cpu", "--no-progress",
+                        "--encoder", str(enc), "--store-dir", str(tmp_path / "store"), "--data-dir", str(DATA)],
+                       env=child_env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "num_hidden_layers is 1000000000" in p.stderr
+    assert "Compute Failed" not in p.stderr and "Traceback" not in p.stderr

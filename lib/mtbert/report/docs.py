@@ -9,8 +9,8 @@ inside a sentence):
     <!-- /mtbert docs -->
 
 `python -m mtbert docs` rewrites every block; `python -m mtbert docs --check` changes nothing and exits 1 naming
-each block whose text differs from what the code generates now (tests/test_docs.py runs it, so a number edited
-by hand, or one that went stale when results landed, fails the tests).
+each block whose text differs from what the code generates now (tests/report/test_docs.py runs it, so a number
+edited by hand, or one that went stale when results landed, fails the tests).
 
 Kinds (BLOCKS):
 
