@@ -21,7 +21,7 @@ from mtbert.training import optim
 from mtbert.training import runner
 from mtbert.training import engine
 from mtbert.model.checkpoint import load_encoder
-from mtbert.core.experiments import OVERRIDABLE, REGISTRY, run_config
+from mtbert.core.experiments import EPOCH_TABLES, OVERRIDABLE, REGISTRY, epochs_suffix, run_config
 from mtbert.model.heads import Architecture, MultitaskBert
 from mtbert.core.metrics import overall_score, pearson
 from mtbert.errors import UsageError
@@ -106,8 +106,34 @@ def _in_range(task, v):
     return 0.0 <= v <= 1.0  # accuracies, overall score, aggregate
 
 
+def epoch_twin_of(name: str) -> str | None:
+    """The row an epoch twin of tables B1/B2 (`<row>_1epoch`, `<row>_2epoch`) was made from, else None."""
+    for table in EPOCH_TABLES:
+        suffix = epochs_suffix(table)
+        if name.endswith(suffix) and name.removesuffix(suffix) in REGISTRY:
+            return name.removesuffix(suffix)
+    return None
+
+
+def smoke_config(name: str) -> dict:
+    """An experiment's smoke-test config (registry_overrides applied), without its experiment name."""
+    d = run_config(name, PROFILE, **registry_overrides(name)).to_dict()
+    d.pop("experiment")
+    return d
+
+
+# an epoch twin differs from its row only in its epochs, which the smoke overrides set to one: its smoke run would
+# train the same config as its row's, so it is checked by that equality instead of a second training
+EPOCH_TWINS = [n for n in REGISTRY if epoch_twin_of(n) is not None]
+
+
+@pytest.mark.parametrize("name", EPOCH_TWINS)
+def test_an_epoch_twin_trains_in_smoke_profile_as_its_row_does(name):
+    assert smoke_config(name) == smoke_config(epoch_twin_of(name))
+
+
 @pytest.mark.training
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in EPOCH_TWINS])
 def test_every_experiment_runs_in_smoke_profile(settings_for, name, smoke_runs):
     run = smoke_runs(name)
     r, root = run.result, run.root
