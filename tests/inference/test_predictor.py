@@ -39,3 +39,15 @@ def test_predictor_scores_a_plain_string_as_one_sentence_and_refuses_bad_pairs(m
             P.pairs_table(bad)
     with pytest.raises(UsageError, match="not valid Unicode"):
         P.similarity(["x"], ["\udfff"])
+
+
+def test_the_try_it_model_is_ranked_as_the_best_model_is_chosen():
+    from mtbert.core.experiments import BEST_MODEL_SEEDS
+    from mtbert.inference.predictor import ranked
+    full = {s: 0.74 + 0.001 * s for s in range(BEST_MODEL_SEEDS)}
+    devs = {"one_lucky_seed": {0: 0.80}, "every_seed": full, "weaker_every_seed": {s: 0.70 for s in full}}
+    out = ranked(devs)
+    assert [n for n, _, _ in out][:BEST_MODEL_SEEDS] == ["every_seed"] * BEST_MODEL_SEEDS
+    assert [s for _, s, _ in out][:BEST_MODEL_SEEDS] == sorted(full, key=lambda s: -full[s])  # its best seed first
+    assert out[-1][0] == "one_lucky_seed"  # fewer seeds: after every configuration that has them all
+    assert [n for n, _, _ in ranked({"a": {0: 0.7}, "b": {0: 0.8}})] == ["b", "a"]  # none has them all: by dev

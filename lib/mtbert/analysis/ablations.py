@@ -33,7 +33,7 @@ from mtbert.errors import MtbertError
 from mtbert.inference.ensemble import average_seeds
 from mtbert.results.result_set import ResultSet
 from mtbert.settings import default_seed_first
-from mtbert.core.experiments import BEYOND_TABLES, REGISTRY, epochs_suffix, experiments_for, run_config
+from mtbert.core.experiments import BEST_MODEL_SEEDS, BEYOND_TABLES, REGISTRY, epochs_suffix, experiments_for, run_config
 from mtbert.results.predictions import PREFIX
 from mtbert.training.search import grid, point_id, stored_point
 
@@ -296,8 +296,6 @@ def ensembles(R: ResultSet) -> dict:
     return R.ensembles()
 
 
-# The best model is a mean of this many seeds (the targets'): a row with fewer cannot displace one that has them.
-BEST_MODEL_SEEDS = 3
 
 
 def best_configuration(R: ResultSet, tables=BEYOND_TABLES, seeds_needed: int = 1) -> str | None:

@@ -26,7 +26,7 @@ from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 from mtbert.training.batches import TaskData
 from mtbert.training.checkpoints import RunCheckpoints
 from mtbert.core.config import RunConfig
-from mtbert.core.experiments import MULTI, REGISTRY, hardware, run_command, run_config
+from mtbert.core.experiments import BEST_MODEL_SEEDS, MULTI, REGISTRY, hardware, run_command, run_config
 from mtbert.inference.export import class_names
 from mtbert.inference.predict import load_run
 
@@ -158,19 +158,20 @@ def try_it_store(S: Settings) -> tuple[Settings, str]:
 
 
 def candidates(S: Settings) -> list[tuple[str, int, float]]:
-    """(name, seed, dev overall) of every stored run that trained all three tasks: configurations by their mean dev
-    overall score over the stored seeds, best first; within one, its seeds by their own dev overall."""
-    configs = []
+    """(name, seed, dev overall) of every stored run that trained all three tasks, best first (`ranked`)."""
+    devs = {}
     for name, e in REGISTRY.items():
-        if set(MULTI) - set(e.train_tasks):
-            continue
-        devs = {s: store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)}
-        if devs:
-            configs.append((float(np.mean(list(devs.values()))), name, devs))
-    out = []
-    for _, name, devs in sorted(configs, key=lambda c: -c[0]):
-        out += [(name, s, d) for s, d in sorted(devs.items(), key=lambda kv: -kv[1])]
-    return out
+        if not set(MULTI) - set(e.train_tasks):
+            devs[name] = {s: store.load_result(name, S, s)["dev"]["overall"] for s in store.stored_seeds(name, S)}
+    return ranked({name: d for name, d in devs.items() if d})
+
+
+def ranked(devs: dict[str, dict[int, float]]) -> list[tuple[str, int, float]]:
+    """(name, seed, dev overall) from {configuration: {seed: dev overall}}: configurations by their mean over the
+    seeds, best first, those with BEST_MODEL_SEEDS seeds before those with fewer (as the report's best model);
+    within one, its seeds by their own dev overall."""
+    order = sorted(devs, key=lambda name: (len(devs[name]) < BEST_MODEL_SEEDS, -float(np.mean(list(devs[name].values())))))
+    return [(name, s, d) for name in order for s, d in sorted(devs[name].items(), key=lambda kv: -kv[1])]
 
 
 def choose(S: Settings, fallback: str = "submission2") -> Choice:
