@@ -132,7 +132,7 @@ def padded_tokens(batches) -> int:
 # -- models ----------------------------------------------------------------------------------------
 
 def build(bench: Bench, ckpt_dir: Path):
-    args, dev = bench.args, bench.dev
+    dev = bench.dev
     cfg = run_config("t1_sst_finetune", "full", encoder=str(ckpt_dir), batch_size=BS)
     torch.manual_seed(0)
     enc, _ = load_encoder(ckpt_dir)

@@ -7,7 +7,6 @@ predicts 800 Quora dev pairs; prints seconds per step, real tokens per second an
 the resulting estimate for one full-data epoch (all 20,644 Quora pairs: 1,052 steps, plus the dev sets)."""
 import time
 
-import numpy as np
 import torch
 
 from mtbert.training import search as X

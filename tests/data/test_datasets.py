@@ -3,7 +3,6 @@ dirs; fetches from a fake mirror, or from a silent server on 127.0.0.1 that must
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np

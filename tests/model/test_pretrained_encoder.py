@@ -2,7 +2,6 @@
 STS dev set correlates with the gold similarity (all-MiniLM-L6-v2 was trained for exactly this)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest

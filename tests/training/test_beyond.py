@@ -175,7 +175,7 @@ def test_cross_sequences_are_berts_pair_encoding(settings_for, tmp_path):
     # truncation keeps both [SEP]s and the length limit
     R.cfg = run_config("beyond_para_cross", PROFILE, **tiny(max_length=12))
     R.embed(td, np.arange(len(td)))
-    ids, mask, types = captured["ids"], captured["mask"], captured["types"]
+    ids, mask = captured["ids"], captured["mask"]
     assert ids.shape[1] <= 12
     for r in range(len(td)):
         row = ids[r, : int(mask[r].sum())].tolist()

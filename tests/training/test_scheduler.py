@@ -391,7 +391,7 @@ def test_search_killed_and_resumed_trains_no_trial_twice(tmp_path):
     p = subprocess.Popen([sys.executable, str(script), str(root), "3"], env=child_env(),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        first = wait_for(lambda: [f for f in (root / "results" / "search").glob("*.json")], 600,
+        wait_for(lambda: [f for f in (root / "results" / "search").glob("*.json")], 600,
                          "the first stored point")
     finally:
         p.send_signal(signal.SIGKILL)

@@ -33,7 +33,7 @@ from mtbert.errors import MtbertError
 from mtbert.results import store
 from mtbert.results.result_set import ResultSet
 from mtbert.settings import default_seed_first
-from mtbert.core.experiments import BEYOND_TABLES, run_config
+from mtbert.core.experiments import BEYOND_TABLES
 from mtbert.results.predictions import leaderboard_text
 
 CV_FOLDS = 5

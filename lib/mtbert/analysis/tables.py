@@ -20,7 +20,7 @@ from mtbert.core.tasks import OVERALL_TASKS, get_task
 from mtbert.core.atomic import write_text
 from mtbert.results.result_set import MissingRun, ResultSet  # noqa: F401 (MissingRun: the tables' missing rows)
 from mtbert.core.experiments import (CORE, FINETUNE_EXPERIMENTS, PAPER_ROWS, REGISTRY, SUBMISSIONS,
-                                         experiments_for, hardware, run_command)
+                                         experiments_for)
 from mtbert.settings import DEFAULT_SEED, Settings
 
 PAPER_TABLES = Path(__file__).with_name("paper_tables.csv")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mtbert.core.probability import sigmoid, softmax
 from mtbert.data import datasets as D
-from mtbert.errors import MtbertError, UsageError
+from mtbert.errors import UsageError
 from mtbert.results import store
 from mtbert.settings import DEFAULT_SEED, Settings, repo_root
 from mtbert.training.batches import TaskData
