@@ -150,6 +150,8 @@ REGISTRY.update({e.name: e for e in [
               sst_phrase_budget=float(k)) for k in (1, 4)),
     # A phrase stage: one epoch of SST alone on every phrase before the multitask epochs (SST trained alone
     # reached its best dev accuracy after one such epoch, and sentence epochs after it kept most of the gain).
+    _beyond("beyond_sst_phrase_stage", "submission 2 after one epoch of SST alone on every phrase of the training "
+            "trees", sst_phrase_stage=1),
     _beyond("beyond_best_lr5e-5_phrase_stage", "beyond_best_lr5e-5 after one epoch of SST alone on every phrase of "
             "the training trees (the same learning-rate schedule over all epochs)", **{**BEST_RECIPE, "lr": 5e-5},
             sst_phrase_stage=1),
