@@ -89,3 +89,34 @@ def paths():
         cfg = run_config(TINY_RUN, "smoke", **{**TINY, **kw})
         return cfg, store.result_path(cfg, S), RunCheckpoints(cfg, S).last
     return paths
+
+
+@pytest.fixture(scope="session")
+def lock_holder():
+    """lock_holder(store_root, name, **overrides): a context manager running another process that holds the run
+    lock of `name` (smoke profile, `overrides`) in the store at `store_root`; it yields that process (Popen) once
+    the lock is held, and kills it on exit (which releases the lock)."""
+    import contextlib
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lib = Path(__file__).resolve().parents[1] / "lib"
+    env = {**os.environ, "PYTHONPATH": str(lib), "OMP_NUM_THREADS": "1"}
+
+    @contextlib.contextmanager
+    def hold(store_root, name, **overrides):
+        code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
+                f"from mtbert.core.experiments import run_config\n"
+                f"S = Settings.resolve(profile='smoke', store_root={str(store_root)!r})\n"
+                f"with store.run_lock(run_config({name!r}, 'smoke', **{overrides!r}), S):\n"
+                f"    print('locked', flush=True); time.sleep(60)\n")
+        holder = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            yield holder
+        finally:
+            holder.kill()
+            holder.wait()
+    return hold

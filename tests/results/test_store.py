@@ -63,25 +63,15 @@ def test_two_processes_writing_one_file_at_once_both_succeed(tmp_path):
     assert target.read_text() == "x" * 100_000 and not list(target.parent.glob(".*.tmp"))
 
 
-def test_run_lock_refuses_a_second_process_naming_the_first(settings, tmp_path):
+def test_run_lock_refuses_a_second_process_naming_the_first(settings, tmp_path, lock_holder):
     S = settings(tmp_path)
     cfg = run_config("t1_sst_pretrain", "smoke")
-    code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
-            f"from mtbert.core.experiments import run_config\n"
-            f"S = Settings.resolve(profile='smoke', store_root={str(S.store_root)!r})\n"
-            f"with store.run_lock(run_config('t1_sst_pretrain', 'smoke'), S):\n"
-            f"    print('locked', flush=True); time.sleep(60)\n")
-    holder = subprocess.Popen([PY, "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_holder(S.store_root, "t1_sst_pretrain") as holder:
         with pytest.raises(store.RunLocked) as ei:
             with store.run_lock(cfg, S):
                 pass
         msg = str(ei.value)
         assert f"pid {holder.pid}" in msg and "started at" in msg and "t1_sst_pretrain" in msg
-    finally:
-        holder.kill()
-        holder.wait()
     with store.run_lock(cfg, S):  # the holder's death released it
         pass
 

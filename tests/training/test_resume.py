@@ -260,7 +260,7 @@ def test_interrupt_message_says_truthfully_what_was_kept(sst, epoch, kept):
 
 @needs_data
 @pytest.mark.training
-def test_unwritable_store_or_a_concurrent_run_is_refused_before_training(sst, tmp_path):
+def test_unwritable_store_or_a_concurrent_run_is_refused_before_training(sst, tmp_path, lock_holder):
     sst.store_root.mkdir(parents=True, exist_ok=True)
     (sst.store_root / "results").write_text("")  # results/ cannot be created
     steps = []
@@ -268,17 +268,7 @@ def test_unwritable_store_or_a_concurrent_run_is_refused_before_training(sst, tm
         engine.run(NAME, sst, on_step=lambda e, s: steps.append(e), **TINY)
     assert steps == []
     (sst.store_root / "results").unlink()
-    code = (f"import time; from mtbert.results import store; from mtbert.settings import Settings\n"
-            f"from mtbert.core.experiments import run_config\n"
-            f"S = Settings.resolve(profile='smoke', store_root={str(sst.store_root)!r})\n"
-            f"with store.run_lock(run_config({NAME!r}, 'smoke', **{TINY!r}), S):\n"
-            f"    print('locked', flush=True); time.sleep(60)\n")
-    holder = subprocess.Popen([PY, "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_holder(sst.store_root, NAME, **TINY) as holder:
         with pytest.raises(store.RunLocked, match=f"pid {holder.pid}"):
             engine.run(NAME, sst, on_step=lambda e, s: steps.append(e), **TINY)
         assert steps == []
-    finally:
-        holder.kill()
-        holder.wait()
