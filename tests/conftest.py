@@ -120,3 +120,24 @@ def lock_holder():
             holder.kill()
             holder.wait()
     return hold
+
+
+# -- the order of the test files -------------------------------------------------------------------------------------
+
+def _file_cost(items) -> tuple:
+    """A file's expected cost, for ordering: the end-to-end report first (on a fresh clone it trains the smoke runs
+    and executes every notebook, the longest file by far), then the files with most training tests, then the rest
+    by their number of tests."""
+    marked = [{m.name for m in item.iter_markers()} for item in items]
+    return (sum("report" in m for m in marked), sum("training" in m for m in marked), len(items))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest files first, each file's tests kept together and in order: `make test` gives xdist whole files
+    (--dist loadfile --no-loadscope-reorder), and a long file handed out last ran alone at the end (on a fresh
+    clone, the end-to-end report started when the other worker was almost done)."""
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ordered = sorted(files.values(), key=_file_cost, reverse=True)  # stable: equal costs keep collection order
+    items[:] = [item for group in ordered for item in group]

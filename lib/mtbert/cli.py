@@ -194,6 +194,8 @@ def cmd_predict(args, S: Settings) -> int:
         m = ensemble.ensemble_predictions(args.name, S, S.seeds)
         print(f"{args.name} ensemble of seeds {m['seeds']}: " + "; ".join(
             f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in m[split].items()) for split in ("dev", "test")))
+        for task, why in m.get("left_out", {}).items():
+            print(f"{args.name} ensemble: {task} left out: {why}")
     if args.with_rules:
         from mtbert.analysis.decision_rules import write_rules_predictions
         from mtbert.results.result_set import ResultSet

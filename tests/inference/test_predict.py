@@ -86,6 +86,27 @@ def test_ensemble_averages_the_seeds(trained):
 
 
 @pytest.mark.training
+def test_an_ensemble_without_a_seeds_cfimdb_files_leaves_cfimdb_out_and_says_how_to_add_it(trained, tmp_path):
+    """A seed trained elsewhere has its stored outputs but no checkpoint here, so no CFIMDB-from-SST files: the
+    ensemble of the other tasks is still written, and CFIMDB is left out with the command that adds it."""
+    S = trained
+    predict.predict_run("submission2", S, 11711)
+    seed1 = S.predictions_dir / "submission2__seed1"
+    moved = [f.rename(tmp_path / f.name) for f in list(seed1.glob("cfimdb-*"))]
+    try:
+        m = ensemble.ensemble_predictions("submission2", S, list(SEEDS))
+    finally:
+        for f in moved:
+            f.rename(seed1 / f.name)
+    assert set(m["left_out"]) == {"cfimdb"}
+    assert "seeds 1 " in m["left_out"]["cfimdb"] and "python -m mtbert predict submission2" in m["left_out"]["cfimdb"]
+    assert "cfimdb" not in m["test"] and {"sst", "quora", "sts", "overall"} <= set(m["test"])
+    assert not any("cfimdb" in f for f in m["files"]) and any(f.endswith("sst-test-output.csv") for f in m["files"])
+    e = B.ensemble("submission2", ResultSet.load(S), SEEDS)
+    assert m["test"]["overall"] == pytest.approx(e["overall"])
+
+
+@pytest.mark.training
 def test_missing_checkpoint_or_result_names_the_fix(trained, tmp_path):
     S = trained
     ck = RunCheckpoints(run_config("submission2", S.profile, 1), S).best

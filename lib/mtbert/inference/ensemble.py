@@ -4,7 +4,8 @@
 `ensemble_predictions(name, S, seeds)` averages the seeds' files (SST class probabilities, STS scores,
   CFIMDB P(positive)) into predictions/<profile>/<name>__ensemble/: leaderboard files of dev and test-student,
   and ENSEMBLE.json with the seeds, their run ids, the data and weight sha256 of the runs, and the ensemble's
-  dev and held-out test scores.
+  dev and held-out test scores. CFIMDB is left out, with the reason and the fix under `left_out`, when a seed
+  lacks its CFIMDB files (they are written from the run's checkpoint, which is not committed).
 """
 from __future__ import annotations
 
@@ -85,6 +86,21 @@ def _has_test_student(task: str, S: Settings) -> bool:
     return True
 
 
+def _transfer_left_out(name: str, S: Settings, seeds: list, rids: list) -> dict:
+    """{TRANSFER_TARGET: why} when a seed lacks its CFIMDB-from-SST files (`mtbert predict` writes them from the
+    run's checkpoint, which a clone or another machine does not have); {} when every seed has them. The other
+    tasks are averaged from files stored with every result, so an ensemble is still written without CFIMDB."""
+    pre = PREFIX[TRANSFER_TARGET]
+    lacking = [s for s, r in zip(seeds, rids)
+               if not all((S.predictions_dir / r / f"{pre}-{split}-scores.csv").exists() for split in ("dev", "test"))]
+    if not lacking:
+        return {}
+    listed = " ".join(map(str, lacking))
+    return {TRANSFER_TARGET: f"seeds {listed} have no {pre}-*-scores.csv (CFIMDB from the SST head, written from a "
+                             f"run's checkpoint): python -m mtbert predict {name} --profile {S.profile} --seeds {listed}, "
+                             "after re-training them with --force where their checkpoints are gone"}
+
+
 def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
     """Average `seeds` of `name` into predictions/<profile>/<name>__ensemble/ (see the module doc)."""
     seeds = list(seeds)
@@ -99,6 +115,8 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
     files = []
     evaluated = results[0]["config"]["eval_tasks"]
     tasks = list(dict.fromkeys([*evaluated, *([TRANSFER_TARGET] if TRANSFER_SOURCE in evaluated else [])]))
+    left_out = _transfer_left_out(name, S, seeds, rids) if TRANSFER_TARGET in tasks else {}
+    tasks = [t for t in tasks if t not in left_out]
     for task in tasks:
         pre = PREFIX[task]
         # leaderboard files for the predicted tasks with an official test-student file (not Quora: its file is not
@@ -122,7 +140,7 @@ def ensemble_predictions(name: str, S: Settings, seeds) -> dict:
         "ensemble_of": name, "profile": S.profile, "seeds": seeds, "run_ids": rids,
         "how": "mean of the seeds' SST class probabilities, Quora probabilities, STS scores and CFIMDB "
                "P(positive); CFIMDB is predicted by the SST head (no CFIMDB training, see mtbert.inference.predict)",
-        "dev": scores["dev"], "test": scores["test"], "files": files,
+        "dev": scores["dev"], "test": scores["test"], "files": files, **({"left_out": left_out} if left_out else {}),
         "encoder": results[0]["encoder"],
         "data": {**results[0]["data"]["files"], **datahash.sha256s(
             [D.file_for(TRANSFER_TARGET, split, S.data_dir) for split in ("train", "dev", "test-student")])},
