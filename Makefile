@@ -61,8 +61,9 @@ data: setup
 	$(MTBERT) data
 
 # Every tier of tests/, one test file per worker (TEST_WORKERS, default 2: a module's trained fixtures stay in one
-# process), the longest files first (tests/conftest.py orders them), one torch thread each; then the notebooks under nbval in the smoke profile, one after the other (they
-# share the smoke store): their outputs go to report/smoke/ and figures/smoke/ (git-ignored).
+# process), the longest files first (tests/conftest.py orders them), one torch thread each; then the notebooks
+# under nbval in the smoke profile, one after the other (they share the smoke store): their outputs go to
+# report/smoke/ and figures/smoke/ (git-ignored).
 test: setup data
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VPY) -m pytest -q -n $${TEST_WORKERS:-2} --dist loadfile --no-loadscope-reorder tests
 	MTBERT_PROFILE=smoke $(VPY) -m pytest -q --nbval-lax notebooks

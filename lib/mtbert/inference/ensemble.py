@@ -18,7 +18,7 @@ from mtbert.core.tasks import get_task
 from mtbert.data import datasets as D
 from mtbert.data import identity as datahash
 from mtbert.errors import MtbertError
-from mtbert.inference.predict import TRANSFER_SOURCE, TRANSFER_TARGET
+from mtbert.inference.predict import SPLITS, TRANSFER_SOURCE, TRANSFER_TARGET
 from mtbert.results import store
 from mtbert.results.predictions import PREFIX, leaderboard_text
 from mtbert.settings import Settings
@@ -90,9 +90,9 @@ def _transfer_left_out(name: str, S: Settings, seeds: list, rids: list) -> dict:
     """{TRANSFER_TARGET: why} when a seed lacks its CFIMDB-from-SST files (`mtbert predict` writes them from the
     run's checkpoint, which a clone or another machine does not have); {} when every seed has them. The other
     tasks are averaged from files stored with every result, so an ensemble is still written without CFIMDB."""
-    pre = PREFIX[TRANSFER_TARGET]
+    pre = PREFIX[TRANSFER_TARGET]  # predict_run writes a run's transfer files of every split together
     lacking = [s for s, r in zip(seeds, rids)
-               if not all((S.predictions_dir / r / f"{pre}-{split}-scores.csv").exists() for split in ("dev", "test"))]
+               if not all((S.predictions_dir / r / f"{pre}-{split}-scores.csv").exists() for split in SPLITS)]
     if not lacking:
         return {}
     listed = " ".join(map(str, lacking))
